@@ -1,0 +1,55 @@
+// The handler's own tunables, with their defaults written once, as data. They come from
+// RUNCOMMAND_HANDLER_* environment variables (the daemon inherits them from `enable`).
+import { z } from 'zod';
+
+export const defaultOptions = {
+  // Run commands running at once (Azure's per-VM maximum).
+  concurrency: 25,
+  // Status rewrite cadence while a script runs (Microsoft: 15 s).
+  statusIntervalMs: 5000,
+  // SIGTERM → SIGKILL grace on timeout and cancel.
+  killGraceMs: 5000,
+  // A settings file younger than this that does not parse is retried (protocol.md §5).
+  settingsSettleMs: 3000,
+} as const;
+
+export interface Options {
+  readonly concurrency: number;
+  readonly statusIntervalMs: number;
+  readonly killGraceMs: number;
+  readonly settingsSettleMs: number;
+  // Where the handler keeps its state; default `<lib>/runcommand-handler`.
+  readonly stateDir?: string;
+  // Where `<THUMBPRINT>.crt/.prv` live; default the agent's lib dir.
+  readonly certDir?: string;
+}
+
+const positiveInt = z.coerce.number().int().positive();
+const nonNegativeInt = z.coerce.number().int().nonnegative();
+
+const envSchema = z.object({
+  RUNCOMMAND_HANDLER_CONCURRENCY: positiveInt.max(1000).optional(),
+  RUNCOMMAND_HANDLER_STATUS_INTERVAL_MS: positiveInt.min(100).optional(),
+  RUNCOMMAND_HANDLER_KILL_GRACE_MS: nonNegativeInt.optional(),
+  RUNCOMMAND_HANDLER_SETTINGS_SETTLE_MS: nonNegativeInt.optional(),
+  RUNCOMMAND_HANDLER_STATE_DIR: z.string().min(1).optional(),
+  RUNCOMMAND_HANDLER_CERT_DIR: z.string().min(1).optional(),
+});
+
+// Reads the options from an environment; an invalid value names the variable and is an error.
+export function parseOptions(env: NodeJS.ProcessEnv): Options {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new Error(`invalid handler option ${String(issue?.path[0])}: ${issue?.message ?? 'invalid'}`);
+  }
+  const v = parsed.data;
+  return {
+    concurrency: v.RUNCOMMAND_HANDLER_CONCURRENCY ?? defaultOptions.concurrency,
+    statusIntervalMs: v.RUNCOMMAND_HANDLER_STATUS_INTERVAL_MS ?? defaultOptions.statusIntervalMs,
+    killGraceMs: v.RUNCOMMAND_HANDLER_KILL_GRACE_MS ?? defaultOptions.killGraceMs,
+    settingsSettleMs: v.RUNCOMMAND_HANDLER_SETTINGS_SETTLE_MS ?? defaultOptions.settingsSettleMs,
+    ...(v.RUNCOMMAND_HANDLER_STATE_DIR ? { stateDir: v.RUNCOMMAND_HANDLER_STATE_DIR } : {}),
+    ...(v.RUNCOMMAND_HANDLER_CERT_DIR ? { certDir: v.RUNCOMMAND_HANDLER_CERT_DIR } : {}),
+  };
+}

@@ -1,0 +1,73 @@
+// The validated, frozen value every downstream module works on (run-command.md §1).
+// Produced only by parseRunCommand (settings.ts); never built from raw JSON elsewhere.
+
+export interface Parameter {
+  // Absent for unnamed (positional) parameters.
+  readonly name?: string;
+  readonly value: string;
+}
+
+// `{}` means the system-assigned identity.
+export interface ManagedIdentity {
+  readonly clientId?: string;
+  readonly objectId?: string;
+}
+
+export type ScriptSource =
+  | { readonly kind: 'script'; readonly script: string }
+  | {
+      readonly kind: 'scriptUri';
+      readonly scriptUri: string;
+      readonly sasToken?: string;
+      readonly managedIdentity?: ManagedIdentity;
+    }
+  // `script` accompanies RunShellScript / RunPowerShellScript.
+  | { readonly kind: 'commandId'; readonly commandId: string; readonly script?: string };
+
+export interface BlobTarget {
+  readonly uri: string;
+  readonly sasToken?: string;
+  readonly managedIdentity?: ManagedIdentity;
+}
+
+export interface Artifact {
+  readonly id: string;
+  readonly uri: string;
+  readonly fileName?: string;
+  readonly sasToken?: string;
+  readonly managedIdentity?: ManagedIdentity;
+}
+
+export interface RunCommand {
+  readonly name: string;
+  readonly seq: number;
+  readonly source: ScriptSource;
+  // Public first, then protected, each in array order; empty values already dropped (Compat).
+  readonly parameters: readonly Parameter[];
+  // How many of `parameters` (from the end) came from protectedParameters.
+  readonly protectedParameterCount: number;
+  readonly runAsUser?: string;
+  readonly runAsPassword?: string;
+  readonly outputBlob?: BlobTarget;
+  readonly errorBlob?: BlobTarget;
+  // 0 = no handler limit.
+  readonly timeoutInSeconds: number;
+  readonly asyncExecution: boolean;
+  readonly treatFailureAsDeploymentFailure: boolean;
+  readonly artifacts: readonly Artifact[];
+  readonly dependsOn: readonly string[];
+  // Every secret value of this run (protected parameter values, password, SAS tokens and
+  // SAS query strings of URLs), fed to the redaction layer.
+  readonly secrets: readonly string[];
+  // Keys present in the settings that this handler does not know (logged by name, ignored).
+  readonly unknownKeys: readonly string[];
+}
+
+// Names of run commands: used in file names, so restricted (run-command.md §1).
+export const namePattern = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+export const maxNameLength = 128;
+
+// True when `name` may be used to build a path.
+export function isValidName(name: string): boolean {
+  return name.length <= maxNameLength && namePattern.test(name) && name !== '.' && !name.includes('..');
+}

@@ -1,0 +1,40 @@
+// `daemon`: the long-lived process that watches settings files and runs scripts.
+import { toErrorMessage } from '../../errors.js';
+import { systemClock } from '../../util/time.js';
+import type { HandlerContext } from '../context.js';
+import { Daemon } from '../daemon.js';
+import { DaemonAlreadyRunning } from '../ipc.js';
+import { makeDaemonLog } from '../logger.js';
+import { Redactor } from '../redact.js';
+import { makeRunDeps } from '../run-deps.js';
+
+// Runs the daemon until it is asked to stop; returns the process exit code.
+export async function runDaemon(context: HandlerContext, env: NodeJS.ProcessEnv, options: { console: boolean }): Promise<number> {
+  const redactor = new Redactor();
+  const log = await makeDaemonLog(context.paths.logFolder, redactor, { console: options.console });
+  const daemon = new Daemon({
+    paths: context.paths,
+    options: context.options,
+    log,
+    redactor,
+    clock: systemClock,
+    runDeps: makeRunDeps(context.options, env, (text) => redactor.redact(text)),
+    version: context.version,
+  });
+  // The daemon must keep serving every other run command whatever one of them does.
+  process.on('unhandledRejection', (reason) => log.error('unhandled rejection', { error: toErrorMessage(reason) }));
+  process.on('uncaughtException', (error) => log.error('uncaught exception', { error: toErrorMessage(error), stack: error.stack }));
+  process.on('SIGHUP', () => undefined);
+  try {
+    await daemon.start();
+  } catch (error) {
+    if (!(error instanceof DaemonAlreadyRunning)) throw error;
+    log.info('another daemon already serves this install; exiting');
+    await log.close();
+    return 0;
+  }
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => void daemon.stop(false));
+  await daemon.stopped;
+  await log.close();
+  return 0;
+}

@@ -1,0 +1,53 @@
+// `enable`: make sure a status file exists for (name, seq) and a daemon serves this install, then
+// exit — fast, idempotent, never running or waiting for the script (protocol.md §4).
+import { isValidName } from '../../config/run-command.js';
+import { readJournal } from '../../runner/journal.js';
+import type { HandlerContext } from '../context.js';
+import { ensureDaemon } from '../daemon-control.js';
+import { sendIpcRequest, toIpcEndpoint } from '../ipc.js';
+import type { Log } from '../logger.js';
+import { toRunDir } from '../paths.js';
+import { readRecord } from '../sequence-records.js';
+import { makePendingStatus, writeStatusFileIfMissing } from '../status-file.js';
+
+// Reads the run command's identity from the agent's environment variables.
+export function readCommandIdentity(env: NodeJS.ProcessEnv): { name: string; seq: number } | { error: string } {
+  const name = env['ConfigExtensionName'];
+  const seqText = env['ConfigSequenceNumber'] ?? '';
+  if (name === undefined || name === '') return { error: 'ConfigExtensionName is not set (this handler is multi-config only)' };
+  if (!isValidName(name)) return { error: 'ConfigExtensionName is not a valid run command name ([A-Za-z0-9][A-Za-z0-9._-]*, at most 128 characters)' };
+  if (!/^\d{1,15}$/.test(seqText)) return { error: 'ConfigSequenceNumber is not a non-negative integer' };
+  return { name, seq: Number(seqText) };
+}
+
+// Writes the run's status file if the agent has none: from the journal if the run is known, else Pending.
+async function ensureStatusFile(context: HandlerContext, name: string, seq: number): Promise<void> {
+  const { paths } = context;
+  const record = await readRecord(paths.recordsDir, name);
+  if (record?.seq === seq && record.disabledAt === undefined) {
+    const runDir = toRunDir(paths, record.runId);
+    const journal = await readJournal(runDir);
+    if (journal) {
+      await writeStatusFileIfMissing(paths.statusFolder, journal, runDir, Date.now());
+      return;
+    }
+  }
+  await writeStatusFileIfMissing(paths.statusFolder, makePendingStatus(name, seq), undefined, Date.now());
+}
+
+// Runs the enable command; returns the process exit code.
+export async function runEnable(context: HandlerContext, env: NodeJS.ProcessEnv, log: Log): Promise<number> {
+  const identity = readCommandIdentity(env);
+  if ('error' in identity) {
+    log.error(`enable refused: ${identity.error}`);
+    process.stderr.write(`enable: ${identity.error}\n`);
+    return 1;
+  }
+  await ensureStatusFile(context, identity.name, identity.seq);
+  const daemon = await ensureDaemon(context, log);
+  if (daemon !== 'starting') {
+    await sendIpcRequest(toIpcEndpoint(context.paths.stateDir), { op: 'enable', ...identity }, 500);
+  }
+  log.info('enable', { name: identity.name, seq: identity.seq, daemon });
+  return 0;
+}

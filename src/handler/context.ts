@@ -1,0 +1,49 @@
+// Everything a command needs to know about where it runs: the HandlerEnvironment.json it found,
+// the options and the derived paths. Found once, the same way for every command.
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { findHandlerEnvironment, readHandlerEnvironment } from '../config/handler-environment.js';
+import { parseOptions, type Options } from '../config/options.js';
+import { makeHandlerPaths, type HandlerPaths } from './paths.js';
+
+export interface HandlerContext {
+  readonly paths: HandlerPaths;
+  readonly options: Options;
+  readonly version: string;
+}
+
+// The package root (dist/handler/../..), where the shim, the manifest and package.json live.
+export const packageRoot = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
+
+// The compiled CLI entry, for starting the daemon.
+export const cliPath = join(packageRoot, 'dist', 'cli.js');
+
+// The handler's version from its package.json.
+export function readVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version?: string };
+    return pkg.version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+// Where HandlerEnvironment.json may be: an explicit path, the environment, next to the
+// executable or one directory up (protocol.md §3).
+export function toHandlerEnvironmentCandidates(explicit: string | undefined, env: NodeJS.ProcessEnv): string[] {
+  const fromEnv = env['RUNCOMMAND_HANDLER_ENVIRONMENT'];
+  if (explicit) return [explicit];
+  if (fromEnv) return [fromEnv];
+  return [join(packageRoot, 'dist'), packageRoot];
+}
+
+// Finds and reads the handler's environment; throws with a clear message when there is none.
+export async function loadHandlerContext(explicit: string | undefined, env: NodeJS.ProcessEnv): Promise<HandlerContext> {
+  const candidates = toHandlerEnvironmentCandidates(explicit, env);
+  const path = await findHandlerEnvironment(candidates);
+  if (path === undefined) throw new Error(`HandlerEnvironment.json not found (looked in ${candidates.join(', ')})`);
+  const environment = await readHandlerEnvironment(path);
+  const options = parseOptions(env);
+  return { paths: makeHandlerPaths(path, environment, options), options, version: readVersion() };
+}

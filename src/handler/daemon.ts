@@ -1,0 +1,267 @@
+// The daemon's composition root: wires the watcher, the IPC channel, the scheduler, runs,
+// status files and the log together. Decisions about one run command are serialised per name.
+import { mkdir, readdir, stat } from 'node:fs/promises';
+import type { Server } from 'node:net';
+import { basename, join } from 'node:path';
+import type { Options } from '../config/options.js';
+import type { RunCommand } from '../config/run-command.js';
+import { parseSettingsFileName } from '../config/settings-file.js';
+import { errorCodes, HandlerError, toErrorMessage } from '../errors.js';
+import { readJournal, type RunJournal } from '../runner/journal.js';
+import { makeRunJournal, Run, type RunDeps } from '../runner/run.js';
+import { isTerminal } from '../runner/run-state.js';
+import { Scheduler } from '../runner/scheduler.js';
+import type { Clock } from '../util/time.js';
+import { loadRunCommand } from './intake.js';
+import { startIpcServer, toIpcEndpoint, type IpcRequest, type IpcResponse } from './ipc.js';
+import type { Log } from './logger.js';
+import { ensureStateDirs, toRunDir, type HandlerPaths } from './paths.js';
+import { recoverRuns } from './recovery.js';
+import type { Redactor } from './redact.js';
+import { readRecord, shouldRun, writeRecord, type Origin } from './sequence-records.js';
+import { writeStatusFileIfMissing } from './status-file.js';
+import { StatusWriter } from './status-writer.js';
+import { watchSettingsFolder, type SettingsWatcher } from './watcher.js';
+
+export interface DaemonDeps {
+  readonly paths: HandlerPaths;
+  readonly options: Options;
+  readonly log: Log;
+  readonly redactor: Redactor;
+  readonly clock: Clock;
+  readonly runDeps: RunDeps;
+  readonly version: string;
+}
+
+let runCounter = 0;
+
+function makeRunId(name: string, seq: number, nowMs: number): string {
+  runCounter = (runCounter + 1) % 1296;
+  return `${name}.${seq}.${nowMs.toString(36)}${runCounter.toString(36).padStart(2, '0')}`;
+}
+
+export class Daemon {
+  readonly #deps: DaemonDeps;
+  readonly #runs = new Map<string, Run>();
+  readonly #chains = new Map<string, Promise<void>>();
+  readonly #statusWriter: StatusWriter;
+  readonly #scheduler: Scheduler;
+  #server: Server | undefined;
+  #watcher: SettingsWatcher | undefined;
+  #ticker: NodeJS.Timeout | undefined;
+  #stopping = false;
+  readonly stopped: Promise<void>;
+  #resolveStopped!: () => void;
+
+  constructor(deps: DaemonDeps) {
+    this.#deps = deps;
+    this.#statusWriter = new StatusWriter(deps.paths.statusFolder, deps.clock, deps.log, deps.redactor);
+    this.#scheduler = new Scheduler(deps.options.concurrency);
+    this.stopped = new Promise((resolve) => (this.#resolveStopped = resolve));
+  }
+
+  // Takes the single-instance lock, recovers interrupted runs, then serves settings files.
+  async start(): Promise<void> {
+    const { paths, log } = this.#deps;
+    this.#server = await startIpcServer(toIpcEndpoint(paths.stateDir), (request) => this.#handle(request));
+    await ensureStateDirs(paths);
+    await mkdir(paths.statusFolder, { recursive: true });
+    log.info('daemon started', { version: this.#deps.version, configFolder: paths.configFolder, stateDir: paths.stateDir });
+    await recoverRuns(paths, {
+      adopt: (run) => this.#adopt(run),
+      schedule: (run) => void this.#scheduler.schedule(run),
+      load: (journal) => this.#load(journal.settingsFile, journal.name, journal.seq),
+      runDeps: this.#deps.runDeps,
+      log,
+    });
+    this.#watcher = await watchSettingsFolder(
+      paths.configFolder,
+      (path) => this.#onSettingsFile(path, 'watch'),
+      (error) => log.error('watcher error', { error: toErrorMessage(error) }),
+    );
+    await this.#reconcile();
+  }
+
+  // Stops serving; running scripts keep running unless `cancelRuns` (uninstall).
+  async stop(cancelRuns: boolean): Promise<void> {
+    if (this.#stopping) return this.stopped;
+    this.#stopping = true;
+    await this.#watcher?.close();
+    this.#server?.close();
+    if (cancelRuns) await Promise.all([...this.#runs.values()].map((run) => run.cancel('the handler is being uninstalled')));
+    clearInterval(this.#ticker);
+    await this.#statusWriter.drain();
+    this.#deps.log.info('daemon stopped', { cancelRuns });
+    this.#resolveStopped();
+  }
+
+  async #handle(request: IpcRequest): Promise<IpcResponse> {
+    switch (request.op) {
+      case 'hello':
+        return { ok: true, pid: process.pid, version: this.#deps.version, configFolder: this.#deps.paths.configFolder };
+      case 'enable':
+        // Answer at once: `enable` must not wait for a superseded run to die.
+        void this.#onEnable(request.name, request.seq);
+        return { ok: true };
+      case 'disable':
+        await this.#disable(request.name);
+        return { ok: true };
+      case 'cancel':
+        return { ok: true, canceled: await this.#cancel(request.name) };
+      case 'shutdown':
+        setImmediate(() => void this.stop(request.cancelRuns));
+        return { ok: true };
+    }
+  }
+
+  // Serialises every decision about one run command.
+  #serialise(name: string, task: () => Promise<void>): Promise<void> {
+    const next = (this.#chains.get(name) ?? Promise.resolve()).then(task).catch((error: unknown) => {
+      this.#deps.log.error('unexpected error handling a run command', { name, error: toErrorMessage(error) });
+    });
+    this.#chains.set(name, next);
+    void next.then(() => {
+      if (this.#chains.get(name) === next) this.#chains.delete(name);
+    });
+    return next;
+  }
+
+  #onSettingsFile(path: string, origin: Origin): void {
+    if (this.#stopping) return;
+    const parsed = parseSettingsFileName(basename(path));
+    if (parsed.kind === 'other') return;
+    if (parsed.kind === 'refused') {
+      this.#deps.log.warn('settings file refused', { file: basename(path).slice(0, 200), reason: parsed.reason });
+      return;
+    }
+    void this.#serialise(parsed.name, () => this.#consider(parsed.name, parsed.seq, path, origin));
+  }
+
+  async #onEnable(name: string, seq: number): Promise<void> {
+    await this.#serialise(name, () => this.#consider(name, seq, join(this.#deps.paths.configFolder, `${name}.${seq}.settings`), 'enable'));
+  }
+
+  // The current settings file of each name (newest mtime, highest seq on a tie) is considered at start.
+  async #reconcile(): Promise<void> {
+    const folder = this.#deps.paths.configFolder;
+    const current = new Map<string, { seq: number; mtimeMs: number }>();
+    for (const file of await readdir(folder).catch(() => [] as string[])) {
+      const parsed = parseSettingsFileName(file);
+      if (parsed.kind !== 'settings') continue;
+      const mtimeMs = await stat(join(folder, file)).then((s) => s.mtimeMs, () => -1);
+      const best = current.get(parsed.name);
+      if (best === undefined || mtimeMs > best.mtimeMs || (mtimeMs === best.mtimeMs && parsed.seq > best.seq)) {
+        current.set(parsed.name, { seq: parsed.seq, mtimeMs });
+      }
+    }
+    for (const [name, { seq }] of current) this.#onSettingsFile(join(folder, `${name}.${seq}.settings`), 'reconcile');
+  }
+
+  async #consider(name: string, seq: number, path: string, origin: Origin): Promise<void> {
+    const { paths } = this.#deps;
+    const mtimeMs = await stat(path).then((s) => s.mtimeMs, () => undefined);
+    if (mtimeMs === undefined || this.#stopping) return;
+    const record = await readRecord(paths.recordsDir, name);
+    if (!shouldRun(record, seq, mtimeMs, origin)) {
+      if (origin === 'enable' && record?.seq === seq) await this.#restoreStatus(name, record.runId);
+      return;
+    }
+    const previous = this.#runs.get(name);
+    if (previous) await previous.cancel(`superseded by sequence number ${seq}`);
+    const runId = makeRunId(name, seq, this.#deps.clock.now());
+    await writeRecord(paths.recordsDir, { name, seq, runId });
+    await this.#accept(name, seq, runId, path);
+  }
+
+  async #accept(name: string, seq: number, runId: string, settingsFile: string): Promise<void> {
+    const runDir = toRunDir(this.#deps.paths, runId);
+    const identity = { name, seq, runId, settingsFile, bootId: this.#deps.runDeps.bootId };
+    let command: RunCommand | undefined;
+    let failure: HandlerError | undefined;
+    try {
+      await mkdir(runDir, { recursive: true, mode: 0o700 });
+    } catch (error) {
+      failure = new HandlerError(errorCodes.createDataDir, `could not create the run directory: ${toErrorMessage(error)}`);
+    }
+    if (!failure) {
+      try {
+        command = await this.#load(settingsFile, name, seq);
+      } catch (error) {
+        failure = error instanceof HandlerError ? error : new HandlerError(errorCodes.invalidSettings, toErrorMessage(error));
+      }
+    }
+    const run = new Run(runDir, makeRunJournal(identity, command), command, this.#deps.runDeps);
+    this.#adopt(run, command);
+    if (failure) {
+      this.#deps.log.warn('run command refused', { name, seq, runId, error: failure.message, code: failure.code });
+      await run.fail(failure);
+      return;
+    }
+    await run.persist();
+    void this.#scheduler.schedule(run);
+  }
+
+  async #load(settingsFile: string, name: string, seq: number): Promise<RunCommand> {
+    const { paths, options, log, redactor } = this.#deps;
+    const command = await loadRunCommand(settingsFile, name, seq, { certDir: paths.certDir, settleMs: options.settingsSettleMs });
+    redactor.add(command.secrets);
+    if (command.unknownKeys.length > 0) log.info('unknown settings keys ignored', { name, seq, keys: command.unknownKeys.join(', ') });
+    return command;
+  }
+
+  // Registers a run: its changes go to the status file and the log; it is forgotten when terminal.
+  #adopt(run: Run, command?: RunCommand): void {
+    const { log, redactor } = this.#deps;
+    const meta = { name: run.journal.name, seq: run.journal.seq, runId: run.journal.runId };
+    this.#runs.set(run.journal.name, run);
+    run.on('warning', (message) => log.warn(message, meta));
+    run.on('change', (journal) => {
+      void this.#statusWriter.write(journal, run.runDir);
+      if (journal.state === 'Running') this.#startTicker();
+      if (!isTerminal(journal.state)) return;
+      log.info('run finished', { ...meta, state: journal.state, exitCode: journal.exitCode, executionMessage: journal.message });
+      if (command) redactor.remove(command.secrets);
+      if (this.#runs.get(journal.name) === run) this.#runs.delete(journal.name);
+    });
+  }
+
+  // While any script runs, rewrite running runs' status files at the configured cadence.
+  #startTicker(): void {
+    if (this.#ticker) return;
+    this.#ticker = setInterval(() => {
+      const running = [...this.#runs.values()].filter((run) => run.journal.state === 'Running');
+      for (const run of running) void this.#statusWriter.write(run.journal, run.runDir);
+      if (running.length === 0) {
+        clearInterval(this.#ticker);
+        this.#ticker = undefined;
+      }
+    }, this.#deps.options.statusIntervalMs);
+  }
+
+  // Re-enable of a run already accepted: rewrite its status file if the agent lost it.
+  async #restoreStatus(name: string, runId: string): Promise<void> {
+    const runDir = toRunDir(this.#deps.paths, runId);
+    const live = this.#runs.get(name);
+    const journal: RunJournal | undefined = live?.journal.runId === runId ? live.journal : await readJournal(runDir);
+    if (journal) await writeStatusFileIfMissing(this.#deps.paths.statusFolder, journal, runDir, this.#deps.clock.now());
+  }
+
+  async #cancel(name: string): Promise<boolean> {
+    const run = this.#runs.get(name);
+    if (!run) return false;
+    await run.cancel('canceled by the operator');
+    return true;
+  }
+
+  // The run command was deleted: silence its status, kill its tree, forget its record.
+  async #disable(name: string): Promise<void> {
+    await this.#serialise(name, async () => {
+      const run = this.#runs.get(name);
+      const record = await readRecord(this.#deps.paths.recordsDir, name);
+      await this.#statusWriter.silence(name, [run?.journal.runId, record?.runId].filter((id): id is string => id !== undefined));
+      if (run) await run.cancel('the run command was deleted (disable)');
+      if (record) await writeRecord(this.#deps.paths.recordsDir, { ...record, disabledAt: this.#deps.clock.now() });
+      this.#deps.log.info('run command disabled', { name, seq: record?.seq, runId: record?.runId });
+    });
+  }
+}

@@ -1,0 +1,27 @@
+// Settings file → validated, decrypted, frozen RunCommand (protocol.md §5, §6). Every failure is
+// a typed error whose message names the field and the rule and never holds a protected value.
+import { decryptProtectedSettings } from '../config/protected-settings.js';
+import type { RunCommand } from '../config/run-command.js';
+import { parseRunCommand } from '../config/settings.js';
+import { parseSettingsFileWithRetry } from '../config/settings-file.js';
+
+export interface IntakeOptions {
+  readonly certDir: string;
+  readonly settleMs: number;
+}
+
+// Reads, parses and decrypts one settings file into a RunCommand.
+export async function loadRunCommand(path: string, name: string, seq: number, options: IntakeOptions): Promise<RunCommand> {
+  const { settings: handlerSettings } = await parseSettingsFileWithRetry(path, { settleMs: options.settleMs });
+  const protectedSettings =
+    handlerSettings.protectedSettings === undefined
+      ? undefined
+      : await decryptProtectedSettings(handlerSettings.protectedSettings, handlerSettings.thumbprint, options.certDir);
+  const { runCommand } = parseRunCommand({
+    name,
+    seq,
+    publicSettings: handlerSettings.publicSettings,
+    ...(protectedSettings === undefined ? {} : { protectedSettings }),
+  });
+  return runCommand;
+}

@@ -1,0 +1,41 @@
+// Parameter injection (run-command.md §4): named → environment of that child only,
+// unnamed → positional arguments, each value exactly one argument, never interpreted by a shell.
+import type { Parameter } from '../config/run-command.js';
+
+export interface ParameterInjection {
+  readonly env: Readonly<Record<string, string>>;
+  readonly args: readonly string[];
+  // 1-based positions of unnamed protected values: visible in the process table.
+  readonly exposedProtectedPositions: readonly number[];
+}
+
+// Splits a run's parameters into the child's environment additions and its argument vector.
+export function toParameterInjection(parameters: readonly Parameter[], protectedCount: number): ParameterInjection {
+  const env: Record<string, string> = {};
+  const args: string[] = [];
+  const exposed: number[] = [];
+  const firstProtected = parameters.length - protectedCount;
+  parameters.forEach((parameter, index) => {
+    if (parameter.name !== undefined) {
+      env[parameter.name] = parameter.value;
+      return;
+    }
+    args.push(parameter.value);
+    if (index >= firstProtected) exposed.push(args.length);
+  });
+  return { env, args, exposedProtectedPositions: exposed };
+}
+
+// Agent variables that describe one lifecycle command, not the run: never passed to scripts.
+const perCommandVariables = ['ConfigSequenceNumber', 'ConfigExtensionName'];
+
+// The environment every script starts from: the daemon's, minus per-command and handler variables.
+export function makeBaseEnvironment(source: NodeJS.ProcessEnv): Readonly<Record<string, string>> {
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(source)) {
+    if (value === undefined || perCommandVariables.includes(key) || key.startsWith('RUNCOMMAND_HANDLER_')) continue;
+    env[key] = value;
+  }
+  env['PATH'] ??= '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+  return Object.freeze(env);
+}

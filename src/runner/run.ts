@@ -1,0 +1,256 @@
+// One run of a run command: Pending → Running → terminal, persisted in its journal before
+// every event, so a daemon that dies mid-run loses nothing (run-command.md §4, §8).
+import { EventEmitter } from 'node:events';
+import { join } from 'node:path';
+import type { RunCommand } from '../config/run-command.js';
+import { errorCodes, HandlerError, toErrorMessage } from '../errors.js';
+import { setLongTimeout, toRfc3339, type Clock } from '../util/time.js';
+import { writeJournal, type RunJournal } from './journal.js';
+import { toParameterInjection } from './parameters.js';
+import type { ExitRecord, ScriptHandle } from './process.js';
+import * as processLayer from './process.js';
+import { canTransition, isTerminal, toExecutionState, toExitCode, toOutcomeMessage, type Outcome } from './run-state.js';
+import { toLaunchCommand, writeInlineScript } from './script-file.js';
+
+export type Launcher = Pick<typeof processLayer, 'launchScript' | 'attachScript' | 'requestTermination' | 'killRunNow' | 'readExitRecord'>;
+
+export interface RunDeps {
+  readonly launcher: Launcher;
+  readonly clock: Clock;
+  readonly graceMs: number;
+  readonly bootId: string;
+  readonly baseEnv: Readonly<Record<string, string>>;
+  // Masks the run's secrets in anything it persists (messages built from errors).
+  readonly redact: (text: string) => string;
+}
+
+export interface RunEvents {
+  // The journal after a transition, already persisted.
+  change: [RunJournal];
+  // Something the operator should know (never carries a secret value).
+  warning: [string];
+}
+
+type StopRequest = NonNullable<RunJournal['stopRequest']>;
+
+// Builds the journal of a run that has just been accepted (`command` is absent when its
+// settings could not be read: the run will only ever fail).
+export function makeRunJournal(
+  identity: { name: string; seq: number; runId: string; settingsFile: string; bootId: string },
+  command?: RunCommand,
+): RunJournal {
+  const { name, seq, runId, settingsFile, bootId } = identity;
+  return {
+    version: 1,
+    runId,
+    name,
+    seq,
+    state: 'Pending',
+    message: 'Execution pending',
+    exitCode: 0,
+    startTime: '',
+    endTime: '',
+    bootId,
+    settingsFile,
+    timeoutInSeconds: command?.timeoutInSeconds ?? 0,
+    asyncExecution: command?.asyncExecution ?? false,
+    treatFailureAsDeploymentFailure: command?.treatFailureAsDeploymentFailure ?? false,
+    handlerFailure: false,
+  };
+}
+
+// Fields that belong to later releases are parsed but refused with a clear message.
+function validateSupported(command: RunCommand): void {
+  const unsupported: string[] = [];
+  if (command.source.kind !== 'script') unsupported.push(`source.${command.source.kind}`);
+  if (command.outputBlob) unsupported.push('outputBlobUri');
+  if (command.errorBlob) unsupported.push('errorBlobUri');
+  if (command.runAsUser !== undefined) unsupported.push('runAsUser');
+  if (command.artifacts.length > 0) unsupported.push('artifacts');
+  if (command.dependsOn.length > 0) unsupported.push('dependsOn');
+  if (unsupported.length > 0) {
+    throw new HandlerError(errorCodes.general, `${unsupported.join(', ')} ${unsupported.length > 1 ? 'are' : 'is'} not supported yet by this handler version`, { blame: 'user' });
+  }
+}
+
+export class Run extends EventEmitter<RunEvents> {
+  readonly runDir: string;
+  readonly done: Promise<RunJournal>;
+  #journal: RunJournal;
+  #command: RunCommand | undefined;
+  #deps: RunDeps;
+  #handle: ScriptHandle | undefined;
+  #launching = false;
+  #stop: StopRequest | undefined;
+  #timers: { cancel(): void }[] = [];
+  #persisting: Promise<void> = Promise.resolve();
+  #resolveDone!: (journal: RunJournal) => void;
+
+  constructor(runDir: string, journal: RunJournal, command: RunCommand | undefined, deps: RunDeps) {
+    super();
+    this.runDir = runDir;
+    this.#journal = journal;
+    this.#command = command;
+    this.#deps = deps;
+    this.done = new Promise((resolve) => (this.#resolveDone = resolve));
+    if (isTerminal(journal.state)) this.#resolveDone(journal);
+  }
+
+  get journal(): RunJournal {
+    return this.#journal;
+  }
+
+  // Starts the script of a Pending run and resolves when the run is terminal.
+  async execute(): Promise<RunJournal> {
+    const command = this.#command;
+    if (this.#journal.state !== 'Pending' || command === undefined) return this.done;
+    if (this.#stop) return this.#finish({ kind: 'canceled', reason: this.#stop.reason });
+    this.#launching = true;
+    try {
+      validateSupported(command);
+      const handle = await this.#deps.launcher.launchScript(await this.#prepare(command));
+      await this.#markRunning(handle);
+      this.#launching = false;
+      if (this.#stop) {
+        await this.#transition({ stopRequest: this.#stop });
+        this.#requestTermination();
+      } else {
+        this.#armDeadline();
+      }
+      return await this.#finishFromExit(await handle.exited);
+    } catch (error) {
+      this.#launching = false;
+      const code = error instanceof HandlerError ? error.code : errorCodes.startExecution;
+      return this.#finish({ kind: 'handler-error', code, message: toErrorMessage(error) });
+    }
+  }
+
+  // Re-attaches to a Running run after a daemon restart; finishes it if it ended meanwhile.
+  async resume(): Promise<RunJournal> {
+    const journal = this.#journal;
+    if (journal.state !== 'Running' || journal.process === undefined) return this.done;
+    if (journal.bootId !== this.#deps.bootId) return this.#finish({ kind: 'rebooted' });
+    this.#stop = journal.stopRequest;
+    const handle = this.#deps.launcher.attachScript(this.runDir, journal.process);
+    this.#handle = handle;
+    if (this.#stop) this.#requestTermination();
+    else this.#armDeadline();
+    return this.#finishFromExit(await handle.exited);
+  }
+
+  // Cancels the run (tree kill when running) and resolves when it is terminal.
+  async cancel(reason: string): Promise<RunJournal> {
+    await this.#requestStop({ kind: 'canceled', reason });
+    return this.done;
+  }
+
+  // Persists and announces the run as it is now (its first Pending status).
+  persist(): Promise<void> {
+    return this.#transition({});
+  }
+
+  // Ends a run that never started because the handler failed before launching it.
+  async fail(error: HandlerError): Promise<RunJournal> {
+    return this.#finish({ kind: 'handler-error', code: error.code, message: error.message });
+  }
+
+  async #prepare(command: RunCommand): Promise<processLayer.ScriptLaunch> {
+    const script = command.source.kind === 'script' ? command.source.script : '';
+    const scriptPath = await writeInlineScript(this.runDir, script);
+    const injection = toParameterInjection(command.parameters, command.protectedParameterCount);
+    for (const position of injection.exposedProtectedPositions) {
+      this.emit('warning', `unnamed protected parameter at position ${position} is passed as an argument and is visible in the process table; give it a name to pass it as an environment variable`);
+    }
+    const launch = await toLaunchCommand(scriptPath, script, injection.args);
+    return {
+      runDir: this.runDir,
+      program: launch.program,
+      args: launch.args,
+      env: { ...this.#deps.baseEnv, ...injection.env },
+      stdoutPath: join(this.runDir, 'stdout'),
+      stderrPath: join(this.runDir, 'stderr'),
+      graceMs: this.#deps.graceMs,
+    };
+  }
+
+  async #markRunning(handle: ScriptHandle): Promise<void> {
+    this.#handle = handle;
+    const now = this.#deps.clock.now();
+    const timeout = this.#journal.timeoutInSeconds;
+    await this.#transition({
+      state: 'Running',
+      message: 'Execution in progress',
+      startTime: toRfc3339(now),
+      process: handle.identity,
+      ...(timeout > 0 ? { deadline: now + timeout * 1000 } : {}),
+    });
+  }
+
+  #armDeadline(): void {
+    const { deadline, timeoutInSeconds } = this.#journal;
+    if (deadline === undefined) return;
+    const delay = deadline - this.#deps.clock.now();
+    this.#timers.push(setLongTimeout(() => void this.#requestStop({ kind: 'timed-out', reason: `timeoutInSeconds ${timeoutInSeconds}` }), delay));
+  }
+
+  async #requestStop(request: StopRequest): Promise<void> {
+    if (isTerminal(this.#journal.state) || this.#stop) return;
+    this.#stop = request;
+    if (this.#journal.state === 'Pending' && !this.#launching) {
+      await this.#finish({ kind: 'canceled', reason: request.reason });
+      return;
+    }
+    if (this.#launching) return; // execute() signals once the process exists
+    await this.#transition({ stopRequest: request });
+    this.#requestTermination();
+  }
+
+  // Asks the wrapper to kill the whole tree; SIGKILLs it all if the wrapper does not finish in time.
+  #requestTermination(): void {
+    const identity = this.#journal.process;
+    if (identity === undefined) return;
+    this.#deps.launcher.requestTermination(identity);
+    const fallback = setLongTimeout(() => this.#deps.launcher.killRunNow(identity), this.#deps.graceMs + 5000);
+    this.#timers.push(fallback);
+  }
+
+  async #finishFromExit(record: ExitRecord): Promise<RunJournal> {
+    const stop = this.#stop;
+    if (stop?.kind === 'timed-out') return this.#finish({ kind: 'timed-out', timeoutInSeconds: this.#journal.timeoutInSeconds });
+    if (stop?.kind === 'canceled') return this.#finish({ kind: 'canceled', reason: stop.reason });
+    if (record.kind === 'exited') return this.#finish({ kind: 'exited', exitCode: record.exitCode });
+    if (record.kind === 'signaled') return this.#finish({ kind: 'signaled', signal: record.signal });
+    return this.#finish({ kind: 'handler-error', code: errorCodes.startExecution, message: `could not start the script (errno ${record.errno})` });
+  }
+
+  async #finish(outcome: Outcome): Promise<RunJournal> {
+    if (isTerminal(this.#journal.state)) return this.#journal;
+    for (const timer of this.#timers) timer.cancel();
+    this.#timers = [];
+    await this.#transition({
+      state: toExecutionState(outcome),
+      message: this.#deps.redact(toOutcomeMessage(outcome)),
+      exitCode: toExitCode(outcome),
+      endTime: toRfc3339(this.#deps.clock.now()),
+      handlerFailure: outcome.kind === 'handler-error',
+    });
+    this.#resolveDone(this.#journal);
+    return this.#journal;
+  }
+
+  // Applies, persists, then announces a change; changes are serialised.
+  #transition(patch: Partial<RunJournal>): Promise<void> {
+    const next = this.#persisting.then(async () => {
+      const from = this.#journal.state;
+      if (isTerminal(from)) return; // a terminal run never changes again
+      if (patch.state !== undefined && patch.state !== from && !canTransition(from, patch.state)) {
+        throw new Error(`run ${this.#journal.runId}: illegal transition ${from} → ${patch.state}`);
+      }
+      this.#journal = { ...this.#journal, ...patch };
+      await writeJournal(this.runDir, this.#journal).catch((error: unknown) => this.emit('warning', `could not write the run journal: ${toErrorMessage(error)}`));
+      this.emit('change', this.#journal);
+    });
+    this.#persisting = next.catch(() => undefined);
+    return next;
+  }
+}

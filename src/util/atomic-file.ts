@@ -1,0 +1,65 @@
+// Durable file writes: temp file in the same directory, fsync, rename (conventions: durable files).
+import { randomBytes } from 'node:crypto';
+import { link, open, readFile, rename, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+
+function tempPathFor(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+}
+
+export interface WriteOptions {
+  // File mode of a new file (default 0600).
+  readonly mode?: number;
+  // fsync before the rename (default true); status files, rewritten every few seconds, skip it.
+  readonly sync?: boolean;
+}
+
+async function writeTemp(path: string, data: string | Uint8Array, options: WriteOptions): Promise<string> {
+  const temp = tempPathFor(path);
+  const handle = await open(temp, 'wx', options.mode ?? 0o600);
+  try {
+    await handle.writeFile(data);
+    if (options.sync !== false) await handle.sync();
+  } catch (error) {
+    await handle.close();
+    await unlink(temp).catch(() => undefined);
+    throw error;
+  }
+  await handle.close();
+  return temp;
+}
+
+// Replaces `path` with `data` atomically: readers see the old or the new content, never a mix.
+export async function writeFileAtomic(path: string, data: string | Uint8Array, options: WriteOptions = {}): Promise<void> {
+  const temp = await writeTemp(path, data, options);
+  try {
+    await rename(temp, path);
+  } catch (error) {
+    await unlink(temp).catch(() => undefined);
+    throw error;
+  }
+}
+
+// Creates `path` with `data` only if it does not exist yet; false when it already existed.
+export async function createFileAtomic(path: string, data: string | Uint8Array, options: WriteOptions = {}): Promise<boolean> {
+  const temp = await writeTemp(path, data, options);
+  try {
+    await link(temp, path);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  } finally {
+    await unlink(temp).catch(() => undefined);
+  }
+}
+
+// Reads and parses a JSON file; undefined when it does not exist.
+export async function readJsonFile(path: string): Promise<unknown> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as unknown;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
