@@ -1,0 +1,142 @@
+// Settings files in the agent's configFolder (protocol.md §5): their names, a bounded UTF-8 read,
+// and a parse that gives a file the agent may still be writing a few seconds to settle.
+
+import { open, stat } from 'node:fs/promises';
+import { setTimeout as delay } from 'node:timers/promises';
+import { SettingsError } from '../errors.js';
+import { isValidName, maxNameLength } from './run-command.js';
+import { parseHandlerSettings, type HandlerSettings } from './settings.js';
+
+// Settings files larger than this are refused unread.
+export const maxSettingsFileBytes = 4 * 1024 * 1024;
+// A file younger than this that fails to parse may be half-written: read it again.
+export const defaultSettleMs = 3000;
+
+const suffix = '.settings';
+const shownNameChars = 32;
+const chunkBytes = 64 * 1024;
+
+export type SettingsFileName =
+  | { readonly kind: 'settings'; readonly name: string; readonly seq: number }
+  | { readonly kind: 'refused'; readonly reason: string }
+  | { readonly kind: 'other' };
+
+export interface SettingsFileContent {
+  readonly text: string;
+  readonly bytes: number;
+  readonly mtimeMs: number;
+}
+
+export interface ReadSettingsOptions {
+  readonly maxBytes?: number;
+  // Checks the text (e.g. parseHandlerSettings); its SettingsError on a young file means "retry".
+  readonly parse?: (text: string) => unknown;
+  readonly settleMs?: number;
+  readonly now?: () => number;
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
+// Classifies a configFolder entry: a multi-config `<name>.<seq>.settings` file, a settings file
+// that must not be used (single-config, bad name or seq), or something else.
+export function parseSettingsFileName(fileName: string): SettingsFileName {
+  if (!fileName.endsWith(suffix)) return { kind: 'other' };
+  const stem = fileName.slice(0, -suffix.length);
+  if (/^\d+$/.test(stem)) {
+    return { kind: 'refused', reason: 'single-config settings file (<seq>.settings) is not supported: a run command needs a name' };
+  }
+  const dot = stem.lastIndexOf('.');
+  const name = dot < 0 ? stem : stem.slice(0, dot);
+  const seqText = dot < 0 ? '' : stem.slice(dot + 1);
+  if (!/^(0|[1-9]\d*)$/.test(seqText) || !Number.isSafeInteger(Number(seqText))) {
+    const shown = `${toShownName(stem)}${suffix}`;
+    return { kind: 'refused', reason: `settings file "${shown}" has no valid sequence number (<name>.<seq>.settings)` };
+  }
+  if (!isValidName(name)) {
+    const length = name.length > maxNameLength ? ` (${name.length} characters, at most ${maxNameLength})` : '';
+    return { kind: 'refused', reason: `invalid run command name "${toShownName(name)}"${length}` };
+  }
+  return { kind: 'settings', name, seq: Number(seqText) };
+}
+
+// A name as it may appear in a log line: safe characters only, truncated.
+function toShownName(name: string): string {
+  const safe = name.replace(/[^A-Za-z0-9._-]/g, '?');
+  return safe.length > shownNameChars ? `${safe.slice(0, shownNameChars)}…` : safe;
+}
+
+// Reads a settings file as UTF-8 text (BOM removed), refusing one over maxBytes without reading it
+// whole, and checks it with `options.parse` when given. While the file is younger than settleMs a
+// SettingsError is taken for a half-written file (protocol.md §5) and the file is read again after
+// a short backoff. File-system errors (ENOENT…) propagate unchanged.
+export async function readSettingsFile(path: string, options: ReadSettingsOptions = {}): Promise<SettingsFileContent> {
+  const settleMs = options.settleMs ?? defaultSettleMs;
+  const now = options.now ?? Date.now;
+  const sleep = options.sleep ?? ((ms: number) => delay(ms));
+  const startedAt = now();
+  for (let backoffMs = Math.min(50, settleMs); ; backoffMs = Math.min(backoffMs * 2, 500)) {
+    try {
+      const file = await readOnce(path, options.maxBytes ?? maxSettingsFileBytes);
+      options.parse?.(file.text);
+      return file;
+    } catch (error) {
+      if (!(error instanceof SettingsError)) throw error;
+      const current = now();
+      const ageMs = current - (await readMtimeMs(path, current));
+      // A clock that puts mtime in the future must not retry forever: also bound by our own start.
+      if (ageMs >= settleMs || current - startedAt >= settleMs) throw error;
+      await sleep(Math.max(1, Math.min(backoffMs, settleMs - ageMs)));
+    }
+  }
+}
+
+// Reads a settings file and parses it with parseHandlerSettings, giving a young file time to settle.
+export async function parseSettingsFileWithRetry(
+  path: string,
+  options: Omit<ReadSettingsOptions, 'parse'> = {},
+): Promise<{ settings: HandlerSettings; bytes: number; mtimeMs: number }> {
+  let settings: HandlerSettings | undefined;
+  const file = await readSettingsFile(path, { ...options, parse: (text) => (settings = parseHandlerSettings(text)) });
+  return { settings: settings ?? parseHandlerSettings(file.text), bytes: file.bytes, mtimeMs: file.mtimeMs };
+}
+
+async function readOnce(path: string, maxBytes: number): Promise<SettingsFileContent> {
+  const handle = await open(path, 'r');
+  try {
+    const stats = await handle.stat();
+    if (stats.size > maxBytes) throw tooLarge(maxBytes);
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    for (;;) {
+      const buffer = Buffer.alloc(Math.min(chunkBytes, maxBytes + 1 - bytes));
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, bytes);
+      if (bytesRead === 0) break;
+      chunks.push(buffer.subarray(0, bytesRead));
+      bytes += bytesRead;
+      if (bytes > maxBytes) throw tooLarge(maxBytes);
+    }
+    return { text: decodeUtf8(Buffer.concat(chunks)), bytes, mtimeMs: stats.mtimeMs };
+  } finally {
+    await handle.close();
+  }
+}
+
+function tooLarge(maxBytes: number): SettingsError {
+  return new SettingsError('', `the settings file is larger than ${maxBytes} bytes`);
+}
+
+function decodeUtf8(buffer: Buffer): string {
+  try {
+    // Fatal: reject invalid bytes instead of replacing them; the BOM is dropped by default.
+    return new TextDecoder('utf-8', { fatal: true }).decode(buffer);
+  } catch {
+    throw new SettingsError('', 'the settings file is not valid UTF-8');
+  }
+}
+
+async function readMtimeMs(path: string, fallback: number): Promise<number> {
+  try {
+    return (await stat(path)).mtimeMs;
+  } catch {
+    return fallback;
+  }
+}

@@ -1,0 +1,200 @@
+// Zod schemas of a run command's public and protected settings (run-command.md §1), applied
+// after normalizeKeys has fixed key spelling and dropped nulls. Types and per-field rules live
+// here; rules that span fields (one source, unique names, the artifact join) live in settings.ts.
+
+import { z } from 'zod';
+import { SettingsError } from '../errors.js';
+import { isValidName } from './run-command.js';
+import type { KeyShape } from './settings-keys.js';
+
+// Size bounds of one run command's settings: a clear error instead of a crash or a stall.
+export const settingsLimits = Object.freeze({
+  scriptBytes: 2 * 1024 * 1024,
+  parameterCount: 256,
+  parameterValueBytes: 32 * 1024,
+  parameterNameChars: 128,
+  dependsOnCount: 64,
+  artifactCount: 64,
+  urlChars: 8 * 1024,
+  jsonDepth: 32,
+  // Any other string: SAS tokens, passwords, user names, identity ids, command ids.
+  stringChars: 8 * 1024,
+  fileNameChars: 255,
+});
+
+export const parameterNamePattern = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+// Which keys exist where, in their canonical spelling (null = leaf).
+const identityShape = { clientId: null, objectId: null } as const;
+const parameterShape = [{ name: null, value: null }] as const;
+export const publicKeyShape: KeyShape = {
+  source: { script: null, scriptUri: null, commandId: null },
+  parameters: parameterShape,
+  runAsUser: null,
+  outputBlobUri: null,
+  errorBlobUri: null,
+  timeoutInSeconds: null,
+  asyncExecution: null,
+  treatFailureAsDeploymentFailure: null,
+  artifacts: [{ id: null, uri: null, fileName: null }],
+  dependsOn: null,
+};
+export const protectedKeyShape: KeyShape = {
+  protectedParameters: parameterShape,
+  runAsPassword: null,
+  sourceSASToken: null,
+  outputBlobSASToken: null,
+  errorBlobSASToken: null,
+  sourceManagedIdentity: identityShape,
+  outputBlobManagedIdentity: identityShape,
+  errorBlobManagedIdentity: identityShape,
+  artifacts: [{ id: null, sasToken: null, artifactManagedIdentity: identityShape }],
+};
+
+const byteLength = (value: string): number => Buffer.byteLength(value, 'utf8');
+
+// "is required" when missing, else "must be <what>".
+function typeError(what: string): { error: (issue: { input?: unknown }) => string } {
+  return { error: (issue) => (issue.input === undefined ? 'is required' : `must be ${what}`) };
+}
+
+function text(maxChars: number = settingsLimits.stringChars) {
+  return z.string(typeError('a string')).max(maxChars, { error: `must be at most ${maxChars} characters` });
+}
+
+// True for an absolute http(s) URL; '' is accepted here and means "absent".
+export function isHttpUrl(value: string): boolean {
+  if (!URL.canParse(value)) return false;
+  const { protocol } = new URL(value);
+  return protocol === 'http:' || protocol === 'https:';
+}
+
+const url = text(settingsLimits.urlChars).refine((value) => value === '' || isHttpUrl(value), {
+  error: 'must be an http or https URL',
+});
+
+const flag = z.boolean(typeError('true or false')).default(false);
+
+const identity = z
+  .object({ clientId: text().optional(), objectId: text().optional() }, typeError('an object'))
+  .refine((id) => !(id.clientId && id.objectId), { error: 'must have clientId or objectId, not both' });
+
+const parameterName = text(settingsLimits.parameterNameChars).refine(
+  (name) => name === '' || parameterNamePattern.test(name),
+  { error: `must match ${parameterNamePattern.source}` },
+);
+// Values become environment variables, which cannot hold NUL.
+const parameterValue = z
+  .string(typeError('a string'))
+  .refine((value) => byteLength(value) <= settingsLimits.parameterValueBytes, {
+    error: `must be at most ${settingsLimits.parameterValueBytes} bytes (UTF-8)`,
+  })
+  .refine((value) => !value.includes('\0'), { error: 'must not contain NUL characters' });
+const parameter = z.object({ name: parameterName.optional(), value: parameterValue.optional() }, typeError('an object'));
+const parameters = z
+  .array(parameter.nullable(), typeError('an array'))
+  .max(settingsLimits.parameterCount, { error: `must have at most ${settingsLimits.parameterCount} entries` });
+
+const script = z.string(typeError('a string')).refine((value) => byteLength(value) <= settingsLimits.scriptBytes, {
+  error: `must be at most ${settingsLimits.scriptBytes} bytes (UTF-8)`,
+});
+
+const timeout = z
+  .number(typeError('a number'))
+  .refine((value) => Number.isInteger(value) && value >= 0 && value < 2 ** 31, {
+    error: 'must be an integer from 0 to 2147483647',
+  })
+  .default(0);
+
+// JSON ids may be numbers or strings; both become strings.
+const artifactId = z.preprocess(
+  (value) => (typeof value === 'number' && Number.isSafeInteger(value) ? String(value) : value),
+  z
+    .string(typeError('a string or an integer'))
+    .min(1, { error: 'must not be empty' })
+    .max(128, { error: 'must be at most 128 characters' }),
+);
+
+// A name for a file in the run's directory: never a path.
+export function isPlainFileName(name: string): boolean {
+  return name === '' || (!/[/\\\x00-\x1f\x7f]/.test(name) && name !== '.' && name !== '..');
+}
+
+const fileName = text(settingsLimits.fileNameChars).refine(isPlainFileName, {
+  error: "must be a plain file name (no '/', '\\' or control characters, not '.' or '..')",
+});
+
+const publicArtifact = z.object(
+  { id: artifactId, uri: url.min(1, { error: 'is required' }), fileName: fileName.optional() },
+  typeError('an object'),
+);
+const publicArtifacts = z
+  .array(publicArtifact, typeError('an array'))
+  .max(settingsLimits.artifactCount, { error: `must have at most ${settingsLimits.artifactCount} entries` });
+
+const protectedArtifact = z.object(
+  { id: artifactId, sasToken: text().optional(), artifactManagedIdentity: identity.optional() },
+  typeError('an object'),
+);
+const protectedArtifacts = z
+  .array(protectedArtifact, typeError('an array'))
+  .max(settingsLimits.artifactCount, { error: `must have at most ${settingsLimits.artifactCount} entries` });
+
+const dependsOn = z
+  .array(z.string(typeError('a string')).refine(isValidName, {
+    error: 'must be a run command name: [A-Za-z0-9][A-Za-z0-9._-]*, at most 128 characters, no ".."',
+  }), typeError('an array'))
+  .max(settingsLimits.dependsOnCount, { error: `must have at most ${settingsLimits.dependsOnCount} entries` });
+
+export const publicSettingsSchema = z.object({
+  source: z
+    .object({ script: script.optional(), scriptUri: url.optional(), commandId: text(128).optional() }, typeError('an object'))
+    .optional(),
+  parameters: parameters.optional(),
+  runAsUser: text(256)
+    .refine((user) => !/[\x00-\x1f\x7f]/.test(user), { error: 'must not contain control characters' })
+    .optional(),
+  outputBlobUri: url.optional(),
+  errorBlobUri: url.optional(),
+  timeoutInSeconds: timeout,
+  asyncExecution: flag,
+  treatFailureAsDeploymentFailure: flag,
+  artifacts: publicArtifacts.optional(),
+  dependsOn: dependsOn.optional(),
+});
+
+export const protectedSettingsSchema = z.object({
+  protectedParameters: parameters.optional(),
+  runAsPassword: text().optional(),
+  sourceSASToken: text().optional(),
+  outputBlobSASToken: text().optional(),
+  errorBlobSASToken: text().optional(),
+  sourceManagedIdentity: identity.optional(),
+  outputBlobManagedIdentity: identity.optional(),
+  errorBlobManagedIdentity: identity.optional(),
+  artifacts: protectedArtifacts.optional(),
+});
+
+export type PublicSettings = z.output<typeof publicSettingsSchema>;
+export type ProtectedSettings = z.output<typeof protectedSettingsSchema>;
+export type RawParameter = NonNullable<NonNullable<PublicSettings['parameters']>[number]>;
+export type RawIdentity = z.output<typeof identity>;
+
+// Validates `value` against `schema`; the first issue becomes a SettingsError naming the dotted
+// path under `prefix`. Issues never carry the input, so no value can leak into the message.
+export function parseWithSchema<T extends z.ZodType>(schema: T, value: unknown, prefix: string): z.output<T> {
+  const result = schema.safeParse(value, { error: () => 'is invalid' });
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  throw new SettingsError(toFieldPath(prefix, issue?.path ?? []), issue?.message ?? 'is invalid');
+}
+
+// ['parameters', 2, 'name'] → `parameters[2].name`.
+export function toFieldPath(prefix: string, path: readonly PropertyKey[]): string {
+  let field = prefix;
+  for (const segment of path) {
+    if (typeof segment === 'number') field += `[${segment}]`;
+    else field = field === '' ? String(segment) : `${field}.${String(segment)}`;
+  }
+  return field;
+}
