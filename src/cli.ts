@@ -2,33 +2,7 @@
 // The single entry point: the agent's lifecycle commands, the daemon, and the operator's CLI.
 // Modules are loaded per command so that `enable` (run on every goal state) starts fast.
 import { toErrorMessage } from './errors.js';
-
-interface ParsedArgs {
-  readonly command: string;
-  readonly positional: readonly string[];
-  readonly flags: ReadonlyMap<string, readonly string[]>;
-}
-
-const booleanFlags = new Set(['local', 'json', 'follow', 'watch', 'help', 'async', 'treat-failure-as-deployment-failure']);
-
-// Splits argv into a command, positional words and `--flag value` pairs (repeatable).
-export function parseArgs(argv: readonly string[]): ParsedArgs {
-  const [command = 'help', ...rest] = argv;
-  const positional: string[] = [];
-  const flags = new Map<string, string[]>();
-  for (let index = 0; index < rest.length; index += 1) {
-    const word = rest[index] ?? '';
-    if (!word.startsWith('--')) {
-      positional.push(word);
-      continue;
-    }
-    const [key = '', inline] = word.slice(2).split(/=(.*)/s, 2);
-    const value = inline ?? (booleanFlags.has(key) ? 'true' : rest[(index += 1)]);
-    if (value === undefined) throw new Error(`--${key} needs a value`);
-    flags.set(key, [...(flags.get(key) ?? []), value]);
-  }
-  return { command, positional, flags };
-}
+import { parseArgs, type ParsedArgs } from './handler/cli/args.js';
 
 const usage = `usage: runcommand-handler <command>
   agent lifecycle: install | enable | disable | uninstall | update   [--handler-environment PATH]

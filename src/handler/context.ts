@@ -30,12 +30,12 @@ export function readVersion(): string {
 }
 
 // Where HandlerEnvironment.json may be: an explicit path, the environment, next to the
-// executable or one directory up (protocol.md §3).
+// executable (bin/) or one directory up — the base dir (protocol.md §3).
 export function toHandlerEnvironmentCandidates(explicit: string | undefined, env: NodeJS.ProcessEnv): string[] {
   const fromEnv = env['RUNCOMMAND_HANDLER_ENVIRONMENT'];
   if (explicit) return [explicit];
   if (fromEnv) return [fromEnv];
-  return [join(packageRoot, 'dist'), packageRoot];
+  return [join(packageRoot, 'bin'), packageRoot];
 }
 
 // Finds and reads the handler's environment; throws with a clear message when there is none.

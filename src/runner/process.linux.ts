@@ -1,0 +1,255 @@
+// Starts run scripts under the rch-exec wrapper, re-attaches to them after a daemon restart and
+// kills them (run-command.md §4 Execution, §8 Restart). The wrapper records the script's identity
+// (process.json) and its outcome (exit-status.json) in the run directory, so neither is lost when
+// the daemon dies; this module is the only reader of those two files.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, constants, openSync, readFileSync, readdirSync, watch, type FSWatcher } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { HandlerError, errorCodes } from '../errors.js';
+
+export interface ScriptLaunch {
+  runDir: string;
+  program: string;
+  args: readonly string[];
+  env: Readonly<Record<string, string>>;
+  stdoutPath: string;
+  stderrPath: string;
+  graceMs: number;
+  wrapperPath?: string;
+}
+export interface ProcessIdentity { wrapperPid: number; pid: number; pgid: number; startTime: string; wrapperStartTime: string }
+export type ExitRecord = { kind: 'exited'; exitCode: number } | { kind: 'signaled'; signal: number } | { kind: 'exec-failed'; errno: number };
+export interface ScriptHandle { identity: ProcessIdentity; exited: Promise<ExitRecord> }
+
+// dist/runner/process.linux.js (or src/runner/process.linux.ts under vitest) → dist/native/rch-exec
+// (scripts/build-native.mjs puts it there).
+const defaultWrapperPath = fileURLToPath(new URL('../../dist/native/rch-exec', import.meta.url));
+const processFile = 'process.json';
+const exitStatusFile = 'exit-status.json';
+// What a wrapper that vanished without a record (SIGKILLed, OOM-killed) most likely met.
+const killedRecord: ExitRecord = { kind: 'signaled', signal: 9 };
+
+const pidSchema = z.number().int().positive();
+const startTimeSchema = z.string().regex(/^\d+$/);
+const identitySchema = z.object({ wrapperPid: pidSchema, pid: pidSchema, pgid: pidSchema, startTime: startTimeSchema, wrapperStartTime: startTimeSchema });
+const exitStatusSchema = z.union([
+  z.object({ exitCode: z.number().int() }),
+  z.object({ signal: z.number().int() }),
+  z.object({ execError: z.number().int() }),
+]);
+
+// Starts a script under the wrapper; resolves once the wrapper has reported the script's identity.
+export async function launchScript(launch: ScriptLaunch): Promise<ScriptHandle> {
+  const child = spawnWrapper(launch);
+  const exited = watchWrapper(child, launch.runDir);
+  const identity = await readIdentityFromPipe(child);
+  return { identity, exited };
+}
+
+function spawnWrapper(launch: ScriptLaunch): ChildProcess {
+  const flags = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT;
+  const fds: number[] = [];
+  try {
+    fds.push(openSync(launch.stdoutPath, flags, 0o600));
+    fds.push(openSync(launch.stderrPath, flags, 0o600));
+    const graceMs = String(Math.max(0, Math.round(launch.graceMs)));
+    const child = spawn(launch.wrapperPath ?? defaultWrapperPath, ['--grace-ms', graceMs, launch.runDir, launch.program, ...launch.args], {
+      cwd: launch.runDir,
+      env: { ...launch.env },
+      stdio: ['ignore', fds[0], fds[1], 'pipe'],
+      detached: true,
+    });
+    child.unref();
+    return child;
+  } catch (cause) {
+    throw new HandlerError(errorCodes.startExecution, 'Failed to start the script wrapper', { cause });
+  } finally {
+    // The wrapper has its own copies now; the daemon keeps none.
+    for (const fd of fds) closeSync(fd);
+  }
+}
+
+// The wrapper writes one JSON line on fd 3 once the script runs, then closes it.
+function readIdentityFromPipe(child: ChildProcess): Promise<ProcessIdentity> {
+  return new Promise((resolve, reject) => {
+    const pipe = child.stdio[3] as Readable | null | undefined;
+    let text = '';
+    const settle = (cause?: unknown): void => {
+      child.off('error', settle);
+      pipe?.destroy();
+      const identity = toIdentity(text.split('\n')[0] ?? '');
+      if (identity !== undefined && cause === undefined) resolve(identity);
+      else reject(new HandlerError(errorCodes.startExecution, 'The script wrapper did not report the script process', { cause }));
+    };
+    child.once('error', settle);
+    if (!pipe) return settle(new Error('no pipe on fd 3'));
+    pipe.setEncoding('utf8');
+    pipe.on('error', () => undefined);
+    pipe.on('data', (chunk: string) => {
+      text += chunk;
+      if (text.includes('\n')) settle();
+    });
+    pipe.once('close', () => settle());
+  });
+}
+
+function watchWrapper(child: ChildProcess, runDir: string): Promise<ExitRecord> {
+  return new Promise((resolve) => {
+    child.on('error', () => {
+      if (child.pid === undefined) resolve(killedRecord);
+    });
+    child.once('exit', () => {
+      void readExitRecord(runDir).then((record) => resolve(record ?? killedRecord));
+    });
+  });
+}
+
+// Follows a script started by an earlier daemon: its wrapper is not our child, so watch the files.
+export function attachScript(runDir: string, identity: ProcessIdentity, options: { pollMs?: number } = {}): ScriptHandle {
+  const exited = new Promise<ExitRecord>((resolve) => {
+    let watcher: FSWatcher | undefined;
+    let settled = false;
+    const finish = (record: ExitRecord): void => {
+      if (settled) return;
+      settled = true;
+      watcher?.close();
+      clearInterval(timer);
+      resolve(record);
+    };
+    const check = async (): Promise<void> => {
+      // Liveness first: a wrapper gone *before* the read without a record never wrote one.
+      const wrapperGone = !isSameProcess(identity.wrapperPid, identity.wrapperStartTime);
+      const record = await readExitRecord(runDir);
+      if (record !== undefined) finish(record);
+      else if (wrapperGone) finish(killedRecord);
+    };
+    const timer = setInterval(() => void check(), options.pollMs ?? 1000);
+    try {
+      watcher = watch(runDir, (_event, name) => {
+        if (name === null || name === exitStatusFile) void check();
+      });
+      watcher.on('error', () => watcher?.close());
+    } catch {
+      // The poll alone still gets there.
+    }
+    void check();
+  });
+  return { identity, exited };
+}
+
+// Asks the wrapper to terminate the run (SIGTERM to the tree, SIGKILL after grace); false if it is gone.
+export function requestTermination(identity: ProcessIdentity): boolean {
+  if (!isSameProcess(identity.wrapperPid, identity.wrapperStartTime)) return false;
+  return sendSignal(identity.wrapperPid, 'SIGUSR1');
+}
+
+// Last resort: SIGKILL the script's group, everything in its wrapper's session or re-parented to
+// the wrapper, then the wrapper itself.
+export function killRunNow(identity: ProcessIdentity): void {
+  // A pid whose start time still matches (even as a zombie) is held, so its group id is ours.
+  if (readProcessStartTime(identity.pid) === identity.startTime) sendSignal(-identity.pgid, 'SIGKILL');
+  if (readProcessStartTime(identity.wrapperPid) !== identity.wrapperStartTime) return;
+  // Each death re-parents the victim's children (setsid escapees too) to the wrapper, so scan again
+  // until a pass finds nothing alive; bounded in case something is stuck in the kernel.
+  let passes = 0;
+  while (killWrapperDescendants(identity.wrapperPid) > 0 && ++passes < 200);
+  sendSignal(identity.wrapperPid, 'SIGKILL');
+}
+
+// SIGKILLs the live processes in the wrapper's session or parented by it; returns how many.
+function killWrapperDescendants(wrapperPid: number): number {
+  const wrapper = String(wrapperPid);
+  let alive = 0;
+  for (const pid of listProcesses()) {
+    const fields = readStatFields(pid);
+    if (pid === wrapperPid || fields === undefined || fields[0] === 'Z' || fields[0] === 'X') continue;
+    // fields[1] = ppid, fields[3] = session (proc(5) fields 4 and 6); the wrapper leads its session.
+    if (fields[1] === wrapper || fields[3] === wrapper) alive += sendSignal(pid, 'SIGKILL') ? 1 : 0;
+  }
+  return alive;
+}
+
+// Tells a process apart from a later one that reuses its pid (proc(5) field 22, clock ticks since boot).
+export function readProcessStartTime(pid: number): string | undefined {
+  return readStatFields(pid)?.[19];
+}
+
+// True while pid is still the very process that started at startTime (and has not exited).
+export function isSameProcess(pid: number, startTime: string): boolean {
+  const fields = readStatFields(pid);
+  return fields !== undefined && fields[19] === startTime && fields[0] !== 'Z' && fields[0] !== 'X';
+}
+
+// Identifies the boot, so a restarted daemon knows whether recorded processes can still exist.
+export function readBootId(): string {
+  return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+}
+
+// The wrapper's record of how the script ended; undefined while there is none (or it is unreadable).
+export async function readExitRecord(runDir: string): Promise<ExitRecord | undefined> {
+  const parsed = exitStatusSchema.safeParse(parseJson(await readFile(join(runDir, exitStatusFile), 'utf8').catch(() => '')));
+  if (!parsed.success) return undefined;
+  const value = parsed.data;
+  if ('exitCode' in value) return { kind: 'exited', exitCode: value.exitCode };
+  if ('signal' in value) return { kind: 'signaled', signal: value.signal };
+  return { kind: 'exec-failed', errno: value.execError };
+}
+
+// The script's identity as the wrapper recorded it in process.json; undefined if absent or unreadable.
+export async function readProcessIdentity(runDir: string): Promise<ProcessIdentity | undefined> {
+  return toIdentity(await readFile(join(runDir, processFile), 'utf8').catch(() => ''));
+}
+
+// Maps an exit record to the run's exit code (§4: −1 when killed by a signal; §7 for a failed start).
+export function toExitCode(record: ExitRecord): number {
+  switch (record.kind) {
+    case 'exited':
+      return record.exitCode;
+    case 'signaled':
+      return -1;
+    case 'exec-failed':
+      return errorCodes.startExecution;
+  }
+}
+
+function toIdentity(line: string): ProcessIdentity | undefined {
+  const parsed = identitySchema.safeParse(parseJson(line));
+  return parsed.success ? parsed.data : undefined;
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+// Fields of /proc/<pid>/stat from field 3 (state) on, split after the last ')' since the command
+// name may hold spaces and parentheses: index i is proc(5) field i + 3.
+function readStatFields(pid: number): string[] | undefined {
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 1).trim().split(/\s+/);
+  } catch {
+    return undefined;
+  }
+}
+
+function listProcesses(): number[] {
+  return readdirSync('/proc').filter((name) => /^\d+$/.test(name)).map(Number);
+}
+
+function sendSignal(pid: number, signal: NodeJS.Signals): boolean {
+  try {
+    process.kill(pid, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}

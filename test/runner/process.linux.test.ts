@@ -1,0 +1,259 @@
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import ts from 'typescript';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import {
+  attachScript,
+  isSameProcess,
+  killRunNow,
+  launchScript,
+  readBootId,
+  readExitRecord,
+  readProcessIdentity,
+  readProcessStartTime,
+  requestTermination,
+  toExitCode,
+  type ProcessIdentity,
+  type ScriptLaunch,
+} from '../../src/runner/process.linux.js';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const wrapperPath = join(root, 'dist/native/rch-exec');
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+let runDir = '';
+let moduleDir = '';
+let sleepers: ChildProcess[] = [];
+
+// A plain `sleep` child of the test, killed in afterEach even when the test fails.
+function spawnSleeper(program = 'sleep'): ChildProcess {
+  const sleeper = spawn(program, ['300'], { stdio: 'ignore' });
+  sleepers.push(sleeper);
+  return sleeper;
+}
+
+// Processes whose command line carries the marker (proves nothing of a run outlived it); with
+// asArgv0, only those whose argv[0] starts with it (the `exec -a` target has really started).
+function findMarked(marker: string, asArgv0 = false): number[] {
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name) && Number(name) !== process.pid)
+    .filter((name) => {
+      try {
+        const cmdline = readFileSync(`/proc/${name}/cmdline`, 'utf8');
+        return asArgv0 ? cmdline.startsWith(marker) : cmdline.includes(marker);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(20);
+  }
+}
+
+function bash(script: string, overrides: Partial<ScriptLaunch> = {}, ...args: string[]): ScriptLaunch {
+  return {
+    runDir,
+    program: '/bin/bash',
+    args: ['-c', script, 'rch-test', ...args],
+    env: { PATH: '/usr/bin:/bin' },
+    stdoutPath: join(runDir, 'stdout'),
+    stderrPath: join(runDir, 'stderr'),
+    graceMs: 2000,
+    wrapperPath,
+    ...overrides,
+  };
+}
+
+async function runToEnd(launch: ScriptLaunch) {
+  const handle = await launchScript(launch);
+  return handle.exited;
+}
+
+beforeAll(() => {
+  execFileSync(process.execPath, [join(root, 'scripts/build-native.mjs')], { stdio: 'inherit' });
+  // A plain-node copy of the module under test, for a launcher process that is not vitest.
+  moduleDir = mkdtempSync(join(tmpdir(), 'rch-module-'));
+  mkdirSync(join(moduleDir, 'runner'));
+  for (const [source, target] of [['src/runner/process.linux.ts', 'runner/process.linux.js'], ['src/errors.ts', 'errors.js']] as const) {
+    const compilerOptions = { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 };
+    writeFileSync(join(moduleDir, target), ts.transpileModule(readFileSync(join(root, source), 'utf8'), { compilerOptions }).outputText);
+  }
+  writeFileSync(join(moduleDir, 'package.json'), '{"type":"module"}');
+  symlinkSync(join(root, 'node_modules'), join(moduleDir, 'node_modules'));
+});
+
+afterAll(() => rmSync(moduleDir, { recursive: true, force: true }));
+
+describe('process.linux', { timeout: 20_000 }, () => {
+  beforeEach(() => {
+    runDir = mkdtempSync(join(tmpdir(), 'rch-run-'));
+  });
+  afterEach(async () => {
+    const identity = await readProcessIdentity(runDir);
+    if (identity !== undefined) killRunNow(identity);
+    for (const sleeper of sleepers) sleeper.kill('SIGKILL');
+    sleepers = [];
+    rmSync(runDir, { recursive: true, force: true });
+  });
+
+  it('reports exit codes 0 and 3 without waiting for the grace period', async () => {
+    const started = Date.now();
+    expect(await runToEnd(bash('exit 0', { graceMs: 10_000 }))).toEqual({ kind: 'exited', exitCode: 0 });
+    expect(await runToEnd(bash('exit 3', { graceMs: 10_000 }))).toEqual({ kind: 'exited', exitCode: 3 });
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(await readExitRecord(runDir)).toEqual({ kind: 'exited', exitCode: 3 });
+  });
+
+  it('records the identity of the script in process.json and on the pipe alike', async () => {
+    const handle = await launchScript(bash('sleep 0.2'));
+    expect(await readProcessIdentity(runDir)).toEqual(handle.identity);
+    expect(handle.identity.pgid).toBe(handle.identity.pid);
+    expect(isSameProcess(handle.identity.wrapperPid, handle.identity.wrapperStartTime)).toBe(true);
+    expect(isSameProcess(handle.identity.pid, handle.identity.startTime)).toBe(true);
+    await handle.exited;
+  });
+
+  it('rejects with a start-execution error when the wrapper cannot be started', async () => {
+    await expect(launchScript(bash('exit 0', { wrapperPath: join(runDir, 'no-wrapper') }))).rejects.toMatchObject({ code: -204 });
+  });
+
+  it('reports a script that killed itself with SIGKILL as signaled 9, exit code -1', async () => {
+    const record = await runToEnd(bash('kill -9 $$'));
+    expect(record).toEqual({ kind: 'signaled', signal: 9 });
+    expect(toExitCode(record)).toBe(-1);
+  });
+
+  it('tells a program that cannot be executed apart from a script that exits 127', async () => {
+    const failed = await runToEnd(bash('', { program: join(runDir, 'no-such-program'), args: [] }));
+    expect(failed).toEqual({ kind: 'exec-failed', errno: 2 });
+    expect(toExitCode(failed)).toBe(-204);
+    expect(await runToEnd(bash('exit 127'))).toEqual({ kind: 'exited', exitCode: 127 });
+  });
+
+  it('writes stdout and stderr to their files, appending, and gives the script an empty stdin', async () => {
+    writeFileSync(join(runDir, 'stdout'), 'before\n');
+    await runToEnd(bash('echo out; echo err >&2; echo "stdin bytes: $(wc -c)"'));
+    expect(readFileSync(join(runDir, 'stdout'), 'utf8')).toBe('before\nout\nstdin bytes: 0\n');
+    expect(readFileSync(join(runDir, 'stderr'), 'utf8')).toBe('err\n');
+  });
+
+  it('gives the script exactly the given environment, and odd values intact as variables and arguments', async () => {
+    process.env['RCH_DAEMON_ONLY'] = 'leak';
+    const odd = `a b "q" 'x' $(x) \`y\` ; * ü 日本`;
+    const env = { PATH: '/usr/bin:/bin', ODD: odd, EMPTY: '' };
+    try {
+      await runToEnd(bash('', { program: '/usr/bin/env', args: ['-0'], env }));
+    } finally {
+      delete process.env['RCH_DAEMON_ONLY'];
+    }
+    const seen = readFileSync(join(runDir, 'stdout'), 'utf8').split('\0').filter(Boolean);
+    expect(seen.sort()).toEqual(Object.entries(env).map(([key, value]) => `${key}=${value}`).sort());
+    rmSync(join(runDir, 'stdout'));
+    await runToEnd(bash('printf "%s|%s" "$1" "$ODD"', { env }, odd));
+    expect(readFileSync(join(runDir, 'stdout'), 'utf8')).toBe(`${odd}|${odd}`);
+  });
+
+  it('terminates the script, its child and a grandchild that escaped with setsid on request', async () => {
+    const marker = `rch-marker-${randomUUID()}`;
+    const script = '(exec -a "$0-child" sleep 300) & setsid bash -c \'exec -a "$0" sleep 300\' "$0-escaped" & wait';
+    const handle = await launchScript(bash(script, { args: ['-c', script, marker], graceMs: 10_000 }));
+    await waitFor(() => findMarked(`${marker}-child`, true).length === 1 && findMarked(`${marker}-escaped`, true).length === 1);
+    const asked = Date.now();
+    expect(requestTermination(handle.identity)).toBe(true);
+    expect(await handle.exited).toEqual({ kind: 'signaled', signal: 15 });
+    expect(findMarked(marker)).toEqual([]);
+    expect(Date.now() - asked).toBeLessThan(5000); // SIGTERM reached the escapee, no SIGKILL wait
+    expect(requestTermination(handle.identity)).toBe(false);
+  });
+
+  it('kills the whole run at once, escaped grandchild included, when killRunNow is called', async () => {
+    const marker = `rch-marker-${randomUUID()}`;
+    const script = '(exec -a "$0-child" sleep 300) & setsid bash -c \'exec -a "$0" sleep 300\' "$0-escaped" & wait';
+    const handle = await launchScript(bash(script, { args: ['-c', script, marker] }));
+    await waitFor(() => findMarked(`${marker}-child`, true).length === 1 && findMarked(`${marker}-escaped`, true).length === 1);
+    killRunNow(handle.identity);
+    expect(await handle.exited).toEqual({ kind: 'signaled', signal: 9 });
+    expect(findMarked(marker)).toEqual([]);
+  });
+
+  it('kills a background grandchild left behind by a script that exited', async () => {
+    const marker = `rch-marker-${randomUUID()}`;
+    const script = '(exec -a "$0-left" sleep 300) & sleep 0.2; exit 0';
+    expect(await runToEnd(bash(script, { args: ['-c', script, marker] }))).toEqual({ kind: 'exited', exitCode: 0 });
+    expect(findMarked(marker)).toEqual([]);
+  });
+
+  it('SIGKILLs a script that ignores SIGTERM once the grace period is over', async () => {
+    const handle = await launchScript(bash('trap "" TERM; echo ready; while :; do sleep 0.05; done', { graceMs: 500 }));
+    await waitFor(() => readFileSync(join(runDir, 'stdout'), 'utf8').includes('ready'));
+    const asked = Date.now();
+    requestTermination(handle.identity);
+    expect(await handle.exited).toEqual({ kind: 'signaled', signal: 9 });
+    expect(Date.now() - asked).toBeGreaterThanOrEqual(450);
+  });
+
+  it('sends SIGTERM only once to a script that traps it, then SIGKILLs it after the grace period', async () => {
+    const handle = await launchScript(bash('trap "echo term" TERM; echo ready; while :; do sleep 0.05; done', { graceMs: 500 }));
+    await waitFor(() => readFileSync(join(runDir, 'stdout'), 'utf8').includes('ready'));
+    requestTermination(handle.identity);
+    expect(await handle.exited).toEqual({ kind: 'signaled', signal: 9 });
+    expect(readFileSync(join(runDir, 'stdout'), 'utf8')).toBe('ready\nterm\n');
+  });
+
+  it('keeps the script running after its launcher exits, and a later attach gets its real exit code', async () => {
+    const launcher = join(runDir, 'launcher.mjs');
+    const launch = bash('sleep 1; exit 7');
+    writeFileSync(launcher, [
+      `import { launchScript } from ${JSON.stringify(join(moduleDir, 'runner/process.linux.js'))};`,
+      `const handle = await launchScript(${JSON.stringify(launch)});`,
+      'process.stdout.write(JSON.stringify(handle.identity), () => process.exit(0));',
+    ].join('\n'));
+    const { stdout } = await promisify(execFile)(process.execPath, [launcher]);
+    const identity = JSON.parse(stdout) as ProcessIdentity;
+    expect(isSameProcess(identity.pid, identity.startTime)).toBe(true);
+    expect(await readExitRecord(runDir)).toBeUndefined();
+    expect(await attachScript(runDir, identity, { pollMs: 200 }).exited).toEqual({ kind: 'exited', exitCode: 7 });
+  });
+
+  it('reports an attached run whose wrapper vanished without a record as signaled 9', async () => {
+    const sleeper = spawnSleeper();
+    const pid = sleeper.pid ?? 0;
+    const startTime = readProcessStartTime(pid) ?? '';
+    const identity = { wrapperPid: pid, pid, pgid: pid, startTime, wrapperStartTime: startTime };
+    const handle = attachScript(runDir, identity, { pollMs: 50 });
+    sleeper.kill('SIGKILL');
+    expect(await handle.exited).toEqual({ kind: 'signaled', signal: 9 });
+  });
+
+  it('reads start times past a command name with spaces and parentheses, and rejects unknown or recycled pids', async () => {
+    const oddName = join(runDir, 'a) b (c');
+    copyFileSync('/bin/sleep', oddName);
+    chmodSync(oddName, 0o755);
+    const sleeper = spawnSleeper(oddName);
+    const pid = sleeper.pid ?? 0;
+    await waitFor(() => readFileSync(`/proc/${pid}/stat`, 'utf8').includes('(a) b (c)'));
+    const startTime = readProcessStartTime(pid) ?? '';
+    expect(startTime).toBe(readFileSync(`/proc/${pid}/stat`, 'utf8').split(' ').at(-31));
+    expect(startTime).toMatch(/^\d+$/);
+    expect(isSameProcess(pid, startTime)).toBe(true);
+    expect(isSameProcess(pid, String(Number(startTime) - 1))).toBe(false);
+    expect(isSameProcess(4_194_304 + 1, startTime)).toBe(false);
+    sleeper.kill('SIGKILL');
+    await new Promise((resolve) => sleeper.once('exit', resolve));
+    expect(isSameProcess(pid, startTime)).toBe(false);
+  });
+
+  it('reads the boot id as a UUID', () => {
+    expect(readBootId()).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+  });
+});
