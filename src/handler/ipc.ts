@@ -27,7 +27,10 @@ function serve(socket: Socket, handle: (request: IpcRequest) => Promise<IpcRespo
   socket.on('error', () => undefined);
   socket.on('data', (chunk: string) => {
     buffer += chunk;
-    if (buffer.length > 64 * 1024) socket.destroy();
+    if (buffer.length > 64 * 1024) {
+      socket.destroy();
+      return;
+    }
     const newline = buffer.indexOf('\n');
     if (newline < 0) return;
     const line = buffer.slice(0, newline);

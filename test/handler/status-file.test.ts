@@ -202,7 +202,7 @@ describe('toTopLevelStatus', () => {
     }
   }
 
-  it('puts the top-level status in the document', async () => {
+  it('puts the top-level status in the document', () => {
     const document = toStatusDocument(makeRun({ state: 'Failed', exitCode: 1, treatFailureAsDeploymentFailure: true }), '', '', now);
     const [entry] = JSON.parse(document) as [{ status: { status: string } }];
     expect(entry.status.status).toBe('error');
