@@ -41,8 +41,8 @@ export async function ensureLocalLayout(cwd: string): Promise<LocalLayout> {
   const layout = toLocalLayout(cwd);
   const base = join(layout.libDir, `${localHandlerName}-local`);
   const logFolder = join(layout.root, 'log');
-  for (const dir of [join(base, 'config'), join(base, 'status'), join(logFolder, 'events')]) await mkdir(dir, { recursive: true });
   await mkdir(layout.libDir, { recursive: true, mode: 0o700 });
+  for (const dir of [join(base, 'config'), join(base, 'status'), join(logFolder, 'events')]) await mkdir(dir, { recursive: true });
   if (!(await exists(layout.handlerEnvironmentPath))) {
     const environment = [{
       name: localHandlerName,

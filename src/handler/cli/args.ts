@@ -6,7 +6,7 @@ export interface ParsedArgs {
   readonly flags: ReadonlyMap<string, readonly string[]>;
 }
 
-const booleanFlags = new Set(['local', 'json', 'follow', 'watch', 'help', 'async', 'treat-failure-as-deployment-failure']);
+const booleanFlags = new Set(['local', 'json', 'follow', 'stderr', 'watch', 'help', 'async', 'treat-failure-as-deployment-failure']);
 
 // Splits argv into a command, positional words and `--flag value` pairs (repeatable).
 export function parseArgs(argv: readonly string[]): ParsedArgs {

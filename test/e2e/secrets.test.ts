@@ -1,0 +1,76 @@
+// A canary secret passed every way settings can carry one appears in no file the handler writes,
+// not in the daemon's environment, and not in any process's argv (targets.md, security).
+import { createHash } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { cleanupLayout, makeAgentLayout, runCommand, waitForStatus, writeSettings, type AgentLayout } from '../helpers/agent.js';
+import { findProcesses } from '../helpers/daemon-harness.js';
+
+let layout: AgentLayout;
+
+afterEach(async () => {
+  await cleanupLayout(layout);
+});
+
+async function filesContaining(root: string, needle: string): Promise<string[]> {
+  const hits: string[] = [];
+  for (const entry of await readdir(root, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile()) continue;
+    const path = join(entry.parentPath, entry.name);
+    if (path.includes('/node_modules/') || path.endsWith('/bin/node')) continue;
+    const bytes = await readFile(path).catch(() => Buffer.alloc(0));
+    if (bytes.includes(needle)) hits.push(path);
+  }
+  return hits;
+}
+
+async function processesContaining(needle: string, file: 'cmdline' | 'environ'): Promise<string[]> {
+  const hits: string[] = [];
+  for (const pid of await readdir('/proc')) {
+    if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
+    const bytes = await readFile(`/proc/${pid}/${file}`).catch(() => Buffer.alloc(0));
+    if (bytes.includes(needle)) hits.push(`${pid}: ${(await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).replaceAll('\0', ' ')}`);
+  }
+  return hits;
+}
+
+describe('secret hygiene', () => {
+  it('keeps a canary in protected parameters, password and SAS tokens out of every file, environ and argv', async () => {
+    layout = await makeAgentLayout();
+    expect((await runCommand(layout, 'install')).exitCode).toBe(0);
+    const canary = `CANARY${Date.now()}x9q`;
+    const marker = `rch-secret-${process.pid}-${Date.now()}`;
+    await writeSettings(layout, 'named', 0, {
+      publicSettings: { source: { script: `printf %s "$SECRET_VALUE" | sha256sum; sh -c "sleep 2; : ${marker}"\n` } },
+      protectedSettings: { protectedParameters: [{ name: 'SECRET_VALUE', value: canary }] },
+    });
+    await writeSettings(layout, 'unsupported', 0, {
+      publicSettings: { source: { script: 'true' }, runAsUser: 'nobody', outputBlobUri: 'https://acct.blob.core.windows.net/c/out' },
+      protectedSettings: { runAsPassword: `pw-${canary}`, outputBlobSASToken: `?sv=2024&sig=${canary}` },
+    });
+    await runCommand(layout, 'enable', { name: 'named', seq: 0 });
+    await runCommand(layout, 'enable', { name: 'unsupported', seq: 0 });
+    await waitForStatus(layout, 'named', 0, (r) => r.instanceView.executionState === 'Running');
+    await waitFor(async () => (await findProcesses(marker)).length > 0);
+    expect(await processesContaining(canary, 'cmdline')).toEqual([]);
+    // The scan sees the value where it belongs: the named parameter's own environment.
+    expect((await processesContaining(canary, 'environ')).length).toBeGreaterThan(0);
+    const daemons = await findProcesses(`${layout.baseDir}/dist/cli.js`);
+    expect(daemons.length).toBeGreaterThan(0);
+    for (const pid of daemons) expect((await readFile(`/proc/${pid}/environ`)).includes(canary)).toBe(false);
+    const named = await waitForStatus(layout, 'named', 0, (r) => r.instanceView.executionState === 'Succeeded');
+    expect(named.instanceView.output).toBe(`${createHash('sha256').update(canary).digest('hex')}  -\n`);
+    const other = await waitForStatus(layout, 'unsupported', 0, (r) => r.instanceView.executionState === 'Failed');
+    expect(other.instanceView.executionMessage).toContain('not supported yet');
+    expect(await filesContaining(layout.root, canary)).toEqual([]);
+  });
+});
+
+async function waitFor(probe: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
