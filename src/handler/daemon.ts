@@ -259,7 +259,7 @@ export class Daemon {
       const run = this.#runs.get(name);
       const record = await readRecord(this.#deps.paths.recordsDir, name);
       await this.#statusWriter.silence(name, [run?.journal.runId, record?.runId].filter((id): id is string => id !== undefined));
-      if (run) await run.cancel('the run command was deleted (disable)');
+      if (run) await run.cancel('disable: the run command was deleted, or the handler is being updated or removed');
       if (record) await writeRecord(this.#deps.paths.recordsDir, { ...record, disabledAt: this.#deps.clock.now() });
       this.#deps.log.info('run command disabled', { name, seq: record?.seq, runId: record?.runId });
     });

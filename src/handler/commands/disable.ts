@@ -25,7 +25,7 @@ export async function runDisable(context: HandlerContext, env: NodeJS.ProcessEnv
   const { paths } = context;
   const record = await readRecord(paths.recordsDir, name);
   if (record && record.disabledAt === undefined) {
-    await cancelRunDirect(paths, record.runId, 'the run command was deleted (disable)', makeRunDeps(context.options, env));
+    await cancelRunDirect(paths, record.runId, 'disable: the run command was deleted, or the handler is being updated or removed', makeRunDeps(context.options, env));
     await writeRecord(paths.recordsDir, { ...record, disabledAt: Date.now() });
   }
   log.info('disable done without a daemon', { name, seq: record?.seq });

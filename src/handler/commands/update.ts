@@ -6,7 +6,9 @@ import type { HandlerContext } from '../context.js';
 import type { Log } from '../logger.js';
 import { ensureStateDirs } from '../paths.js';
 import { listRecords, writeRecord } from '../sequence-records.js';
-import { toStatusPath } from '../status-file.js';
+import { toStatusPath, writeStatusFile } from '../status-file.js';
+import { readJournal } from '../../runner/journal.js';
+import { toRunDir } from '../paths.js';
 import { writeUpdateMarker } from '../update-marker.js';
 
 const exists = (path: string): Promise<boolean> => access(path).then(() => true, () => false);
@@ -25,6 +27,10 @@ export async function runUpdate(context: HandlerContext, env: NodeJS.ProcessEnv,
     if (!(await exists(toStatusPath(paths.statusFolder, record.name, record.seq)))) continue;
     const { disabledAt: _dropped, ...live } = record;
     await writeRecord(paths.recordsDir, live);
+    // The copied status may say Running: the old disable stopped that script after its last write.
+    const runDir = toRunDir(paths, record.runId);
+    const journal = await readJournal(runDir);
+    if (journal) await writeStatusFile(paths.statusFolder, journal, runDir, Date.now());
     restored += 1;
   }
   log.info('updated', { from, to, restoredRecords: restored });
