@@ -8,7 +8,7 @@ import type { RunCommand } from '../config/run-command.js';
 import { parseSettingsFileName } from '../config/settings-file.js';
 import { errorCodes, HandlerError, toErrorMessage } from '../errors.js';
 import { readJournal, type RunJournal } from '../runner/journal.js';
-import { makeRunJournal, Run, type RunDeps } from '../runner/run.js';
+import { makeRunJournal, Run, type RunDeps, type RunExtension } from '../runner/run.js';
 import { isTerminal } from '../runner/run-state.js';
 import { Scheduler } from '../runner/scheduler.js';
 import type { Clock } from '../util/time.js';
@@ -17,6 +17,7 @@ import { startIpcServer, toIpcEndpoint, type IpcRequest, type IpcResponse } from
 import type { Log } from './logger.js';
 import { ensureStateDirs, toRunDir, type HandlerPaths } from './paths.js';
 import { recoverRuns } from './recovery.js';
+import { makeRunExtensions } from './run-extensions.js';
 import type { Redactor } from './redact.js';
 import { readRecord, shouldRun, writeRecord, type Origin } from './sequence-records.js';
 import { writeStatusFileIfMissing } from './status-file.js';
@@ -177,6 +178,7 @@ export class Daemon {
     const runDir = toRunDir(this.#deps.paths, runId);
     const identity = { name, seq, runId, settingsFile, bootId: this.#deps.runDeps.bootId };
     let command: RunCommand | undefined;
+    let extensions: RunExtension[] = [];
     let failure: HandlerError | undefined;
     try {
       await mkdir(runDir, { recursive: true, mode: 0o700 });
@@ -186,11 +188,13 @@ export class Daemon {
     if (!failure) {
       try {
         command = await this.#load(settingsFile, name, seq);
+        extensions = makeRunExtensions(command);
+        if (command.dependsOn.length > 0) throw new HandlerError(errorCodes.general, 'dependsOn is not supported yet by this handler version', { blame: 'user' });
       } catch (error) {
         failure = error instanceof HandlerError ? error : new HandlerError(errorCodes.invalidSettings, toErrorMessage(error));
       }
     }
-    const run = new Run(runDir, makeRunJournal(identity, command), command, this.#deps.runDeps);
+    const run = new Run(runDir, makeRunJournal(identity, command), command, this.#deps.runDeps, extensions);
     this.#adopt(run, command);
     if (failure) {
       this.#deps.log.warn('run command refused', { name, seq, runId, error: failure.message, code: failure.code });

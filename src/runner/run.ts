@@ -10,7 +10,8 @@ import { toParameterInjection } from './parameters.js';
 import type { ExitRecord, ScriptHandle } from './process.js';
 import * as processLayer from './process.js';
 import { canTransition, isTerminal, toExecutionState, toExitCode, toOutcomeMessage, type Outcome } from './run-state.js';
-import { toLaunchCommand, writeInlineScript } from './script-file.js';
+import { prepareScript } from './prepare-script.js';
+import { applyRunAs } from './run-as.js';
 
 export type Launcher = Pick<typeof processLayer, 'launchScript' | 'attachScript' | 'requestTermination' | 'killRunNow' | 'readExitRecord'>;
 
@@ -59,18 +60,15 @@ export function makeRunJournal(
   };
 }
 
-// Fields that belong to later releases are parsed but refused with a clear message.
-function validateSupported(command: RunCommand): void {
-  const unsupported: string[] = [];
-  if (command.source.kind !== 'script') unsupported.push(`source.${command.source.kind}`);
-  if (command.outputBlob) unsupported.push('outputBlobUri');
-  if (command.errorBlob) unsupported.push('errorBlobUri');
-  if (command.runAsUser !== undefined) unsupported.push('runAsUser');
-  if (command.artifacts.length > 0) unsupported.push('artifacts');
-  if (command.dependsOn.length > 0) unsupported.push('dependsOn');
-  if (unsupported.length > 0) {
-    throw new HandlerError(errorCodes.general, `${unsupported.join(', ')} ${unsupported.length > 1 ? 'are' : 'is'} not supported yet by this handler version`, { blame: 'user' });
-  }
+// A per-run plug-in the daemon attaches (e.g. append-blob streaming): it may refuse to start the
+// run, and it finishes its work before the terminal status is written.
+export interface RunExtension {
+  // Before the script starts; a HandlerError fails the run without starting the script.
+  beforeLaunch?(run: Run): Promise<void>;
+  // Once the script is known to run (fresh start or re-attach after a restart).
+  onRunning?(run: Run): void;
+  // Before the terminal state is persisted; a returned note is appended to executionMessage.
+  beforeFinish?(run: Run): Promise<string | undefined>;
 }
 
 export class Run extends EventEmitter<RunEvents> {
@@ -81,13 +79,17 @@ export class Run extends EventEmitter<RunEvents> {
   #deps: RunDeps;
   #handle: ScriptHandle | undefined;
   #launching = false;
+  #finishing = false;
   #stop: StopRequest | undefined;
   #timers: { cancel(): void }[] = [];
   #persisting: Promise<void> = Promise.resolve();
   #resolveDone!: (journal: RunJournal) => void;
 
-  constructor(runDir: string, journal: RunJournal, command: RunCommand | undefined, deps: RunDeps) {
+  #extensions: readonly RunExtension[];
+
+  constructor(runDir: string, journal: RunJournal, command: RunCommand | undefined, deps: RunDeps, extensions: readonly RunExtension[] = []) {
     super();
+    this.#extensions = extensions;
     this.runDir = runDir;
     this.#journal = journal;
     this.#command = command;
@@ -107,9 +109,11 @@ export class Run extends EventEmitter<RunEvents> {
     if (this.#stop) return this.#finish({ kind: 'canceled', reason: this.#stop.reason });
     this.#launching = true;
     try {
-      validateSupported(command);
-      const handle = await this.#deps.launcher.launchScript(await this.#prepare(command));
+      const launch = await this.#prepare(command);
+      for (const extension of this.#extensions) await extension.beforeLaunch?.(this);
+      const handle = await this.#deps.launcher.launchScript(launch);
       await this.#markRunning(handle);
+      for (const extension of this.#extensions) extension.onRunning?.(this);
       this.#launching = false;
       if (this.#stop) {
         await this.#transition({ stopRequest: this.#stop });
@@ -133,6 +137,7 @@ export class Run extends EventEmitter<RunEvents> {
     this.#stop = journal.stopRequest;
     const handle = this.#deps.launcher.attachScript(this.runDir, journal.process);
     this.#handle = handle;
+    for (const extension of this.#extensions) extension.onRunning?.(this);
     if (this.#stop) this.#requestTermination();
     else this.#armDeadline();
     return this.#finishFromExit(await handle.exited);
@@ -155,22 +160,21 @@ export class Run extends EventEmitter<RunEvents> {
   }
 
   async #prepare(command: RunCommand): Promise<processLayer.ScriptLaunch> {
-    const script = command.source.kind === 'script' ? command.source.script : '';
-    const scriptPath = await writeInlineScript(this.runDir, script);
     const injection = toParameterInjection(command.parameters, command.protectedParameterCount);
     for (const position of injection.exposedProtectedPositions) {
       this.emit('warning', `unnamed protected parameter at position ${position} is passed as an argument and is visible in the process table; give it a name to pass it as an environment variable`);
     }
-    const launch = await toLaunchCommand(scriptPath, script, injection.args);
-    return {
+    const script = await prepareScript(command, this.runDir, injection.args, { warn: (message) => this.emit('warning', message) });
+    const launch: processLayer.ScriptLaunch = {
       runDir: this.runDir,
-      program: launch.program,
-      args: launch.args,
+      program: script.program,
+      args: script.args,
       env: { ...this.#deps.baseEnv, ...injection.env },
       stdoutPath: join(this.runDir, 'stdout'),
       stderrPath: join(this.runDir, 'stderr'),
       graceMs: this.#deps.graceMs,
     };
+    return applyRunAs(launch, command);
   }
 
   async #markRunning(handle: ScriptHandle): Promise<void> {
@@ -224,12 +228,18 @@ export class Run extends EventEmitter<RunEvents> {
   }
 
   async #finish(outcome: Outcome): Promise<RunJournal> {
-    if (isTerminal(this.#journal.state)) return this.#journal;
+    if (isTerminal(this.#journal.state) || this.#finishing) return this.done;
+    this.#finishing = true;
     for (const timer of this.#timers) timer.cancel();
     this.#timers = [];
+    const notes: string[] = [];
+    for (const extension of this.#extensions) {
+      const note = await extension.beforeFinish?.(this).catch((error: unknown) => `(${toErrorMessage(error)})`);
+      if (note) notes.push(note);
+    }
     await this.#transition({
       state: toExecutionState(outcome),
-      message: this.#deps.redact(toOutcomeMessage(outcome)),
+      message: this.#deps.redact([toOutcomeMessage(outcome), ...notes].join('; ')),
       exitCode: toExitCode(outcome),
       endTime: toRfc3339(this.#deps.clock.now()),
       handlerFailure: outcome.kind === 'handler-error',
