@@ -1,6 +1,7 @@
 // The handler's own tunables, with their defaults written once, as data. They come from
 // RUNCOMMAND_HANDLER_* environment variables (the daemon inherits them from `enable`).
 import { z } from 'zod';
+import { defaultImdsEndpoint } from '../util/imds.js';
 
 export const defaultOptions = {
   // Run commands running at once (Azure's per-VM maximum).
@@ -22,6 +23,8 @@ export interface Options {
   readonly stateDir?: string;
   // Where `<THUMBPRINT>.crt/.prv` live; default the agent's lib dir.
   readonly certDir?: string;
+  // The instance metadata service for managed-identity tokens (tests: a loopback server).
+  readonly imdsEndpoint: string;
 }
 
 const positiveInt = z.coerce.number().int().positive();
@@ -34,6 +37,7 @@ const envSchema = z.object({
   RUNCOMMAND_HANDLER_SETTINGS_SETTLE_MS: nonNegativeInt.optional(),
   RUNCOMMAND_HANDLER_STATE_DIR: z.string().min(1).optional(),
   RUNCOMMAND_HANDLER_CERT_DIR: z.string().min(1).optional(),
+  RUNCOMMAND_HANDLER_IMDS_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
 });
 
 // Reads the options from an environment; an invalid value names the variable and is an error.
@@ -49,6 +53,7 @@ export function parseOptions(env: NodeJS.ProcessEnv): Options {
     statusIntervalMs: v.RUNCOMMAND_HANDLER_STATUS_INTERVAL_MS ?? defaultOptions.statusIntervalMs,
     killGraceMs: v.RUNCOMMAND_HANDLER_KILL_GRACE_MS ?? defaultOptions.killGraceMs,
     settingsSettleMs: v.RUNCOMMAND_HANDLER_SETTINGS_SETTLE_MS ?? defaultOptions.settingsSettleMs,
+    imdsEndpoint: v.RUNCOMMAND_HANDLER_IMDS_ENDPOINT ?? defaultImdsEndpoint,
     ...(v.RUNCOMMAND_HANDLER_STATE_DIR ? { stateDir: v.RUNCOMMAND_HANDLER_STATE_DIR } : {}),
     ...(v.RUNCOMMAND_HANDLER_CERT_DIR ? { certDir: v.RUNCOMMAND_HANDLER_CERT_DIR } : {}),
   };

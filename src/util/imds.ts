@@ -1,0 +1,84 @@
+// Managed-identity access tokens from the instance metadata service (IMDS), cached until shortly
+// before they expire. The endpoint is configurable so tests use a loopback token server.
+import type { ManagedIdentity } from '../config/run-command.js';
+import { sleep } from './time.js';
+
+export const defaultImdsEndpoint = 'http://169.254.169.254';
+export const storageResource = 'https://storage.azure.com/';
+
+export interface AccessToken {
+  readonly token: string;
+  // Epoch milliseconds.
+  readonly expiresOnMs: number;
+}
+
+export interface ImdsOptions {
+  readonly endpoint: string;
+  readonly now?: () => number;
+  readonly attempts?: number;
+}
+
+// Refresh this long before expiry so an upload never starts with a token about to lapse.
+const refreshMarginMs = 5 * 60 * 1000;
+const retryable = new Set([404, 408, 410, 429, 500, 502, 503, 504]);
+
+function toTokenUrl(endpoint: string, identity: ManagedIdentity, resource: string): string {
+  const url = new URL('/metadata/identity/oauth2/token', endpoint);
+  url.searchParams.set('api-version', '2018-02-01');
+  url.searchParams.set('resource', resource);
+  if (identity.clientId) url.searchParams.set('client_id', identity.clientId);
+  if (identity.objectId) url.searchParams.set('object_id', identity.objectId);
+  return url.toString();
+}
+
+// Fetches a token once per identity and resource; later calls reuse it until near expiry.
+export class ImdsTokenSource {
+  readonly #options: ImdsOptions;
+  readonly #cache = new Map<string, Promise<AccessToken>>();
+
+  constructor(options: ImdsOptions) {
+    this.#options = options;
+  }
+
+  // A valid token for `identity` ({} = system-assigned) and `resource`; throws with a clear cause.
+  async getToken(identity: ManagedIdentity, resource = storageResource): Promise<AccessToken> {
+    const now = this.#options.now ?? Date.now;
+    const key = `${identity.clientId ?? ''}|${identity.objectId ?? ''}|${resource}`;
+    const cached = this.#cache.get(key);
+    if (cached) {
+      const token = await cached.catch(() => undefined);
+      if (token && token.expiresOnMs - refreshMarginMs > now()) return token;
+    }
+    const fresh = this.#fetch(toTokenUrl(this.#options.endpoint, identity, resource));
+    this.#cache.set(key, fresh);
+    fresh.catch(() => this.#cache.delete(key));
+    return fresh;
+  }
+
+  async #fetch(url: string): Promise<AccessToken> {
+    const attempts = this.#options.attempts ?? 5;
+    let lastError = 'no attempt made';
+    for (let attempt = 1; attempt <= attempts; attempt += 1) {
+      try {
+        const response = await fetch(url, { headers: { Metadata: 'true' }, signal: AbortSignal.timeout(10_000) });
+        if (response.ok) return toAccessToken(await response.json(), this.#options.now ?? Date.now);
+        lastError = `HTTP ${response.status}`;
+        if (!retryable.has(response.status)) break;
+      } catch (error) {
+        lastError = error instanceof Error ? error.message : String(error);
+      }
+      if (attempt < attempts) await sleep(Math.min(200 * 2 ** attempt, 5000));
+    }
+    throw new Error(`could not get a managed identity token from the instance metadata service: ${lastError}`);
+  }
+}
+
+function toAccessToken(body: unknown, now: () => number): AccessToken {
+  const record = (body ?? {}) as Record<string, unknown>;
+  const token = record['access_token'];
+  if (typeof token !== 'string' || token === '') throw new Error('the instance metadata service returned no access_token');
+  const expiresOn = Number(record['expires_on']);
+  const expiresIn = Number(record['expires_in']);
+  const expiresOnMs = Number.isFinite(expiresOn) && expiresOn > 0 ? expiresOn * 1000 : now() + (Number.isFinite(expiresIn) ? expiresIn : 3600) * 1000;
+  return { token, expiresOnMs };
+}
