@@ -12,6 +12,8 @@ export const defaultOptions = {
   killGraceMs: 5000,
   // A settings file younger than this that does not parse is retried (protocol.md §5).
   settingsSettleMs: 3000,
+  // How long a dependsOn name that does not exist yet is waited for.
+  dependencyWaitMs: 90 * 60 * 1000,
 } as const;
 
 export interface Options {
@@ -19,6 +21,7 @@ export interface Options {
   readonly statusIntervalMs: number;
   readonly killGraceMs: number;
   readonly settingsSettleMs: number;
+  readonly dependencyWaitMs: number;
   // Where the handler keeps its state; default `<lib>/runcommand-handler`.
   readonly stateDir?: string;
   // Where `<THUMBPRINT>.crt/.prv` live; default the agent's lib dir.
@@ -35,6 +38,7 @@ const envSchema = z.object({
   RUNCOMMAND_HANDLER_STATUS_INTERVAL_MS: positiveInt.min(100).optional(),
   RUNCOMMAND_HANDLER_KILL_GRACE_MS: nonNegativeInt.optional(),
   RUNCOMMAND_HANDLER_SETTINGS_SETTLE_MS: nonNegativeInt.optional(),
+  RUNCOMMAND_HANDLER_DEPENDENCY_WAIT_MS: nonNegativeInt.optional(),
   RUNCOMMAND_HANDLER_STATE_DIR: z.string().min(1).optional(),
   RUNCOMMAND_HANDLER_CERT_DIR: z.string().min(1).optional(),
   RUNCOMMAND_HANDLER_IMDS_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
@@ -53,6 +57,7 @@ export function parseOptions(env: NodeJS.ProcessEnv): Options {
     statusIntervalMs: v.RUNCOMMAND_HANDLER_STATUS_INTERVAL_MS ?? defaultOptions.statusIntervalMs,
     killGraceMs: v.RUNCOMMAND_HANDLER_KILL_GRACE_MS ?? defaultOptions.killGraceMs,
     settingsSettleMs: v.RUNCOMMAND_HANDLER_SETTINGS_SETTLE_MS ?? defaultOptions.settingsSettleMs,
+    dependencyWaitMs: v.RUNCOMMAND_HANDLER_DEPENDENCY_WAIT_MS ?? defaultOptions.dependencyWaitMs,
     imdsEndpoint: v.RUNCOMMAND_HANDLER_IMDS_ENDPOINT ?? defaultImdsEndpoint,
     ...(v.RUNCOMMAND_HANDLER_STATE_DIR ? { stateDir: v.RUNCOMMAND_HANDLER_STATE_DIR } : {}),
     ...(v.RUNCOMMAND_HANDLER_CERT_DIR ? { certDir: v.RUNCOMMAND_HANDLER_CERT_DIR } : {}),

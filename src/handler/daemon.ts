@@ -7,6 +7,7 @@ import type { Options } from '../config/options.js';
 import type { RunCommand } from '../config/run-command.js';
 import { parseSettingsFileName } from '../config/settings-file.js';
 import { errorCodes, HandlerError, toErrorMessage } from '../errors.js';
+import type { DependencyState } from '../runner/dependency-graph.js';
 import { readJournal, type RunJournal } from '../runner/journal.js';
 import { makeRunJournal, Run, type RunDeps, type RunExtension } from '../runner/run.js';
 import { isTerminal } from '../runner/run-state.js';
@@ -57,7 +58,11 @@ export class Daemon {
   constructor(deps: DaemonDeps) {
     this.#deps = deps;
     this.#statusWriter = new StatusWriter(deps.paths.statusFolder, deps.clock, deps.log, deps.redactor);
-    this.#scheduler = new Scheduler(deps.options.concurrency);
+    this.#scheduler = new Scheduler({
+      concurrency: deps.options.concurrency,
+      dependencyWaitMs: deps.options.dependencyWaitMs,
+      lookup: (name) => this.#lookupDependency(name),
+    });
     this.stopped = new Promise((resolve) => (this.#resolveStopped = resolve));
   }
 
@@ -70,7 +75,7 @@ export class Daemon {
     log.info('daemon started', { version: this.#deps.version, configFolder: paths.configFolder, stateDir: paths.stateDir });
     await recoverRuns(paths, {
       adopt: (run) => this.#adopt(run),
-      schedule: (run) => void this.#scheduler.schedule(run),
+      schedule: (run, command) => this.#scheduler.schedule(run, command.dependsOn),
       load: (journal) => this.#load(journal.settingsFile, journal.name, journal.seq),
       runDeps: this.#deps.runDeps,
       log,
@@ -189,7 +194,6 @@ export class Daemon {
       try {
         command = await this.#load(settingsFile, name, seq);
         extensions = makeRunExtensions(command);
-        if (command.dependsOn.length > 0) throw new HandlerError(errorCodes.general, 'dependsOn is not supported yet by this handler version', { blame: 'user' });
       } catch (error) {
         failure = error instanceof HandlerError ? error : new HandlerError(errorCodes.invalidSettings, toErrorMessage(error));
       }
@@ -202,7 +206,7 @@ export class Daemon {
       return;
     }
     await run.persist();
-    void this.#scheduler.schedule(run);
+    this.#scheduler.schedule(run, command?.dependsOn);
   }
 
   async #load(settingsFile: string, name: string, seq: number): Promise<RunCommand> {
@@ -221,6 +225,7 @@ export class Daemon {
     run.on('warning', (message) => log.warn(message, meta));
     run.on('change', (journal) => {
       void this.#statusWriter.write(journal, run.runDir);
+      this.#scheduler.notify();
       if (journal.state === 'Running') this.#startTicker();
       if (!isTerminal(journal.state)) return;
       log.info('run finished', { ...meta, state: journal.state, exitCode: journal.exitCode, executionMessage: journal.message });
@@ -248,6 +253,17 @@ export class Daemon {
     const live = this.#runs.get(name);
     const journal: RunJournal | undefined = live?.journal.runId === runId ? live.journal : await readJournal(runDir);
     if (journal) await writeStatusFileIfMissing(this.#deps.paths.statusFolder, journal, runDir, this.#deps.clock.now());
+  }
+
+  // The state of a run command's current run, for its dependents.
+  async #lookupDependency(name: string): Promise<DependencyState> {
+    const live = this.#runs.get(name)?.journal;
+    const record = live ? undefined : await readRecord(this.#deps.paths.recordsDir, name);
+    const journal = live ?? (record && record.disabledAt === undefined ? await readJournal(toRunDir(this.#deps.paths, record.runId)) : undefined);
+    if (journal === undefined) return { kind: 'missing' };
+    if (!isTerminal(journal.state)) return { kind: 'active', state: journal.state };
+    if (journal.state === 'Succeeded') return { kind: 'succeeded' };
+    return { kind: 'failed', state: journal.state, exitCode: journal.exitCode };
   }
 
   async #cancel(name: string): Promise<boolean> {

@@ -13,7 +13,7 @@ import { listRecords, removeRecord } from './sequence-records.js';
 
 export interface RecoveryHooks {
   adopt(run: Run, command?: RunCommand): void;
-  schedule(run: Run): void;
+  schedule(run: Run, command: RunCommand): void;
   load(journal: RunJournal): Promise<RunCommand>;
   readonly runDeps: RunDeps;
   readonly log: Log;
@@ -61,7 +61,7 @@ async function recoverRun(runDir: string, journal: RunJournal, hooks: RecoveryHo
   }
   const run = new Run(runDir, journal, command, hooks.runDeps);
   hooks.adopt(run, command);
-  hooks.schedule(run);
+  hooks.schedule(run, command);
 }
 
 // Run directories on disk (for uninstall and diagnostics).

@@ -31,6 +31,7 @@ export type Outcome =
   | { readonly kind: 'timed-out'; readonly timeoutInSeconds: number }
   | { readonly kind: 'canceled'; readonly reason: string }
   | { readonly kind: 'rebooted' }
+  | { readonly kind: 'not-run'; readonly reason: string }
   | { readonly kind: 'handler-error'; readonly code: number; readonly message: string };
 
 // The single mapping from an outcome to executionState.
@@ -44,6 +45,7 @@ export function toExecutionState(outcome: Outcome): RunState {
       return 'Canceled';
     case 'signaled':
     case 'rebooted':
+    case 'not-run':
     case 'handler-error':
       return 'Failed';
   }
@@ -74,6 +76,8 @@ export function toOutcomeMessage(outcome: Outcome): string {
       return `Execution failed: canceled (${outcome.reason}); the script and its child processes were terminated`;
     case 'rebooted':
       return 'Execution failed: the VM restarted during execution; output captured before the restart is shown';
+    case 'not-run':
+      return `Execution failed: ${outcome.reason}`;
     case 'handler-error':
       return `Execution failed: ${outcome.message}`;
   }

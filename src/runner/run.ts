@@ -154,6 +154,18 @@ export class Run extends EventEmitter<RunEvents> {
     return this.#transition({});
   }
 
+  // Changes what a Pending run says it waits for (queue slot, dependencies).
+  async setPendingMessage(message: string): Promise<void> {
+    if (this.#journal.state !== 'Pending' || this.#journal.message === message) return;
+    await this.#transition({ message });
+  }
+
+  // Ends a Pending run that will never start (a dependency did not succeed or never appeared).
+  async skip(reason: string): Promise<RunJournal> {
+    if (this.#journal.state !== 'Pending' || this.#launching) return this.done;
+    return this.#finish({ kind: 'not-run', reason });
+  }
+
   // Ends a run that never started because the handler failed before launching it.
   async fail(error: HandlerError): Promise<RunJournal> {
     return this.#finish({ kind: 'handler-error', code: error.code, message: error.message });

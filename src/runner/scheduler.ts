@@ -1,28 +1,118 @@
-// Runs accepted runs with a concurrency limit; the rest wait FIFO as Pending (run-command.md §5).
+// Runs accepted runs with a concurrency limit (the rest wait FIFO as Pending) and holds back
+// runs whose dependsOn are not done yet (run-command.md §5).
 import PQueue from 'p-queue';
+import { errorCodes, HandlerError } from '../errors.js';
+import { setLongTimeout } from '../util/time.js';
+import { findCycle, toDependencyVerdict, toWaitingMessage, type DependencyState } from './dependency-graph.js';
+import { isTerminal } from './run-state.js';
 import type { Run } from './run.js';
+
+export interface SchedulerOptions {
+  readonly concurrency: number;
+  // How long a dependency that does not exist yet is waited for.
+  readonly dependencyWaitMs: number;
+  // The state of a run command's current run, from memory or its journal.
+  readonly lookup: (name: string) => Promise<DependencyState>;
+}
+
+interface Waiting {
+  readonly run: Run;
+  readonly dependsOn: readonly string[];
+  readonly bound: { cancel(): void };
+  expired: boolean;
+}
 
 export class Scheduler {
   readonly #queue: PQueue;
-  readonly #limit: number;
+  readonly #options: SchedulerOptions;
+  readonly #waiting = new Map<string, Waiting>();
+  #evaluation: Promise<void> = Promise.resolve();
 
-  constructor(concurrency: number) {
-    this.#limit = concurrency;
-    this.#queue = new PQueue({ concurrency });
+  constructor(options: SchedulerOptions) {
+    this.#options = options;
+    this.#queue = new PQueue({ concurrency: options.concurrency });
   }
 
-  // Queues a run; resolves when it is terminal.
-  schedule(run: Run): Promise<unknown> {
-    return this.#queue.add(() => run.execute());
+  // Queues a run now, or once its dependencies have succeeded.
+  schedule(run: Run, dependsOn: readonly string[] = []): void {
+    if (dependsOn.length === 0) {
+      this.#enqueue(run);
+      return;
+    }
+    const cycle = this.#findCycle(run.journal.name, dependsOn);
+    if (cycle) {
+      void this.#failCycle(run, cycle);
+      return;
+    }
+    const entry: Waiting = { run, dependsOn, expired: false, bound: setLongTimeout(() => this.#expire(entry), this.#options.dependencyWaitMs) };
+    this.#waiting.set(run.journal.runId, entry);
+    this.notify();
   }
 
-  // How many runs wait for a slot, and the limit, for the Pending message.
-  get waiting(): { queued: number; limit: number } {
-    return { queued: this.#queue.size, limit: this.#limit };
+  // Re-evaluates every waiting run (call when any run changes state).
+  notify(): void {
+    if (this.#waiting.size === 0) return;
+    this.#evaluation = this.#evaluation.then(() => this.#evaluateAll()).catch(() => undefined);
   }
 
-  // Resolves when nothing runs or waits.
+  // Resolves when nothing runs or waits in the queue (dependents may still wait).
   onIdle(): Promise<void> {
     return this.#queue.onIdle();
+  }
+
+  #enqueue(run: Run): void {
+    const { concurrency } = this.#options;
+    if (this.#queue.pending >= concurrency) {
+      void run.setPendingMessage(`Queued: waiting for a free execution slot (${concurrency} run commands run at once; ${this.#queue.size + 1} waiting)`);
+    }
+    void this.#queue.add(() => run.execute());
+  }
+
+  async #evaluateAll(): Promise<void> {
+    for (const entry of [...this.#waiting.values()]) await this.#evaluate(entry);
+  }
+
+  async #evaluate(entry: Waiting): Promise<void> {
+    const { run } = entry;
+    if (isTerminal(run.journal.state)) return this.#release(entry);
+    const states = new Map<string, DependencyState>();
+    for (const name of entry.dependsOn) states.set(name, await this.#options.lookup(name));
+    const verdict = toDependencyVerdict(states);
+    if (verdict.kind === 'ready') {
+      this.#release(entry);
+      this.#enqueue(run);
+    } else if (verdict.kind === 'blocked') {
+      this.#release(entry);
+      await run.skip(`not run because dependency '${verdict.dependency}' did not succeed (${verdict.state}, exit code ${verdict.exitCode})`);
+    } else if (entry.expired && verdict.missing.length > 0) {
+      this.#release(entry);
+      const minutes = Math.round(this.#options.dependencyWaitMs / 60_000);
+      await run.skip(`not run because dependency '${verdict.missing.join("', '")}' did not appear within ${minutes > 0 ? `${minutes} min` : `${this.#options.dependencyWaitMs} ms`}`);
+    } else {
+      await run.setPendingMessage(toWaitingMessage(states));
+    }
+  }
+
+  #expire(entry: Waiting): void {
+    entry.expired = true;
+    this.notify();
+  }
+
+  #release(entry: Waiting): void {
+    entry.bound.cancel();
+    this.#waiting.delete(entry.run.journal.runId);
+  }
+
+  #findCycle(name: string, dependsOn: readonly string[]): string[] | undefined {
+    const graph = new Map<string, readonly string[]>([...this.#waiting.values()].map((entry) => [entry.run.journal.name, entry.dependsOn]));
+    graph.set(name, dependsOn);
+    return findCycle(graph, name);
+  }
+
+  async #failCycle(run: Run, cycle: readonly string[]): Promise<void> {
+    const message = `dependsOn: dependency cycle ${cycle.join(' → ')}`;
+    const members = [...this.#waiting.values()].filter((entry) => cycle.includes(entry.run.journal.name));
+    for (const entry of members) this.#release(entry);
+    await Promise.all([run, ...members.map((entry) => entry.run)].map((member) => member.fail(new HandlerError(errorCodes.invalidSettings, message, { blame: 'user' }))));
   }
 }
