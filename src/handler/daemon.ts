@@ -21,7 +21,7 @@ import { recoverRuns } from './recovery.js';
 import { makeRunExtensions } from './run-extensions.js';
 import type { Redactor } from './redact.js';
 import { readRecord, shouldRun, writeRecord, type Origin } from './sequence-records.js';
-import { writeStatusFileIfMissing } from './status-file.js';
+import { makeNotRunStatus, writeStatusFileIfMissing } from './status-file.js';
 import { StatusWriter } from './status-writer.js';
 import { watchSettingsFolder, type SettingsWatcher } from './watcher.js';
 
@@ -73,13 +73,15 @@ export class Daemon {
     await ensureStateDirs(paths);
     await mkdir(paths.statusFolder, { recursive: true });
     log.info('daemon started', { version: this.#deps.version, configFolder: paths.configFolder, stateDir: paths.stateDir });
-    await recoverRuns(paths, {
+    const recoveryStart = this.#deps.clock.now();
+    const recovered = await recoverRuns(paths, {
       adopt: (run) => this.#adopt(run),
       schedule: (run, command) => this.#scheduler.schedule(run, command.dependsOn),
       load: (journal) => this.#load(journal.settingsFile, journal.name, journal.seq),
       runDeps: this.#deps.runDeps,
       log,
     });
+    if (recovered > 0) log.info('interrupted runs recovered', { count: recovered, ms: this.#deps.clock.now() - recoveryStart });
     this.#watcher = await watchSettingsFolder(
       paths.configFolder,
       (path) => this.#onSettingsFile(path, 'watch'),
@@ -170,6 +172,7 @@ export class Daemon {
     const record = await readRecord(paths.recordsDir, name);
     if (!shouldRun(record, seq, mtimeMs, origin)) {
       if (origin === 'enable' && record?.seq === seq) await this.#restoreStatus(name, record.runId);
+      else if (origin === 'enable' && record !== undefined) await this.#refuseOlder(name, seq, record.seq);
       return;
     }
     const previous = this.#runs.get(name);
@@ -245,6 +248,13 @@ export class Daemon {
         this.#ticker = undefined;
       }
     }, this.#deps.options.statusIntervalMs);
+  }
+
+  // The agent enabled a sequence number older than one already run: it never runs, and says so.
+  async #refuseOlder(name: string, seq: number, ranSeq: number): Promise<void> {
+    const message = `sequence number ${seq} is older than ${ranSeq}, which already ran; it is not run (delete and re-create the run command to run it again)`;
+    this.#deps.log.warn('older sequence number not run', { name, seq, ranSeq });
+    await this.#statusWriter.write({ ...makeNotRunStatus(name, seq, message, this.#deps.clock.now()), runId: `${name}.${seq}.not-run` }, undefined);
   }
 
   // Re-enable of a run already accepted: rewrite its status file if the agent lost it.

@@ -108,6 +108,11 @@ export async function writeStatusFileIfMissing(statusFolder: string, run: Status
   return createFileAtomic(toStatusPath(statusFolder, run.name, run.seq), text, { mode: 0o644, sync: false });
 }
 
+// The terminal status of settings the agent enabled but that will never run (an older sequence number).
+export function makeNotRunStatus(name: string, seq: number, message: string, nowMs: number): StatusInput {
+  return { ...makePendingStatus(name, seq), state: 'Failed', message: `Execution failed: ${message}`, exitCode: -1, endTime: toRfc3339(nowMs), handlerFailure: true };
+}
+
 // The status of a run the daemon has not picked up yet.
 export function makePendingStatus(name: string, seq: number, message = 'Execution pending'): StatusInput {
   return {

@@ -23,8 +23,8 @@ describe('scheduling', () => {
     await writeSettings(harness, 'third', 0, { ...step('third'), dependsOn: ['second'] });
     await writeSettings(harness, 'second', 0, { ...step('second', 'sleep 1;'), dependsOn: ['first'] });
     const waiting = await waitFor(() => readStatus(harness, 'third', 0), (s) => s?.view.executionMessage.startsWith('Waiting') === true);
-    expect(waiting.view.executionState).toBe('Pending');
-    expect(waiting.view.executionMessage).toContain('second');
+    expect(waiting?.view.executionState).toBe('Pending');
+    expect(waiting?.view.executionMessage).toContain('second');
     await writeSettings(harness, 'first', 0, step('first', 'sleep 1;'));
     expect((await waitForTerminal(harness, 'third', 0)).view.executionState).toBe('Succeeded');
     expect(await readFile(log(), 'utf8')).toBe(['first', 'second', 'third'].map((n) => `start-${n}\nend-${n}\n`).join(''));
@@ -66,7 +66,7 @@ describe('scheduling', () => {
     for (const name of ['p1', 'p2']) await waitFor(() => readStatus(harness, name, 0), (s) => s?.view.executionState === 'Running');
     await writeSettings(harness, 'p3', 0, { source: { script: 'true' } });
     const queued = await waitFor(() => readStatus(harness, 'p3', 0), (s) => s?.view.executionMessage.startsWith('Queued') === true);
-    expect(queued.view.executionState).toBe('Pending');
+    expect(queued?.view.executionState).toBe('Pending');
     const p3 = await waitForTerminal(harness, 'p3', 0);
     const p1 = await waitForTerminal(harness, 'p1', 0);
     expect(Date.parse(p3.view.startTime)).toBeGreaterThanOrEqual(Date.parse(p1.view.startTime) + 1000);
