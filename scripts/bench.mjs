@@ -1,0 +1,220 @@
+#!/usr/bin/env node
+// `npm run bench`: measures the figures of shared/spec/targets.md on a temp local layout, with
+// baselines taken in the same run, and prints one JSON object per figure on stdout (a short human
+// summary goes to stderr). It stops everything it started.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+
+const root = dirname(dirname(fileURLToPath(import.meta.url)));
+const cli = join(root, 'dist', 'cli.js');
+const { ensureLocalLayout, encryptToCertificate, findLocalCertificate } = await import(join(root, 'dist/handler/local-layout.js'));
+const { readHandlerEnvironment } = await import(join(root, 'dist/config/handler-environment.js'));
+const { toAgentJson } = await import(join(root, 'dist/handler/cli/submit.js'));
+
+const figures = [];
+const summary = [];
+const nowMs = () => performance.timeOrigin + performance.now();
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const percentile = (values, p) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor((p / 100) * values.length))];
+const round = (value, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits;
+
+function report(name, value, note = '') {
+  figures.push({ [name]: value });
+  process.stdout.write(`${JSON.stringify({ [name]: value })}\n`);
+  summary.push(`${name.padEnd(24)} ${String(value).padStart(10)}  ${note}`);
+}
+
+async function waitFor(probe, timeoutMs = 30_000, intervalMs = 2) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error('bench: timed out waiting');
+    await sleep(intervalMs);
+  }
+}
+
+function run(args, env) {
+  return new Promise((resolve) => {
+    const started = nowMs();
+    const child = spawn(process.execPath, [cli, ...args], { env: { ...process.env, ...env }, stdio: 'ignore' });
+    child.on('exit', (code) => resolve({ code, ms: nowMs() - started }));
+  });
+}
+
+async function readEpoch(path) {
+  const text = await readFile(path, 'utf8').catch(() => '');
+  return /^\d+\.\d+\n$/.test(text) ? Number(text) * 1000 : undefined;
+}
+
+async function terminalStatus(statusFolder, name, seq) {
+  const text = await readFile(join(statusFolder, `${name}.${seq}.status`), 'utf8').catch(() => undefined);
+  if (!text) return undefined;
+  try {
+    const view = JSON.parse(JSON.parse(text)[0].status.formattedMessage.message);
+    return ['Succeeded', 'Failed', 'TimedOut', 'Canceled'].includes(view.executionState) ? view : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+// A settings file appears in configFolder by rename, as an atomic drop would.
+async function drop(env, name, seq, publicSettings, protectedSettings) {
+  const certificate = await findLocalCertificate(env.certDir);
+  const handlerSettings = {
+    publicSettings,
+    protectedSettings: protectedSettings ? await encryptToCertificate(JSON.stringify(protectedSettings), certificate.crtPath) : null,
+    protectedSettingsCertThumbprint: protectedSettings ? certificate.thumbprint : null,
+  };
+  const temp = join(env.configFolder, `.${name}.${seq}.tmp`);
+  await writeFile(temp, toAgentJson({ runtimeSettings: [{ handlerSettings }] }));
+  return async () => {
+    const at = nowMs();
+    await rename(temp, join(env.configFolder, `${name}.${seq}.settings`));
+    return at;
+  };
+}
+
+async function processStats(pid) {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const stat = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1].split(' ');
+  const kb = (key) => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+  return { rssMb: kb('VmRSS') / 1024, hwmMb: kb('VmHWM') / 1024, cpuTicks: Number(stat[11]) + Number(stat[12]) };
+}
+
+async function daemonPid(handlerEnvironment) {
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+    if (cmdline.includes(cli) && cmdline.includes('daemon') && cmdline.includes(handlerEnvironment)) return Number(entry);
+  }
+  return undefined;
+}
+
+async function benchEnable(env, handlerEnvironment, options) {
+  const base = { ...options, ConfigExtensionName: 'enable-probe', ConfigSequenceNumber: '0' };
+  const cold = await run(['enable', '--handler-environment', handlerEnvironment], base);
+  const warm = [];
+  for (let i = 0; i < 10; i += 1) warm.push((await run(['enable', '--handler-environment', handlerEnvironment], base)).ms);
+  report('enable_ms_running', round(percentile(warm, 50)), 'target ≤ 300 (daemon already running)');
+  report('enable_ms_not_running', round(cold.ms), 'target ≤ 1500 (enable had to start the daemon)');
+}
+
+async function benchDispatch(env, work) {
+  const dispatch = [];
+  const lag = [];
+  for (let i = 0; i < 50; i += 1) {
+    const first = join(work, `first-${i}`);
+    const last = join(work, `last-${i}`);
+    const script = `echo $EPOCHREALTIME > ${first}\necho "$SECRET" > /dev/null\necho $EPOCHREALTIME > ${last}\n`;
+    const go = await drop(env, `dispatch${i}`, 0, { source: { script } }, { protectedParameters: [{ name: 'SECRET', value: 'bench-secret' }] });
+    const at = await go();
+    const started = await waitFor(() => readEpoch(first));
+    const ended = await waitFor(() => readEpoch(last));
+    await waitFor(() => terminalStatus(env.statusFolder, `dispatch${i}`, 0), 30_000, 1);
+    lag.push(nowMs() - ended);
+    dispatch.push(started - at);
+  }
+  report('dispatch_p50_ms', round(percentile(dispatch, 50)), 'target ≤ 25 (settings renamed in → first instruction, with protected settings)');
+  report('dispatch_p95_ms', round(percentile(dispatch, 95)), 'target ≤ 100');
+  report('status_lag_ms', round(percentile(lag, 50)), 'target p50 ≤ 100 (script exit → terminal status on disk)');
+  return dispatch;
+}
+
+// Baseline: the same script spawned directly by a plain Node loop, to its first instruction.
+async function benchDirectSpawn(work, dispatch) {
+  const direct = [];
+  for (let i = 0; i < 50; i += 1) {
+    const first = join(work, `direct-${i}`);
+    const script = join(work, `direct-${i}.sh`);
+    await writeFile(script, `echo $EPOCHREALTIME > ${first}\necho "$SECRET" > /dev/null\n`);
+    const at = nowMs();
+    await new Promise((resolve) => spawn('/bin/bash', [script], { stdio: 'ignore', env: { SECRET: 'x' } }).on('exit', resolve));
+    direct.push((await readEpoch(first)) - at);
+  }
+  const ratio = percentile(dispatch, 50) / percentile(direct, 50);
+  report('spawn_overhead_ratio', round(ratio, 2), `target ≤ 3 (daemon dispatch p50 / direct spawn p50 = ${round(percentile(direct, 50), 2)} ms)`);
+}
+
+async function benchBurst(env, pid) {
+  const goes = [];
+  for (let i = 0; i < 200; i += 1) goes.push(await drop(env, `burst${i}`, 0, { source: { script: 'true' } }));
+  const at = nowMs();
+  await Promise.all(goes.map((go) => go()));
+  for (let i = 0; i < 200; i += 1) await waitFor(() => terminalStatus(env.statusFolder, `burst${i}`, 0), 60_000, 5);
+  const seconds = (nowMs() - at) / 1000;
+  const leftovers = await childProcesses(pid);
+  report('burst_200_s', round(seconds, 2), `target ≤ 10, all terminal, ${leftovers} processes left`);
+}
+
+async function childProcesses(pid) {
+  let count = 0;
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    if (stat.split(') ')[1]?.split(' ')[1] === String(pid)) count += 1;
+  }
+  return count;
+}
+
+async function benchTail(env) {
+  const go = await drop(env, 'tail', 0, { source: { script: 'sleep 0.2; echo visible-line; sleep 8' } });
+  await go();
+  const printed = (await waitFor(async () => {
+    const text = await readFile(join(env.statusFolder, 'tail.0.status'), 'utf8').catch(() => '');
+    return text.includes('Running') ? nowMs() : undefined;
+  })) + 200;
+  const seen = await waitFor(async () => ((await readFile(join(env.statusFolder, 'tail.0.status'), 'utf8').catch(() => '')).includes('visible-line') ? nowMs() : undefined), 30_000, 20);
+  report('tail_latency_s', round((seen - printed) / 1000, 2), 'target ≤ cadence (5 s) + 1 s, status file');
+  await waitFor(() => terminalStatus(env.statusFolder, 'tail', 0), 30_000, 50);
+}
+
+async function benchIdle(pid) {
+  await sleep(2000);
+  const before = await processStats(pid);
+  const started = Date.now();
+  await sleep(60_000);
+  const after = await processStats(pid);
+  const cpu = ((after.cpuTicks - before.cpuTicks) / 100 / ((Date.now() - started) / 1000)) * 100;
+  report('idle_rss_mb', round(after.rssMb), 'target ≤ 80 (after the runs above, 60 s idle)');
+  report('idle_cpu_pct', round(cpu, 2), 'target ≤ 0.5');
+}
+
+async function main() {
+  const top = await mkdtemp(join(tmpdir(), 'rch-bench-'));
+  const work = join(top, 'work');
+  await rm(work, { recursive: true, force: true });
+  await (await import('node:fs/promises')).mkdir(work, { recursive: true });
+  const layout = await ensureLocalLayout(top);
+  const environment = await readHandlerEnvironment(layout.handlerEnvironmentPath);
+  const env = { configFolder: environment.configFolder, statusFolder: environment.statusFolder, certDir: layout.libDir };
+  const stateDir = join(layout.libDir, 'runcommand-handler');
+  const options = { RUNCOMMAND_HANDLER_STATE_DIR: stateDir };
+  let pid;
+  try {
+    await benchEnable(env, layout.handlerEnvironmentPath, options);
+    pid = await waitFor(() => daemonPid(layout.handlerEnvironmentPath), 10_000, 20);
+    const dispatch = await benchDispatch(env, work);
+    await benchDirectSpawn(work, dispatch);
+    await benchBurst(env, pid);
+    await benchTail(env);
+    if (!process.env['BENCH_QUICK']) await benchIdle(pid);
+    report('daemon_peak_rss_mb', round((await processStats(pid)).hwmMb), 'whole bench (VmHWM)');
+  } finally {
+    if (pid) process.kill(pid, 'SIGTERM');
+    await run(['uninstall', '--handler-environment', layout.handlerEnvironmentPath], options);
+    await rm(top, { recursive: true, force: true });
+  }
+  const stream = join(root, 'scripts', 'bench-stream.mjs');
+  if (existsSync(stream)) {
+    await new Promise((resolve) => spawn(process.execPath, [stream], { stdio: 'inherit' }).on('exit', resolve));
+  }
+  process.stderr.write(`\nrun-command handler bench (${new Date().toISOString()})\n${summary.join('\n')}\n`);
+}
+
+await main();
