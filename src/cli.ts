@@ -8,7 +8,7 @@ const usage = `usage: runcommand-handler <command>
   agent lifecycle: install | enable | disable | uninstall | update   [--handler-environment PATH]
   daemon [--local | --handler-environment PATH]     run the daemon in the foreground
   submit NAME (--script TEXT | --script-file PATH) [--param N=V]... [--protected-param N=V]... [--timeout S]
-  status [NAME] [--json]      logs NAME [--follow] [--stderr]      cancel NAME
+  status [NAME] [--json] [--watch]      logs NAME [--follow] [--stderr]      cancel NAME
   (operator commands use ./.runcommand unless --handler-environment is given)`;
 
 async function dispatch(args: ParsedArgs): Promise<number> {
@@ -29,6 +29,10 @@ async function dispatch(args: ParsedArgs): Promise<number> {
   process.stdout.write(`${usage}\n`);
   return args.command === 'help' ? 0 : 2;
 }
+
+// Nothing the handler creates (logs, status, state) may be group- or world-writable, whatever
+// umask the agent starts it with; the daemon and the scripts inherit this.
+process.umask(process.umask() | 0o022);
 
 try {
   process.exitCode = await dispatch(parseArgs(process.argv.slice(2)));

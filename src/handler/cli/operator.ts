@@ -29,7 +29,7 @@ export async function runOperatorCommand(args: OperatorArgs, explicit: string | 
     case 'submit':
       return runSubmit(context, name, args.flags);
     case 'status':
-      return runStatus(context, name, args.flags.has('json'));
+      return runStatus(context, name, { json: args.flags.has('json'), watch: args.flags.has('watch') });
     case 'logs':
       return runLogs(context, name, { follow: args.flags.has('follow'), stream: args.flags.has('stderr') ? 'stderr' : 'stdout' });
     default:

@@ -1,13 +1,8 @@
-// `status [NAME] [--json]`: a table of run commands, or one run command in full.
+// `status [NAME] [--json] [--watch]`: a table of run commands (redrawn live with --watch on a
+// terminal), or one run command in full.
 import type { HandlerContext } from '../context.js';
-import { readStatusEntries, type StatusEntry } from '../status-reader.js';
-
-function toDuration(entry: StatusEntry, nowMs: number): string {
-  const { startTime, endTime } = entry.instanceView;
-  if (!startTime) return '';
-  const end = endTime ? Date.parse(endTime) : nowMs;
-  return `${Math.max(0, Math.round((end - Date.parse(startTime)) / 1000))}s`;
-}
+import { readRunOverviews, toElapsed, toSize, toUploadState, type RunOverview } from '../run-overview.js';
+import { sleep } from '../../util/time.js';
 
 // Lays out rows as fixed-width columns.
 export function toTable(rows: readonly (readonly string[])[]): string {
@@ -15,25 +10,64 @@ export function toTable(rows: readonly (readonly string[])[]): string {
   return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ').trimEnd()).join('\n');
 }
 
-// Prints the status of every run command (or of NAME); returns the exit code.
-export async function runStatus(context: HandlerContext, name: string | undefined, json: boolean): Promise<number> {
-  const all = await readStatusEntries(context.paths.statusFolder);
-  const entries = name === undefined ? all : all.filter((entry) => entry.name === name);
-  if (name !== undefined && entries.length === 0) throw new Error(`no status for run command ${name}`);
+// The table of every run command.
+export function toStatusTable(overviews: readonly RunOverview[], nowMs: number): string {
+  const rows = [['NAME', 'SEQ', 'STATE', 'EXIT', 'ELAPSED', 'OUTPUT', 'UPLOAD', 'STATUS']];
+  for (const overview of overviews) {
+    const view = overview.instanceView;
+    const exit = ['Pending', 'Running'].includes(view.executionState) ? '' : String(view.exitCode);
+    const output = `${toSize(overview.stdoutBytes)} / ${toSize(overview.stderrBytes)}`;
+    rows.push([overview.name, String(overview.seq), view.executionState, exit, toElapsed(overview, nowMs), output, toUploadState(overview), overview.status]);
+  }
+  return toTable(rows);
+}
+
+// One run command in full: instance view, where its files are, upload state.
+export function toStatusDetail(overview: RunOverview): string {
+  const view = overview.instanceView;
+  const lines = [
+    `name:              ${overview.name} (sequence number ${overview.seq})`,
+    `status:            ${overview.status}`,
+    `executionState:    ${view.executionState}`,
+    `executionMessage:  ${view.executionMessage}`,
+    `exitCode:          ${view.exitCode}`,
+    `startTime:         ${view.startTime}`,
+    `endTime:           ${view.endTime}`,
+    `timeoutInSeconds:  ${overview.journal?.timeoutInSeconds ?? ''}`,
+    `run directory:     ${overview.runDir ?? '(unknown)'}`,
+    `stdout:            ${overview.runDir ? `${overview.runDir}/stdout` : ''} (${toSize(overview.stdoutBytes)})`,
+    `stderr:            ${overview.runDir ? `${overview.runDir}/stderr` : ''} (${toSize(overview.stderrBytes)})`,
+    `blob upload:       ${toUploadState(overview)}`,
+    '--- output (last 4096 bytes) ---',
+    view.output,
+    '--- error (last 4096 bytes) ---',
+    view.error,
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+async function render(context: HandlerContext, name: string | undefined, json: boolean): Promise<string> {
+  const all = await readRunOverviews(context.paths);
+  const selected = name === undefined ? all : all.filter((overview) => overview.name === name);
+  if (name !== undefined && selected.length === 0) throw new Error(`no status for run command ${name}`);
   if (json) {
-    process.stdout.write(`${JSON.stringify(name === undefined ? entries : entries[0], null, 2)}\n`);
-    return 0;
+    const plain = selected.map(({ name: n, seq, status, instanceView }) => ({ name: n, seq, status, instanceView }));
+    return `${JSON.stringify(name === undefined ? plain : plain[0], null, 2)}\n`;
   }
-  if (name !== undefined && entries[0]) {
-    process.stdout.write(`${JSON.stringify(entries[0], null, 2)}\n`);
-    return 0;
-  }
-  const now = Date.now();
-  const rows = [['NAME', 'SEQ', 'STATE', 'EXIT', 'STARTED', 'DURATION', 'STATUS']];
-  for (const entry of entries) {
-    const view = entry.instanceView;
-    rows.push([entry.name, String(entry.seq), view.executionState, String(view.exitCode), view.startTime, toDuration(entry, now), entry.status]);
-  }
-  process.stdout.write(`${toTable(rows)}\n`);
+  return name === undefined || selected[0] === undefined ? `${toStatusTable(selected, Date.now())}\n` : toStatusDetail(selected[0]);
+}
+
+// Prints the status once, or (`watch`) every second until interrupted: redrawn in place on a
+// terminal, appended as plain text otherwise.
+export async function runStatus(context: HandlerContext, name: string | undefined, options: { json: boolean; watch: boolean }): Promise<number> {
+  const tty = process.stdout.isTTY === true;
+  let previous = '';
+  do {
+    const text = await render(context, name, options.json);
+    if (tty && options.watch) process.stdout.write(`\x1b[H\x1b[2J${new Date().toISOString()}  (Ctrl-C to stop)\n${text}`);
+    else if (text !== previous) process.stdout.write(options.watch && previous ? `\n${text}` : text);
+    previous = text;
+    if (options.watch) await sleep(1000);
+  } while (options.watch);
   return 0;
 }
