@@ -1,5 +1,5 @@
 // The README's local use: `daemon --local` on ./.runcommand, then submit / status / logs / cancel.
-import { execa, type ResultPromise } from 'execa';
+import { execa } from 'execa';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const cli = resolve('dist/cli.js');
 let cwd: string;
-let daemon: ResultPromise;
+const startDaemon = () => execa('node', [cli, 'daemon', '--local'], { cwd, reject: false, env: { RUNCOMMAND_HANDLER_KILL_GRACE_MS: '500' } });
+let daemon: ReturnType<typeof startDaemon>;
 
 const run = (...args: string[]) => execa('node', [cli, ...args], { cwd, reject: false });
 
@@ -26,7 +27,7 @@ async function statusOf(name: string): Promise<{ instanceView: { executionState:
 
 beforeAll(async () => {
   cwd = await mkdtemp(join(tmpdir(), 'rch-local-'));
-  daemon = execa('node', [cli, 'daemon', '--local'], { cwd, reject: false, env: { RUNCOMMAND_HANDLER_KILL_GRACE_MS: '500' } });
+  daemon = startDaemon();
   const deadline = Date.now() + 20_000;
   while ((await run('status')).exitCode !== 0 || !(await run('submit', 'probe', '--script', 'true')).stdout.includes('submitted probe')) {
     if (Date.now() > deadline) throw new Error('local daemon did not start');
