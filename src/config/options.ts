@@ -1,5 +1,6 @@
 // The handler's own tunables, with their defaults written once, as data. They come from
 // RUNCOMMAND_HANDLER_* environment variables (the daemon inherits them from `enable`).
+import { resolve } from 'node:path';
 import { z } from 'zod';
 import { defaultImdsEndpoint } from '../util/imds.js';
 
@@ -14,6 +15,9 @@ export const defaultOptions = {
   settingsSettleMs: 3000,
   // How long a dependsOn name that does not exist yet is waited for.
   dependencyWaitMs: 90 * 60 * 1000,
+  // Where RunAs runs get their working directories: outside /var/lib/waagent (0700), so the
+  // RunAs user can reach its own (run-as-work-dir.linux.ts).
+  workRoot: '/var/lib/runcommand-handler-work',
 } as const;
 
 export interface Options {
@@ -26,8 +30,12 @@ export interface Options {
   readonly stateDir?: string;
   // Where `<THUMBPRINT>.crt/.prv` live; default the agent's lib dir.
   readonly certDir?: string;
+  // The root of RunAs working directories (absolute).
+  readonly workRoot: string;
   // The instance metadata service for managed-identity tokens (tests: a loopback server).
   readonly imdsEndpoint: string;
+  // The PowerShell for .ps1 scripts; default: found on PATH and in the usual places.
+  readonly powerShellPath?: string;
 }
 
 const positiveInt = z.coerce.number().int().positive();
@@ -41,7 +49,9 @@ const envSchema = z.object({
   RUNCOMMAND_HANDLER_DEPENDENCY_WAIT_MS: nonNegativeInt.optional(),
   RUNCOMMAND_HANDLER_STATE_DIR: z.string().min(1).optional(),
   RUNCOMMAND_HANDLER_CERT_DIR: z.string().min(1).optional(),
+  RUNCOMMAND_HANDLER_WORK_DIR: z.string().min(1).optional(),
   RUNCOMMAND_HANDLER_IMDS_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
+  RUNCOMMAND_HANDLER_PWSH: z.string().min(1).optional(),
 });
 
 // Reads the options from an environment; an invalid value names the variable and is an error.
@@ -59,7 +69,9 @@ export function parseOptions(env: NodeJS.ProcessEnv): Options {
     settingsSettleMs: v.RUNCOMMAND_HANDLER_SETTINGS_SETTLE_MS ?? defaultOptions.settingsSettleMs,
     dependencyWaitMs: v.RUNCOMMAND_HANDLER_DEPENDENCY_WAIT_MS ?? defaultOptions.dependencyWaitMs,
     imdsEndpoint: v.RUNCOMMAND_HANDLER_IMDS_ENDPOINT ?? defaultImdsEndpoint,
+    workRoot: resolve(v.RUNCOMMAND_HANDLER_WORK_DIR ?? defaultOptions.workRoot),
     ...(v.RUNCOMMAND_HANDLER_STATE_DIR ? { stateDir: v.RUNCOMMAND_HANDLER_STATE_DIR } : {}),
     ...(v.RUNCOMMAND_HANDLER_CERT_DIR ? { certDir: v.RUNCOMMAND_HANDLER_CERT_DIR } : {}),
+    ...(v.RUNCOMMAND_HANDLER_PWSH ? { powerShellPath: v.RUNCOMMAND_HANDLER_PWSH } : {}),
   };
 }

@@ -77,7 +77,7 @@ async function decryptDer(der: Buffer, crt: string, prv: string, thumbprint: str
     const fallback = result.timedOut ? 'openssl timed out' : (result.originalMessage ?? `openssl exit code ${String(result.exitCode)}`);
     cause ||= toCause(result.stderr, fallback);
   }
-  throw new SettingsError(protectedField, `could not be decrypted with certificate ${thumbprint}: ${cause}`);
+  throw new SettingsError(protectedField, `could not be decrypted with certificate ${thumbprint} (${der.length} bytes of CMS data): ${cause}`);
 }
 
 // First line of openssl's stderr, printable and short (it never holds the input or output).

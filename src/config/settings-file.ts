@@ -1,6 +1,7 @@
 // Settings files in the agent's configFolder (protocol.md §5): their names, a bounded UTF-8 read,
 // and a parse that gives a file the agent may still be writing a few seconds to settle.
 
+import { constants } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 import { SettingsError } from '../errors.js';
@@ -100,9 +101,11 @@ export async function parseSettingsFileWithRetry(
 }
 
 async function readOnce(path: string, maxBytes: number): Promise<SettingsFileContent> {
-  const handle = await open(path, 'r');
+  // O_NONBLOCK: a FIFO named like a settings file must not hang a thread of the pool forever.
+  const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
     const stats = await handle.stat();
+    if (!stats.isFile()) throw new SettingsError('', 'the settings file is not a regular file');
     if (stats.size > maxBytes) throw tooLarge(maxBytes);
     const chunks: Buffer[] = [];
     let bytes = 0;

@@ -5,7 +5,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findHandlerEnvironment, readHandlerEnvironment } from '../config/handler-environment.js';
 import { parseOptions, type Options } from '../config/options.js';
-import { makeHandlerPaths, type HandlerPaths } from './paths.js';
+import { platform } from '../platform.js';
+import type { HandlerPaths } from './paths.js';
 
 export interface HandlerContext {
   readonly paths: HandlerPaths;
@@ -45,5 +46,5 @@ export async function loadHandlerContext(explicit: string | undefined, env: Node
   if (path === undefined) throw new Error(`HandlerEnvironment.json not found (looked in ${candidates.join(', ')})`);
   const environment = await readHandlerEnvironment(path);
   const options = parseOptions(env);
-  return { paths: makeHandlerPaths(path, environment, options), options, version: readVersion() };
+  return { paths: platform.makeHandlerPaths(path, environment, options), options, version: readVersion() };
 }

@@ -13,6 +13,7 @@ import { makeRunJournal, Run, type RunDeps, type RunExtension } from '../runner/
 import { isTerminal } from '../runner/run-state.js';
 import { Scheduler } from '../runner/scheduler.js';
 import type { Clock } from '../util/time.js';
+import { EventWriter, type HandlerEvent } from './events.js';
 import { loadRunCommand } from './intake.js';
 import { startIpcServer, toIpcEndpoint, type IpcRequest, type IpcResponse } from './ipc.js';
 import type { Log } from './logger.js';
@@ -37,6 +38,18 @@ export interface DaemonDeps {
 
 let runCounter = 0;
 
+// The telemetry event of a run's end: result and duration, never output.
+function toEndEvent(journal: RunJournal): HandlerEvent {
+  const started = journal.startTime ? Date.parse(journal.startTime) : Number.NaN;
+  const duration = Number.isNaN(started) || !journal.endTime ? 'unknown' : `${(Date.parse(journal.endTime) - started) / 1000}`;
+  return {
+    taskName: 'RunCommandEnd',
+    level: journal.state === 'Succeeded' ? 'Informational' : journal.handlerFailure ? 'Error' : 'Warning',
+    message: `name=${journal.name} seq=${journal.seq} runId=${journal.runId} state=${journal.state} exitCode=${journal.exitCode} durationS=${duration} message=${journal.message}`,
+    operationId: journal.runId,
+  };
+}
+
 function makeRunId(name: string, seq: number, nowMs: number): string {
   runCounter = (runCounter + 1) % 1296;
   return `${name}.${seq}.${nowMs.toString(36)}${runCounter.toString(36).padStart(2, '0')}`;
@@ -47,6 +60,7 @@ export class Daemon {
   readonly #runs = new Map<string, Run>();
   readonly #chains = new Map<string, Promise<void>>();
   readonly #statusWriter: StatusWriter;
+  readonly #events: EventWriter;
   readonly #scheduler: Scheduler;
   #server: Server | undefined;
   #watcher: SettingsWatcher | undefined;
@@ -58,6 +72,7 @@ export class Daemon {
   constructor(deps: DaemonDeps) {
     this.#deps = deps;
     this.#statusWriter = new StatusWriter(deps.paths.statusFolder, deps.clock, deps.log, deps.redactor);
+    this.#events = new EventWriter(deps.paths.eventsFolder, deps.version, deps.clock, deps.redactor);
     this.#scheduler = new Scheduler({
       concurrency: deps.options.concurrency,
       dependencyWaitMs: deps.options.dependencyWaitMs,
@@ -78,6 +93,7 @@ export class Daemon {
       adopt: (run) => this.#adopt(run),
       schedule: (run, command) => this.#scheduler.schedule(run, command.dependsOn),
       load: (journal) => this.#load(journal.settingsFile, journal.name, journal.seq),
+      extend: (command) => makeRunExtensions(command, this.#deps),
       runDeps: this.#deps.runDeps,
       log,
     });
@@ -196,7 +212,7 @@ export class Daemon {
     if (!failure) {
       try {
         command = await this.#load(settingsFile, name, seq);
-        extensions = makeRunExtensions(command);
+        extensions = makeRunExtensions(command, this.#deps);
       } catch (error) {
         failure = error instanceof HandlerError ? error : new HandlerError(errorCodes.invalidSettings, toErrorMessage(error));
       }
@@ -226,12 +242,20 @@ export class Daemon {
     const meta = { name: run.journal.name, seq: run.journal.seq, runId: run.journal.runId };
     this.#runs.set(run.journal.name, run);
     run.on('warning', (message) => log.warn(message, meta));
+    let previousState = run.journal.state;
     run.on('change', (journal) => {
       void this.#statusWriter.write(journal, run.runDir);
+      const entered = journal.state !== previousState;
+      previousState = journal.state;
+      if (!entered) return;
       this.#scheduler.notify();
-      if (journal.state === 'Running') this.#startTicker();
+      if (journal.state === 'Running') {
+        this.#startTicker();
+        void this.#events.write({ taskName: 'RunCommandStart', level: 'Informational', message: `name=${meta.name} seq=${meta.seq} runId=${meta.runId}`, operationId: meta.runId });
+      }
       if (!isTerminal(journal.state)) return;
       log.info('run finished', { ...meta, state: journal.state, exitCode: journal.exitCode, executionMessage: journal.message });
+      void this.#events.write(toEndEvent(journal));
       if (command) redactor.remove(command.secrets);
       if (this.#runs.get(journal.name) === run) this.#runs.delete(journal.name);
     });

@@ -1,9 +1,9 @@
 // Settings file → validated, decrypted, frozen RunCommand (protocol.md §5, §6). Every failure is
 // a typed error whose message names the field and the rule and never holds a protected value.
-import { decryptProtectedSettings } from '../config/protected-settings.js';
 import type { RunCommand } from '../config/run-command.js';
 import { parseRunCommand } from '../config/settings.js';
 import { parseSettingsFileWithRetry } from '../config/settings-file.js';
+import { platform } from '../platform.js';
 
 export interface IntakeOptions {
   readonly certDir: string;
@@ -16,7 +16,7 @@ export async function loadRunCommand(path: string, name: string, seq: number, op
   const protectedSettings =
     handlerSettings.protectedSettings === undefined
       ? undefined
-      : await decryptProtectedSettings(handlerSettings.protectedSettings, handlerSettings.thumbprint, options.certDir);
+      : await platform.decryptProtectedSettings(handlerSettings.protectedSettings, handlerSettings.thumbprint, options.certDir);
   const { runCommand } = parseRunCommand({
     name,
     seq,

@@ -1,6 +1,6 @@
 // Every folder the handler uses, derived once from HandlerEnvironment.json and the options.
 // State lives outside the versioned install dir (run-command.md §8), under the agent's lib dir.
-import { mkdir } from 'node:fs/promises';
+import { chmod, mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { HandlerEnvironment } from '../config/handler-environment.js';
 import type { Options } from '../config/options.js';
@@ -38,10 +38,12 @@ export function makeHandlerPaths(handlerEnvironmentPath: string, environment: Ha
   };
 }
 
-// Creates the handler's state folders, root-only (0700); idempotent.
+// Creates the handler's state folders, root-only (0700, also when they existed with another
+// mode: run directories hold scripts and output, and RunAs users must not reach them); idempotent.
 export async function ensureStateDirs(paths: HandlerPaths): Promise<void> {
   for (const dir of [paths.stateDir, paths.runsDir, paths.recordsDir]) {
     await mkdir(dir, { recursive: true, mode: 0o700 });
+    await chmod(dir, 0o700);
   }
   await mkdir(paths.logFolder, { recursive: true, mode: 0o755 });
 }

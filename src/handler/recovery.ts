@@ -6,7 +6,7 @@ import type { RunCommand } from '../config/run-command.js';
 import { errorCodes, HandlerError, toErrorMessage } from '../errors.js';
 import { isActiveJournal, readJournal, type RunJournal } from '../runner/journal.js';
 import { readProcessIdentity } from '../runner/process.js';
-import { Run, type RunDeps } from '../runner/run.js';
+import { Run, type RunDeps, type RunExtension } from '../runner/run.js';
 import type { Log } from './logger.js';
 import { toRunDir, type HandlerPaths } from './paths.js';
 import { listRecords, removeRecord } from './sequence-records.js';
@@ -15,6 +15,8 @@ export interface RecoveryHooks {
   adopt(run: Run, command?: RunCommand): void;
   schedule(run: Run, command: RunCommand): void;
   load(journal: RunJournal): Promise<RunCommand>;
+  // The run extensions of a command (blob streaming), for runs that are resumed or rescheduled.
+  extend?(command: RunCommand): RunExtension[];
   readonly runDeps: RunDeps;
   readonly log: Log;
 }
@@ -44,8 +46,9 @@ async function recoverRun(runDir: string, journal: RunJournal, hooks: RecoveryHo
   if (identity !== undefined) {
     // Started (perhaps before its Running state was journaled): re-attach or finish it.
     const running: RunJournal = { ...journal, state: 'Running', process: identity, startTime: journal.startTime || journal.endTime };
-    const run = new Run(runDir, running, undefined, hooks.runDeps);
-    hooks.adopt(run);
+    const { command, extensions } = journal.uploads ? await loadStreaming(journal, hooks) : { command: undefined, extensions: [] };
+    const run = new Run(runDir, running, undefined, hooks.runDeps, extensions);
+    hooks.adopt(run, command);
     void run.resume();
     return;
   }
@@ -59,9 +62,22 @@ async function recoverRun(runDir: string, journal: RunJournal, hooks: RecoveryHo
     await run.fail(new HandlerError(cause.code, `the settings could not be read again after a restart: ${cause.message}`));
     return;
   }
-  const run = new Run(runDir, journal, command, hooks.runDeps);
+  const run = new Run(runDir, journal, command, hooks.runDeps, hooks.extend?.(command) ?? []);
   hooks.adopt(run, command);
   hooks.schedule(run, command);
+}
+
+// A run that streams to blobs needs its settings again to resume the uploads (issue 4); if they
+// cannot be read, the run still finishes and its executionMessage says the uploads stopped.
+async function loadStreaming(journal: RunJournal, hooks: RecoveryHooks): Promise<{ command?: RunCommand; extensions: RunExtension[] }> {
+  try {
+    const command = await hooks.load(journal);
+    return { command, extensions: hooks.extend?.(command) ?? [] };
+  } catch (error) {
+    const cause = toErrorMessage(error);
+    hooks.log.warn('blob uploads not resumed: the settings could not be read again', { name: journal.name, seq: journal.seq, runId: journal.runId, error: cause });
+    return { extensions: [{ beforeFinish: async () => `blob uploads were not resumed after a restart: the settings could not be read again (${cause})` }] };
+  }
 }
 
 // Run directories on disk (for uninstall and diagnostics).

@@ -1,11 +1,52 @@
 // The per-run plug-ins the daemon attaches to a run (run-command.md §6: append blobs).
+import { makeAppendTarget } from '../blob/blob-target.js';
+import { BlobStreaming } from '../blob/blob-streaming.js';
+import type { Options } from '../config/options.js';
 import type { RunCommand } from '../config/run-command.js';
-import { errorCodes, HandlerError } from '../errors.js';
 import type { RunExtension } from '../runner/run.js';
+import { ImdsTokenSource } from '../util/imds.js';
+import type { Log } from './logger.js';
+import type { Redactor } from './redact.js';
 
-// Builds the extensions a run command needs; throws for settings this version cannot honour.
-export function makeRunExtensions(command: RunCommand): RunExtension[] {
-  const fields = [command.outputBlob ? 'outputBlobUri' : undefined, command.errorBlob ? 'errorBlobUri' : undefined].filter(Boolean);
-  if (fields.length > 0) throw new HandlerError(errorCodes.general, `${fields.join(', ')} ${fields.length > 1 ? 'are' : 'is'} not supported yet by this handler version`, { blame: 'user' });
-  return [];
+// The daemon's parts the extensions use.
+export interface RunExtensionDeps {
+  readonly options: Options;
+  readonly log: Log;
+  readonly redactor: Redactor;
+}
+
+// How long the final flush may retry before the upload is reported as failed.
+const flushTimeoutMs = 60_000;
+
+// One token source per IMDS endpoint, so every run shares its cached tokens.
+const tokenSources = new Map<string, ImdsTokenSource>();
+
+function toTokenSource(endpoint: string): ImdsTokenSource {
+  let source = tokenSources.get(endpoint);
+  if (!source) tokenSources.set(endpoint, (source = new ImdsTokenSource({ endpoint })));
+  return source;
+}
+
+// Builds the extensions a run command needs.
+export function makeRunExtensions(command: RunCommand, deps: RunExtensionDeps): RunExtension[] {
+  if (!command.outputBlob && !command.errorBlob) return [];
+  const tokens = toTokenSource(deps.options.imdsEndpoint);
+  // Tokens this run obtained: masked in every log line and message while it runs.
+  const seen = new Set<string>();
+  const onToken = (token: string): void => {
+    if (seen.has(token)) return;
+    seen.add(token);
+    deps.redactor.add([token]);
+  };
+  const streaming = new BlobStreaming(
+    { ...(command.outputBlob ? { stdout: command.outputBlob } : {}), ...(command.errorBlob ? { stderr: command.errorBlob } : {}) },
+    {
+      intervalMs: deps.options.statusIntervalMs,
+      flushTimeoutMs,
+      makeTarget: (address) => makeAppendTarget(address, { tokens, onToken }),
+      log: deps.log,
+      onEnd: () => deps.redactor.remove([...seen]),
+    },
+  );
+  return [streaming];
 }

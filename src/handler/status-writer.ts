@@ -24,9 +24,10 @@ export class StatusWriter {
   // Queues a rewrite of the run's status file (dropped for silenced runs).
   write(run: StatusInput & { runId: string }, runDir: string | undefined): Promise<void> {
     const previous = this.#chains.get(run.name) ?? Promise.resolve();
+    // Masked now, not when the queued write runs: by then a finished run's secrets are unregistered.
+    const safe = { ...run, message: this.#redactor.redact(run.message) };
     const next = previous.then(async () => {
       if (this.#silenced.has(run.runId)) return;
-      const safe = { ...run, message: this.#redactor.redact(run.message) };
       await writeStatusFile(this.#statusFolder, safe, runDir, this.#clock.now()).catch((error: unknown) => {
         this.#log.error('could not write the status file', { name: run.name, seq: run.seq, runId: run.runId, error: toErrorMessage(error) });
       });

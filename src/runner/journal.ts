@@ -36,6 +36,8 @@ const journalSchema = z.object({
   deadline: z.number().optional(),
   // Why termination was requested, written before the signal is sent.
   stopRequest: z.object({ kind: z.enum(['timed-out', 'canceled']), reason: z.string() }).optional(),
+  // Bytes of each output file known to be in its append blob (issue 4); present when the run streams.
+  uploads: z.object({ stdout: z.number().int().nonnegative().optional(), stderr: z.number().int().nonnegative().optional() }).optional(),
 });
 
 export type RunJournal = z.infer<typeof journalSchema>;

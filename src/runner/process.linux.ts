@@ -20,6 +20,8 @@ export interface ScriptLaunch {
   stderrPath: string;
   graceMs: number;
   wrapperPath?: string;
+  // The script's working directory (RunAs: the user's own); default runDir.
+  cwd?: string;
 }
 export interface ProcessIdentity { wrapperPid: number; pid: number; pgid: number; startTime: string; wrapperStartTime: string }
 export type ExitRecord = { kind: 'exited'; exitCode: number } | { kind: 'signaled'; signal: number } | { kind: 'exec-failed'; errno: number };
@@ -58,7 +60,7 @@ function spawnWrapper(launch: ScriptLaunch): ChildProcess {
     fds.push(openSync(launch.stderrPath, flags, 0o600));
     const graceMs = String(Math.max(0, Math.round(launch.graceMs)));
     const child = spawn(launch.wrapperPath ?? defaultWrapperPath, ['--grace-ms', graceMs, launch.runDir, launch.program, ...launch.args], {
-      cwd: launch.runDir,
+      cwd: launch.cwd ?? launch.runDir,
       env: { ...launch.env },
       stdio: ['ignore', fds[0], fds[1], 'pipe'],
       detached: true,

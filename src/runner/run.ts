@@ -6,12 +6,11 @@ import type { RunCommand } from '../config/run-command.js';
 import { errorCodes, HandlerError, toErrorMessage } from '../errors.js';
 import { setLongTimeout, toRfc3339, type Clock } from '../util/time.js';
 import { writeJournal, type RunJournal } from './journal.js';
-import { toParameterInjection } from './parameters.js';
 import type { ExitRecord, ScriptHandle } from './process.js';
 import * as processLayer from './process.js';
 import { canTransition, isTerminal, toExecutionState, toExitCode, toOutcomeMessage, type Outcome } from './run-state.js';
-import { prepareScript } from './prepare-script.js';
-import { applyRunAs } from './run-as.js';
+import { prepareScript, type ScriptSourceDeps } from './prepare-script.js';
+import { applyRunAs, prepareRunAs, removeWorkDir } from './run-as.js';
 
 export type Launcher = Pick<typeof processLayer, 'launchScript' | 'attachScript' | 'requestTermination' | 'killRunNow' | 'readExitRecord'>;
 
@@ -21,8 +20,12 @@ export interface RunDeps {
   readonly graceMs: number;
   readonly bootId: string;
   readonly baseEnv: Readonly<Record<string, string>>;
+  // Where RunAs runs get their working directories (run-as-work-dir.linux.ts).
+  readonly workRoot: string;
   // Masks the run's secrets in anything it persists (messages built from errors).
   readonly redact: (text: string) => string;
+  // How scripts are downloaded and which shells run them (default: Linux, no managed identity).
+  readonly sources?: ScriptSourceDeps;
 }
 
 export interface RunEvents {
@@ -166,27 +169,32 @@ export class Run extends EventEmitter<RunEvents> {
     return this.#finish({ kind: 'not-run', reason });
   }
 
+  // Persists a run extension's progress (blob upload offsets) so that a restarted daemon resumes from it.
+  saveUploads(uploads: NonNullable<RunJournal['uploads']>): Promise<void> {
+    return this.#transition({ uploads });
+  }
+
   // Ends a run that never started because the handler failed before launching it.
   async fail(error: HandlerError): Promise<RunJournal> {
     return this.#finish({ kind: 'handler-error', code: error.code, message: error.message });
   }
 
   async #prepare(command: RunCommand): Promise<processLayer.ScriptLaunch> {
-    const injection = toParameterInjection(command.parameters, command.protectedParameterCount);
-    for (const position of injection.exposedProtectedPositions) {
-      this.emit('warning', `unnamed protected parameter at position ${position} is passed as an argument and is visible in the process table; give it a name to pass it as an environment variable`);
-    }
-    const script = await prepareScript(command, this.runDir, injection.args, { warn: (message) => this.emit('warning', message) });
+    const warn = (message: string): void => void this.emit('warning', message);
+    // RunAs: the user is looked up first (−102), and the script goes to the user's working directory.
+    const runAs = await prepareRunAs(command, { runId: this.#journal.runId, workRoot: this.#deps.workRoot, warn });
+    // The script, its artifacts, its argv and its environment additions (named parameters for bash).
+    const script = await prepareScript(command, runAs?.workDir ?? this.runDir, { warn, ...(this.#deps.sources ? { sources: this.#deps.sources } : {}) });
     const launch: processLayer.ScriptLaunch = {
       runDir: this.runDir,
       program: script.program,
       args: script.args,
-      env: { ...this.#deps.baseEnv, ...injection.env },
+      env: { ...this.#deps.baseEnv, ...script.env },
       stdoutPath: join(this.runDir, 'stdout'),
       stderrPath: join(this.runDir, 'stderr'),
       graceMs: this.#deps.graceMs,
     };
-    return applyRunAs(launch, command);
+    return applyRunAs(launch, runAs, script.env);
   }
 
   async #markRunning(handle: ScriptHandle): Promise<void> {
@@ -255,6 +263,10 @@ export class Run extends EventEmitter<RunEvents> {
       exitCode: toExitCode(outcome),
       endTime: toRfc3339(this.#deps.clock.now()),
       handlerFailure: outcome.kind === 'handler-error',
+    });
+    // The wrapper has reaped the whole tree by now: a RunAs working directory can go.
+    await removeWorkDir(this.#deps.workRoot, this.#journal.runId).catch((error: unknown) => {
+      this.emit('warning', `could not remove the RunAs working directory: ${toErrorMessage(error)}`);
     });
     this.#resolveDone(this.#journal);
     return this.#journal;

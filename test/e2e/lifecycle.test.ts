@@ -30,6 +30,12 @@ async function enable(name: string, seq: number) {
   return result;
 }
 
+async function readEvents(folder: string): Promise<Record<string, string>[]> {
+  const files = (await readdir(folder)).filter((file) => /^\d+\.json$/.test(file)).sort();
+  const lists = await Promise.all(files.map(async (file) => JSON.parse(await readFile(join(folder, file), 'utf8')) as Record<string, string>[]));
+  return lists.flat();
+}
+
 describe('the packaged handler under the guest agent', () => {
   it('enable writes a Pending status at once, starts the daemon detached, and the script runs with its parameters', async () => {
     await installed();
@@ -50,6 +56,10 @@ describe('the packaged handler under the guest agent', () => {
       output: "[it's \"quoted\" $(touch /tmp/pwned) ; x][two words][ünïcödé €]",
       error: 'ü',
     });
+    const events = await readEvents(layout.eventsFolder);
+    expect(events.map((event) => event['TaskName'])).toEqual(['RunCommandStart', 'RunCommandEnd']);
+    expect(events[1]?.['Message']).toContain('state=Failed exitCode=3');
+    expect(JSON.stringify(events)).not.toContain('quoted');
   });
 
   it('keeps the last 4096 bytes of output cut on a character boundary', async () => {

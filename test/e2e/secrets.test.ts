@@ -62,7 +62,8 @@ describe('secret hygiene', () => {
     const named = await waitForStatus(layout, 'named', 0, (r) => r.instanceView.executionState === 'Succeeded');
     expect(named.instanceView.output).toBe(`${createHash('sha256').update(canary).digest('hex')}  -\n`);
     const other = await waitForStatus(layout, 'unsupported', 0, (r) => r.instanceView.executionState === 'Failed');
-    expect(other.instanceView.executionMessage).toContain('not supported yet');
+    // The blob's host does not resolve: −101 naming the blob without its SAS (issue 4).
+    expect(other.instanceView.executionMessage).toMatch(/not supported yet|output blob https:\/\/acct\.blob\.core\.windows\.net\/c\/out \(/);
     expect(await filesContaining(layout.root, canary)).toEqual([]);
   });
 });

@@ -52,6 +52,17 @@ describe('StatusWriter', () => {
     expect(await readdir(statusFolder)).toEqual(['hello.4.status']);
   });
 
+  it('masks a secret that the run unregisters right after queueing its terminal status', async () => {
+    const redactor = new Redactor();
+    const { writer, statusFolder } = makeWriter(redactor);
+    redactor.add(['s3cr3t-value']);
+    const busy = writer.write(makeRun({ message: 'first' }), undefined);
+    const last = writer.write(makeRun({ state: 'Failed', message: 'Execution failed: s3cr3t-value' }), undefined);
+    redactor.remove(['s3cr3t-value']);
+    await Promise.all([busy, last]);
+    expect((await readView(toStatusPath(statusFolder, 'hello', 4)))['executionMessage']).toBe('Execution failed: ***');
+  });
+
   it('writes the status of several names independently', async () => {
     const { writer, statusFolder } = makeWriter();
     await Promise.all([

@@ -41,6 +41,7 @@ async function toPublicSettings(flags: Flags): Promise<Record<string, unknown>> 
     ...(last('output-blob-uri') === undefined ? {} : { outputBlobUri: last('output-blob-uri') }),
     ...(last('error-blob-uri') === undefined ? {} : { errorBlobUri: last('error-blob-uri') }),
     ...(flags.has('depends-on') ? { dependsOn: flags.get('depends-on') } : {}),
+    ...(flags.has('artifact') ? { artifacts: flags.get('artifact')?.map((uri, index) => ({ id: String(index + 1), uri })) } : {}),
   };
 }
 
@@ -49,6 +50,8 @@ function toProtectedSettings(flags: Flags): Record<string, unknown> | undefined 
   if (flags.has('protected-param')) settings['protectedParameters'] = toParameters(flags.get('protected-param'));
   const password = flags.get('run-as-password')?.at(-1);
   if (password !== undefined) settings['runAsPassword'] = password;
+  const sasToken = flags.get('source-sas-token')?.at(-1);
+  if (sasToken !== undefined) settings['sourceSASToken'] = sasToken;
   return Object.keys(settings).length > 0 ? settings : undefined;
 }
 

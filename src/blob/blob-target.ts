@@ -1,0 +1,99 @@
+// Where an output stream goes and how it authenticates (run-command.md §1, §6): a full SAS URL,
+// the bare URL plus a protected SAS token (with or without '?'), or a managed identity whose
+// token comes from IMDS. The SDK client is wrapped in the three operations streaming needs.
+import { AnonymousCredential, AppendBlobClient, newPipeline } from '@azure/storage-blob';
+import type { BlobTarget, ManagedIdentity } from '../config/run-command.js';
+import type { AccessToken } from '../util/imds.js';
+
+// A resolved blob target.
+export interface BlobAddress {
+  // The blob's URL without its query.
+  readonly url: string;
+  // The URL as logs and messages show it (no query, so no SAS).
+  readonly loggable: string;
+  // SAS query string without its '?': the protected token if given, else the URL's own query.
+  readonly sas?: string;
+  // Used only when there is no SAS.
+  readonly managedIdentity?: ManagedIdentity;
+}
+
+// The operations a blob stream performs on its append blob.
+export interface AppendTarget {
+  readonly loggable: string;
+  // Creates the append blob, or empties it (an existing blob of any type is replaced).
+  reset(signal: AbortSignal): Promise<void>;
+  // The blob's current length in bytes.
+  readLength(signal: AbortSignal): Promise<number>;
+  // Appends `bytes` only if the blob is exactly `position` bytes long (appendPosition).
+  append(bytes: Buffer, position: number, signal: AbortSignal): Promise<void>;
+}
+
+// Where managed-identity tokens come from (ImdsTokenSource).
+export interface TokenSource {
+  getToken(identity: ManagedIdentity, resource?: string): Promise<AccessToken>;
+}
+
+// What a target needs for managed identities.
+export interface TargetDeps {
+  readonly tokens: TokenSource;
+  // Called with every token obtained, so the redaction layer knows it.
+  readonly onToken: (token: string) => void;
+}
+
+// Resolves a validated BlobTarget into its URL, SAS and identity.
+export function toBlobAddress(target: BlobTarget): BlobAddress {
+  const parsed = new URL(target.uri);
+  const query = parsed.search.replace(/^\?/, '');
+  parsed.search = '';
+  parsed.hash = '';
+  const token = target.sasToken?.replace(/^\?/, '');
+  const sas = token || query || undefined;
+  const url = parsed.toString();
+  return {
+    url,
+    loggable: `${parsed.protocol}//${parsed.host}${parsed.pathname}`,
+    ...(sas ? { sas } : {}),
+    ...(!sas && target.managedIdentity ? { managedIdentity: target.managedIdentity } : {}),
+  };
+}
+
+// Retries are the stream's business (it must see every failure to keep appends exactly-once).
+const pipelineOptions = { retryOptions: { maxTries: 1 }, userAgentOptions: { userAgentPrefix: 'runcommand-handler' } };
+
+function makeClient(address: BlobAddress, deps: TargetDeps): AppendBlobClient {
+  const identity = address.managedIdentity;
+  if (address.sas !== undefined || identity === undefined) {
+    const url = address.sas === undefined ? address.url : `${address.url}?${address.sas}`;
+    return new AppendBlobClient(url, newPipeline(new AnonymousCredential(), pipelineOptions));
+  }
+  const credential = {
+    getToken: async () => {
+      const token = await deps.tokens.getToken(identity);
+      deps.onToken(token.token);
+      return { token: token.token, expiresOnTimestamp: token.expiresOnMs };
+    },
+  };
+  return new AppendBlobClient(address.url, newPipeline(credential, pipelineOptions));
+}
+
+// Wraps the SDK's append blob client for one address.
+export function makeAppendTarget(address: BlobAddress, deps: TargetDeps): AppendTarget {
+  const client = makeClient(address, deps);
+  return {
+    loggable: address.loggable,
+    reset: async (abortSignal) => {
+      try {
+        await client.create({ abortSignal });
+      } catch (error) {
+        // A blob that cannot be overwritten in place (e.g. one with snapshots): delete it first.
+        if ((error as { statusCode?: unknown }).statusCode !== 409) throw error;
+        await client.deleteIfExists({ deleteSnapshots: 'include', abortSignal });
+        await client.create({ abortSignal });
+      }
+    },
+    readLength: async (abortSignal) => (await client.getProperties({ abortSignal })).contentLength ?? 0,
+    append: async (bytes, appendPosition, abortSignal) => {
+      await client.appendBlock(bytes, bytes.length, { conditions: { appendPosition }, abortSignal });
+    },
+  };
+}

@@ -1,0 +1,73 @@
+// BlobStreaming (the run extension) through the in-process daemon, with real scripts and a real
+// Azurite: a storage outage in the middle of a run, and an upload that finally fails without
+// hiding the run's own result.
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { disposeHarness, makeHarness, waitFor, waitForTerminal, writeSettings, type Harness } from '../helpers/daemon-harness.js';
+import { hashFile, startAzurite, type Azurite } from '../helpers/azurite.js';
+
+const container = 'daemon';
+let azurite: Azurite;
+let harness: Harness | undefined;
+
+beforeAll(async () => {
+  azurite = await startAzurite();
+  await azurite.makeContainer(container);
+});
+
+afterEach(async () => {
+  if (harness) await disposeHarness(harness);
+  harness = undefined;
+});
+
+afterAll(async () => {
+  await azurite?.dispose();
+});
+
+function toSasUrl(blob: string): string {
+  return `${azurite.toBlobUrl(container, blob)}?${azurite.toSas(container, blob, 'racw')}`;
+}
+
+async function toRunFile(h: Harness, name: string, file: string): Promise<string> {
+  const runId = (await readdir(h.paths.runsDir)).find((entry) => entry.startsWith(`${name}.`));
+  if (!runId) throw new Error(`no run directory for ${name}`);
+  return join(h.paths.runsDir, runId, file);
+}
+
+async function readBlobLength(blob: string): Promise<number> {
+  return azurite.admin.getContainerClient(container).getBlobClient(blob).getProperties().then((p) => p.contentLength ?? 0, () => 0);
+}
+
+describe('blob streaming in the daemon', () => {
+  it('resumes after the storage endpoint was down for 20 s mid-run: the blob still equals the file', async () => {
+    harness = await makeHarness();
+    const script = 'for i in $(seq 1 100); do echo "line $i of a run that outlives an outage"; sleep 0.1; done; printf "tail without newline"';
+    await writeSettings(harness, 'outage', 1, { source: { script }, outputBlobUri: toSasUrl('outage.out') });
+    await harness.daemon.start();
+    await waitFor(() => readBlobLength('outage.out'), (length) => length > 0);
+    await azurite.stop();
+    await new Promise((resolve) => setTimeout(resolve, 20_000));
+    await azurite.start();
+    const status = await waitForTerminal(harness, 'outage', 1, 90_000);
+    expect(status.view.executionState).toBe('Succeeded');
+    expect(status.view.executionMessage).toBe('Execution completed');
+    expect(await azurite.hashBlob(container, 'outage.out')).toEqual(await hashFile(await toRunFile(harness, 'outage', 'stdout')));
+    expect(harness.lines.some((line) => line.includes('append blob upload failed; retrying'))).toBe(true);
+  }, 120_000);
+
+  it('keeps the run\'s own result and names the blob, the error and the missing bytes when an upload finally fails', async () => {
+    harness = await makeHarness();
+    const script = 'echo first; sleep 2; echo second; exit 3';
+    await writeSettings(harness, 'lost', 1, { source: { script }, outputBlobUri: toSasUrl('lost.out') });
+    await harness.daemon.start();
+    await waitFor(() => readBlobLength('lost.out'), (length) => length === 6);
+    await azurite.admin.getContainerClient(container).deleteBlob('lost.out');
+    const status = await waitForTerminal(harness, 'lost', 1, 30_000);
+    expect(status.view.executionState).toBe('Failed');
+    expect(status.view.exitCode).toBe(3);
+    expect(status.view.executionMessage).toBe(
+      `Execution failed: the script exited with code 3; output blob ${azurite.toBlobUrl(container, 'lost.out')}: upload failed (HTTP 404 BlobNotFound); 7 of 13 bytes not uploaded`,
+    );
+  });
+});

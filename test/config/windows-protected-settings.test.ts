@@ -1,0 +1,54 @@
+// The Windows decryption (EnvelopedCms, certificate by thumbprint) run for real under pwsh, with the
+// certificate loaded from a PFX made by openssl instead of the LocalMachine\My store.
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { describe, expect, it } from 'vitest';
+import { decryptProtectedSettings, toDecryptScript, toEncodedCommandArgs } from '../../src/config/protected-settings.windows.js';
+import { SettingsError } from '../../src/errors.js';
+import { encryptProtectedSettings, makeCertificate } from '../helpers/certificates.js';
+import { pwshTestsRun, requirePwsh } from '../helpers/pwsh.js';
+import { useTempDir } from '../helpers/temp-dir.js';
+
+const dir = useTempDir('win-decrypt');
+const secret = { protectedParameters: [{ name: 'TOKEN', value: 'ünïcödé-s3cr3t' }], runAsPassword: 'p@ss' };
+
+async function makePfx(): Promise<{ thumbprint: string; pfx: string; crtPath: string }> {
+  const certificate = await makeCertificate(dir());
+  const pfx = join(dir(), 'cert.pfx');
+  await execa('openssl', ['pkcs12', '-export', '-in', certificate.crtPath, '-inkey', certificate.prvPath, '-out', pfx, '-passout', 'pass:']);
+  return { thumbprint: certificate.thumbprint, pfx, crtPath: certificate.crtPath };
+}
+
+describe('Windows decryption command', () => {
+  it('finds the certificate in LocalMachine\\My by thumbprint and reads the ciphertext from stdin', () => {
+    const script = toDecryptScript('AB'.repeat(20));
+    expect(script).toContain("X509Store('My', 'LocalMachine')");
+    expect(script).toContain(`Find('FindByThumbprint', '${'AB'.repeat(20)}', $false)`);
+    expect(script).toContain('[Console]::In.ReadToEnd()');
+    const args = toEncodedCommandArgs(script);
+    expect(args.slice(0, 5)).toEqual(['-NoProfile', '-NonInteractive', '-ExecutionPolicy', 'Bypass', '-EncodedCommand']);
+    expect(Buffer.from(args[5] ?? '', 'base64').toString('utf16le')).toBe(script);
+  });
+
+  it('refuses a malformed thumbprint before running anything', async () => {
+    await expect(decryptProtectedSettings('AAAA', 'not-hex', '', { powershell: '/nonexistent' })).rejects.toThrow(SettingsError);
+  });
+});
+
+describe.runIf(pwshTestsRun)('Windows decryption under pwsh (EnvelopedCms)', () => {
+  it.each(['des3', 'aes256'] as const)('decrypts %s protected settings with the certificate of the thumbprint', async (cipher) => {
+    const { thumbprint, pfx, crtPath } = await makePfx();
+    const base64 = await encryptProtectedSettings(JSON.stringify(secret), crtPath, cipher);
+    const plaintext = await decryptProtectedSettings(base64, thumbprint.toLowerCase(), '', { powershell: requirePwsh(), certificate: { kind: 'pfx', path: pfx } });
+    expect(plaintext).toEqual(secret);
+  });
+
+  it('names the thumbprint and the cause when the certificate is not there, never the data', async () => {
+    const { pfx, crtPath } = await makePfx();
+    const base64 = await encryptProtectedSettings(JSON.stringify(secret), crtPath);
+    const error = await decryptProtectedSettings(base64, 'C0FFEE'.padEnd(40, '0'), '', { powershell: requirePwsh(), certificate: { kind: 'pfx', path: pfx } }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SettingsError);
+    expect((error as Error).message).toBe(`protectedSettings: could not be decrypted with certificate ${'C0FFEE'.padEnd(40, '0')}: certificate not found in LocalMachine\\My`);
+    expect((error as Error).message).not.toContain(base64.slice(0, 20));
+  });
+});

@@ -1,0 +1,130 @@
+import { readFile, readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { errorCodes, HandlerError } from '../../../src/errors.js';
+import { downloadArtifacts, downloadScript, TakenNames, type DownloadDeps } from '../../../src/runner/sources/downloads.js';
+import { isTextScript, normalizeTextScript } from '../../../src/runner/sources/text-script.js';
+import { serve, startLoopbackServer, type LoopbackServer } from '../../helpers/loopback-http.js';
+import { useTempDir } from '../../helpers/temp-dir.js';
+
+const dir = useTempDir('downloads');
+const deps: DownloadDeps = { bounds: { totalMs: 5000, attempts: 2, backoffMs: 5 } };
+let server: LoopbackServer;
+
+beforeEach(async () => {
+  server = await startLoopbackServer();
+});
+afterEach(async () => {
+  await server.close();
+});
+
+async function errorOf(promise: Promise<unknown>): Promise<HandlerError> {
+  const error = await promise.then(() => undefined, (e: unknown) => e);
+  expect(error).toBeInstanceOf(HandlerError);
+  return error as HandlerError;
+}
+
+const utf16le = (text: string): Buffer => Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text, 'utf16le')]);
+const utf16be = (text: string): Buffer => Buffer.concat([Buffer.from([0xfe, 0xff]), Buffer.from(text, 'utf16le').swap16()]);
+
+describe('text scripts', () => {
+  it('are recognised by extension or by a #! first line, BOM or not', () => {
+    for (const name of ['a.sh', 'a.PY', 'a.pl', 'a.txt', 'a.ps1']) expect(isTextScript(name, Buffer.from('x'))).toBe(true);
+    expect(isTextScript('run', Buffer.from('#!/bin/sh\n'))).toBe(true);
+    expect(isTextScript('run', utf16le('#!/bin/sh\n'))).toBe(true);
+    expect(isTextScript('tool.bin', Buffer.from([0x7f, 0x45, 0x4c, 0x46]))).toBe(false);
+  });
+
+  it('lose a UTF-8 BOM, UTF-16 is transcoded, CRLF becomes LF, lone CR stays', () => {
+    expect(normalizeTextScript(Buffer.from('\uFEFFecho é\r\nx\ry\r\n')).toString('utf8')).toBe('echo é\nx\ry\n');
+    expect(normalizeTextScript(utf16le('echo ü €\r\n')).toString('utf8')).toBe('echo ü €\n');
+    expect(normalizeTextScript(utf16be('echo ü\r\n')).toString('utf8')).toBe('echo ü\n');
+    expect(normalizeTextScript(Buffer.from([0x65, 0xe9, 0x0d, 0x0a]))).toEqual(Buffer.from([0x65, 0xe9, 0x0a]));
+    expect(normalizeTextScript(Buffer.from('Write-Host ü\r\n'), { utf8Bom: true }).toString('utf8')).toBe('\uFEFFWrite-Host ü\n');
+  });
+});
+
+describe('downloadScript', () => {
+  it('names the file after the last path segment and normalises a text script', async () => {
+    server.route('/c/my%20setup.sh', serve(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('echo ok\r\n')])));
+    const path = await downloadScript({ uri: `${server.origin}/c/my%20setup.sh?x=1` }, dir(), new TakenNames(), deps);
+    expect(path).toBe(join(dir(), 'my setup.sh'));
+    expect(await readFile(path, 'utf8')).toBe('echo ok\n');
+  });
+
+  it('keeps a binary file byte for byte', async () => {
+    const bytes = Buffer.from([0xff, 0xfe, 0x0d, 0x0a, 0x00]);
+    server.route('/tool', serve(bytes));
+    const path = await downloadScript({ uri: `${server.origin}/tool` }, dir(), new TakenNames(), deps);
+    expect(await readFile(path)).toEqual(bytes);
+  });
+
+  it('keeps (or adds) a UTF-8 BOM on a .ps1 when asked (Windows PowerShell)', async () => {
+    server.route('/s.ps1', serve(utf16le('Write-Host "ü"\r\n')));
+    const path = await downloadScript({ uri: `${server.origin}/s.ps1` }, dir(), new TakenNames(), { ...deps, ps1Bom: true });
+    expect(await readFile(path, 'utf8')).toBe('\uFEFFWrite-Host "ü"\n');
+  });
+
+  it('fails with −100 naming host and path, never the SAS', async () => {
+    const error = await errorOf(downloadScript({ uri: `${server.origin}/c/missing.sh`, sasToken: 'sv=1&sig=TOPSECRET' }, dir(), new TakenNames(), deps));
+    expect(error.code).toBe(errorCodes.scriptDownload);
+    expect(error.message).toBe(
+      `Failed to download the script: could not download ${server.origin}/c/missing.sh: with the SAS token: HTTP 404 Not Found; anonymously: HTTP 404 Not Found`,
+    );
+    expect(error.message).not.toContain('TOPSECRET');
+  });
+
+  it('refuses a script over the size bound with −100', async () => {
+    server.route('/big.sh', serve(Buffer.alloc(5000, 'a')));
+    const error = await errorOf(downloadScript({ uri: `${server.origin}/big.sh` }, dir(), new TakenNames(), { ...deps, bounds: { ...deps.bounds, maxBytes: 4096 } }));
+    expect(error.code).toBe(errorCodes.scriptDownload);
+    expect(error.message).toMatch(/larger than the bound of 4096 bytes$/);
+  });
+
+  it('makes hostile names safe and never takes a handler file name', async () => {
+    server.route('/', serve('x')); // WHATWG URL parsing removes the encoded dot segment
+    expect(await downloadScript({ uri: `${server.origin}/%2E%2E` }, dir(), new TakenNames(), deps)).toBe(join(dir(), 'script'));
+    server.route('/a%2Fb%5C..sh', serve('x'));
+    expect(await downloadScript({ uri: `${server.origin}/a%2Fb%5C..sh` }, dir(), new TakenNames(), deps)).toBe(join(dir(), 'a_b_..sh'));
+    const error = await errorOf(downloadScript({ uri: `${server.origin}/stdout` }, dir(), new TakenNames(), deps));
+    expect(error.message).toBe("source.scriptUri: the file name 'stdout' is reserved by the handler");
+  });
+});
+
+describe('downloadArtifacts', () => {
+  it('downloads each artifact next to the script, by fileName or URL segment, byte for byte', async () => {
+    server.route('/a/data.txt', serve('line\r\n'));
+    server.route('/a/tool.bin', serve(Buffer.from([1, 2, 3])));
+    const taken = new TakenNames();
+    taken.claim('script.sh', 'source.script', errorCodes.saveScript);
+    const paths = await downloadArtifacts(
+      [
+        { id: '1', uri: `${server.origin}/a/data.txt`, sasToken: 'sig=abc' },
+        { id: '2', uri: `${server.origin}/a/tool.bin`, fileName: 'renamed.bin' },
+      ],
+      dir(),
+      taken,
+      deps,
+    );
+    expect(paths).toEqual([join(dir(), 'data.txt'), join(dir(), 'renamed.bin')]);
+    expect(await readFile(paths[0] ?? '', 'utf8')).toBe('line\r\n');
+    expect(server.seen[0]?.query).toBe('?sig=abc');
+    expect((await stat(paths[1] ?? '')).mode & 0o777).toBe(0o700);
+  });
+
+  it('fails with −215 naming the artifact when one cannot be downloaded', async () => {
+    const error = await errorOf(downloadArtifacts([{ id: 'cfg', uri: `${server.origin}/nope.json` }], dir(), new TakenNames(), deps));
+    expect(error.code).toBe(errorCodes.artifactDownload);
+    expect(error.message).toBe(`Failed to download artifacts[0] (id cfg): could not download ${server.origin}/nope.json: anonymously: HTTP 404 Not Found`);
+    expect(await readdir(dir())).toEqual([]);
+  });
+
+  it('refuses two files with the same name (ignoring case) with −215', async () => {
+    server.route('/x.sh', serve('x'));
+    const taken = new TakenNames();
+    taken.claim('script.sh', 'source.script', errorCodes.saveScript);
+    const error = await errorOf(downloadArtifacts([{ id: 'a', uri: `${server.origin}/x.sh`, fileName: 'SCRIPT.sh' }], dir(), taken, deps));
+    expect(error.code).toBe(errorCodes.artifactDownload);
+    expect(error.message).toBe("artifacts[0] (id a): the file name 'SCRIPT.sh' is already used by source.script");
+  });
+});
