@@ -1,3 +1,5 @@
-// Runs the script as `runAsUser` (run-command.md §4): the platform's mechanism, chosen in one
-// place (conventions: platform files).
-export * from './run-as.linux.js';
+// Runs the script as `runAsUser` (run-command.md §4): the platform's mechanism, chosen in
+// src/platform.ts (conventions: platform files).
+import { platform } from '../platform.js';
+
+export const { prepareRunAs, applyRunAs, removeWorkDir } = platform.runAs;

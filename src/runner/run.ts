@@ -6,13 +6,13 @@ import type { RunCommand } from '../config/run-command.js';
 import { errorCodes, HandlerError, toErrorMessage } from '../errors.js';
 import { setLongTimeout, toRfc3339, type Clock } from '../util/time.js';
 import { writeJournal, type RunJournal } from './journal.js';
-import type { ExitRecord, ScriptHandle } from './process.js';
-import * as processLayer from './process.js';
+import type { ExitRecord, ScriptHandle, ScriptLaunch } from './process.js';
+import type { ProcessLayer } from '../platform.js';
 import { canTransition, isTerminal, toExecutionState, toExitCode, toOutcomeMessage, type Outcome } from './run-state.js';
 import { prepareScript, type ScriptSourceDeps } from './prepare-script.js';
 import { applyRunAs, prepareRunAs, removeWorkDir } from './run-as.js';
 
-export type Launcher = Pick<typeof processLayer, 'launchScript' | 'attachScript' | 'requestTermination' | 'killRunNow' | 'readExitRecord'>;
+export type Launcher = Pick<ProcessLayer, 'launchScript' | 'attachScript' | 'requestTermination' | 'killRunNow' | 'readExitRecord'>;
 
 export interface RunDeps {
   readonly launcher: Launcher;
@@ -179,13 +179,13 @@ export class Run extends EventEmitter<RunEvents> {
     return this.#finish({ kind: 'handler-error', code: error.code, message: error.message });
   }
 
-  async #prepare(command: RunCommand): Promise<processLayer.ScriptLaunch> {
+  async #prepare(command: RunCommand): Promise<ScriptLaunch> {
     const warn = (message: string): void => void this.emit('warning', message);
     // RunAs: the user is looked up first (−102), and the script goes to the user's working directory.
     const runAs = await prepareRunAs(command, { runId: this.#journal.runId, workRoot: this.#deps.workRoot, warn });
     // The script, its artifacts, its argv and its environment additions (named parameters for bash).
     const script = await prepareScript(command, runAs?.workDir ?? this.runDir, { warn, ...(this.#deps.sources ? { sources: this.#deps.sources } : {}) });
-    const launch: processLayer.ScriptLaunch = {
+    const launch: ScriptLaunch = {
       runDir: this.runDir,
       program: script.program,
       args: script.args,

@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import type { RunCommand } from '../../src/config/run-command.js';
 import { HandlerError } from '../../src/errors.js';
 import { launchScript, type ScriptLaunch } from '../../src/runner/process.js';
-import { applyRunAs, prepareRunAs, runAsPath, toRunAsEnvironment, toSetprivArgs } from '../../src/runner/run-as.js';
+import { applyRunAs, prepareRunAs, runAsPath, toRunAsEnvironment, toSetprivArgs } from '../../src/runner/run-as.linux.js';
 import { makeTestGroup, makeTestUser, removeTestUsers, type TestUser } from '../helpers/users.js';
 
 const wrapperPath = fileURLToPath(new URL('../../dist/native/rch-exec', import.meta.url));
