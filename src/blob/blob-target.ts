@@ -1,7 +1,7 @@
 // Where an output stream goes and how it authenticates (run-command.md §1, §6): a full SAS URL,
 // the bare URL plus a protected SAS token (with or without '?'), or a managed identity whose
 // token comes from IMDS. The SDK client is wrapped in the three operations streaming needs.
-import { AnonymousCredential, AppendBlobClient, newPipeline } from '@azure/storage-blob';
+import type { AppendBlobClient } from '@azure/storage-blob';
 import type { BlobTarget, ManagedIdentity } from '../config/run-command.js';
 import type { AccessToken } from '../util/imds.js';
 
@@ -60,7 +60,9 @@ export function toBlobAddress(target: BlobTarget): BlobAddress {
 // Retries are the stream's business (it must see every failure to keep appends exactly-once).
 const pipelineOptions = { retryOptions: { maxTries: 1 }, userAgentOptions: { userAgentPrefix: 'runcommand-handler' } };
 
-function makeClient(address: BlobAddress, deps: TargetDeps): AppendBlobClient {
+// The SDK is loaded on first use: a daemon whose runs do not stream never pays its memory.
+async function makeClient(address: BlobAddress, deps: TargetDeps): Promise<AppendBlobClient> {
+  const { AnonymousCredential, AppendBlobClient, newPipeline } = await import('@azure/storage-blob');
   const identity = address.managedIdentity;
   if (address.sas !== undefined || identity === undefined) {
     const url = address.sas === undefined ? address.url : `${address.url}?${address.sas}`;
@@ -78,10 +80,12 @@ function makeClient(address: BlobAddress, deps: TargetDeps): AppendBlobClient {
 
 // Wraps the SDK's append blob client for one address.
 export function makeAppendTarget(address: BlobAddress, deps: TargetDeps): AppendTarget {
-  const client = makeClient(address, deps);
+  let pending: Promise<AppendBlobClient> | undefined;
+  const sdkClient = (): Promise<AppendBlobClient> => (pending ??= makeClient(address, deps));
   return {
     loggable: address.loggable,
     reset: async (abortSignal) => {
+      const client = await sdkClient();
       try {
         await client.create({ abortSignal });
       } catch (error) {
@@ -91,9 +95,9 @@ export function makeAppendTarget(address: BlobAddress, deps: TargetDeps): Append
         await client.create({ abortSignal });
       }
     },
-    readLength: async (abortSignal) => (await client.getProperties({ abortSignal })).contentLength ?? 0,
+    readLength: async (abortSignal) => (await (await sdkClient()).getProperties({ abortSignal })).contentLength ?? 0,
     append: async (bytes, appendPosition, abortSignal) => {
-      await client.appendBlock(bytes, bytes.length, { conditions: { appendPosition }, abortSignal });
+      await (await sdkClient()).appendBlock(bytes, bytes.length, { conditions: { appendPosition }, abortSignal });
     },
   };
 }

@@ -4,7 +4,7 @@
 
 import { access, constants } from 'node:fs/promises';
 import { join } from 'node:path';
-import { execa } from 'execa';
+import { runProcess } from '../util/run-process.js';
 import { SettingsError } from '../errors.js';
 
 export interface DecryptOptions {
@@ -65,16 +65,13 @@ async function decryptDer(der: Buffer, crt: string, prv: string, thumbprint: str
   const args = ['-decrypt', '-inform', 'DER', '-recip', crt, '-inkey', prv];
   let cause = '';
   for (const command of ['cms', 'smime']) {
-    const result = await execa(options.openssl ?? 'openssl', [command, ...args], {
+    const result = await runProcess(options.openssl ?? 'openssl', [command, ...args], {
       input: der,
-      encoding: 'buffer',
-      reject: false,
-      stripFinalNewline: false,
-      timeout: options.timeoutMs ?? 30_000,
-      env: { LC_ALL: 'C' },
+      timeoutMs: options.timeoutMs ?? 30_000,
+      env: { ...process.env, LC_ALL: 'C' },
     });
-    if (!result.failed) return result.stdout;
-    const fallback = result.timedOut ? 'openssl timed out' : (result.originalMessage ?? `openssl exit code ${String(result.exitCode)}`);
+    if (result.exitCode === 0) return result.stdout;
+    const fallback = result.timedOut ? 'openssl timed out' : (result.error?.message ?? `openssl exit code ${String(result.exitCode)}`);
     cause ||= toCause(result.stderr, fallback);
   }
   throw new SettingsError(protectedField, `could not be decrypted with certificate ${thumbprint} (${der.length} bytes of CMS data): ${cause}`);

@@ -42,6 +42,9 @@ export class EventWriter {
   readonly #clock: Clock;
   readonly #redactor: Redactor;
   #counter = 0;
+  // Files believed to wait in the folder: counted once, then re-counted every 100 writes (the agent
+  // deletes what it collects), so a run costs no directory listing.
+  #pending: number | undefined;
   #chain: Promise<void> = Promise.resolve();
 
   constructor(folder: string | undefined, version: string, clock: Clock, redactor: Redactor) {
@@ -61,10 +64,14 @@ export class EventWriter {
   }
 
   async #writeFile(folder: string, event: HandlerEvent): Promise<void> {
-    await mkdir(folder, { recursive: true });
-    if ((await readdir(folder)).length >= maxPendingFiles) return;
+    if (this.#pending === undefined || this.#counter % 100 === 0) {
+      await mkdir(folder, { recursive: true });
+      this.#pending = (await readdir(folder)).length;
+    }
     const now = this.#clock.now();
     this.#counter = (this.#counter + 1) % 1000;
+    if (this.#pending >= maxPendingFiles) return;
+    this.#pending += 1;
     const name = `${now}${String(this.#counter).padStart(3, '0')}`;
     const temp = join(folder, `.${name}.tmp`);
     await writeFile(temp, JSON.stringify([toEventObject(event, this.#version, now)]), { mode: 0o644 });
