@@ -35,6 +35,8 @@ export interface PrepareScriptOptions {
   // Called with what the operator should know (never a secret).
   readonly warn: (message: string) => void;
   readonly sources?: ScriptSourceDeps;
+  // Aborted when the run is canceled or times out while its files are still downloading.
+  readonly signal?: AbortSignal;
 }
 
 const linuxDefaults: ScriptSourceDeps = { platform: 'linux' };
@@ -42,7 +44,7 @@ const linuxDefaults: ScriptSourceDeps = { platform: 'linux' };
 // Writes or downloads the script and its artifacts into `dir` and builds its command line.
 export async function prepareScript(command: RunCommand, dir: string, options: PrepareScriptOptions): Promise<PreparedScript> {
   const sources = options.sources ?? linuxDefaults;
-  const download: DownloadDeps = { ...sources.download, warn: options.warn, ps1Bom: sources.platform === 'windows' };
+  const download: DownloadDeps = { ...sources.download, warn: options.warn, ps1Bom: sources.platform === 'windows', ...(options.signal ? { signal: options.signal } : {}) };
   const taken = new TakenNames();
   const script = await placeScript(command, dir, taken, { platform: sources.platform, download, ...(sources.catalogueDir ? { catalogueDir: sources.catalogueDir } : {}) });
   await downloadArtifacts(command.artifacts, dir, taken, download);

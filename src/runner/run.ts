@@ -82,6 +82,8 @@ export class Run extends EventEmitter<RunEvents> {
   #deps: RunDeps;
   #handle: ScriptHandle | undefined;
   #launching = false;
+  // Aborts downloads when the run is stopped before its script started.
+  readonly #preparing = new AbortController();
   #finishing = false;
   #stop: StopRequest | undefined;
   #timers: { cancel(): void }[] = [];
@@ -127,6 +129,7 @@ export class Run extends EventEmitter<RunEvents> {
       return await this.#finishFromExit(await handle.exited);
     } catch (error) {
       this.#launching = false;
+      if (this.#stop && this.#journal.state === 'Pending') return this.#finishFromStop(this.#stop);
       const code = error instanceof HandlerError ? error.code : errorCodes.startExecution;
       return this.#finish({ kind: 'handler-error', code, message: toErrorMessage(error) });
     }
@@ -184,7 +187,11 @@ export class Run extends EventEmitter<RunEvents> {
     // RunAs: the user is looked up first (−102), and the script goes to the user's working directory.
     const runAs = await prepareRunAs(command, { runId: this.#journal.runId, workRoot: this.#deps.workRoot, warn });
     // The script, its artifacts, its argv and its environment additions (named parameters for bash).
-    const script = await prepareScript(command, runAs?.workDir ?? this.runDir, { warn, ...(this.#deps.sources ? { sources: this.#deps.sources } : {}) });
+    const script = await prepareScript(command, runAs?.workDir ?? this.runDir, {
+      warn,
+      signal: this.#preparing.signal,
+      ...(this.#deps.sources ? { sources: this.#deps.sources } : {}),
+    });
     const launch: ScriptLaunch = {
       runDir: this.runDir,
       program: script.program,
@@ -224,7 +231,11 @@ export class Run extends EventEmitter<RunEvents> {
       await this.#finish({ kind: 'canceled', reason: request.reason });
       return;
     }
-    if (this.#launching) return; // execute() signals once the process exists
+    if (this.#launching) {
+      // execute() signals the process once it exists; a download in progress stops now.
+      this.#preparing.abort();
+      return;
+    }
     await this.#transition({ stopRequest: request });
     this.#requestTermination();
   }
@@ -238,10 +249,13 @@ export class Run extends EventEmitter<RunEvents> {
     this.#timers.push(fallback);
   }
 
+  #finishFromStop(stop: StopRequest): Promise<RunJournal> {
+    if (stop.kind === 'timed-out') return this.#finish({ kind: 'timed-out', timeoutInSeconds: this.#journal.timeoutInSeconds });
+    return this.#finish({ kind: 'canceled', reason: stop.reason });
+  }
+
   async #finishFromExit(record: ExitRecord): Promise<RunJournal> {
-    const stop = this.#stop;
-    if (stop?.kind === 'timed-out') return this.#finish({ kind: 'timed-out', timeoutInSeconds: this.#journal.timeoutInSeconds });
-    if (stop?.kind === 'canceled') return this.#finish({ kind: 'canceled', reason: stop.reason });
+    if (this.#stop) return this.#finishFromStop(this.#stop);
     if (record.kind === 'exited') return this.#finish({ kind: 'exited', exitCode: record.exitCode });
     if (record.kind === 'signaled') return this.#finish({ kind: 'signaled', signal: record.signal });
     return this.#finish({ kind: 'handler-error', code: errorCodes.startExecution, message: `could not start the script (errno ${record.errno})` });

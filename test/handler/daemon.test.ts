@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { readFile, readdir, rm, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -111,6 +113,27 @@ describe('Daemon', () => {
     await harness.daemon.start();
     const status = await waitForTerminal(harness, 'survivor', 0);
     expect(status.view).toMatchObject({ executionState: 'Failed', exitCode: 7, output: 'done\n' });
+  });
+
+  it('cancels a run whose script is still downloading without waiting for the download', async () => {
+    await start();
+    const server = createServer(() => undefined); // accepts, never answers
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      await writeSettings(harness, 'stuck', 0, { source: { scriptUri: `http://127.0.0.1:${port}/stuck.sh` } });
+      await waitFor(() => readStatus(harness, 'stuck', 0), (s) => s?.view.executionState === 'Pending');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const started = Date.now();
+      const reply = await sendIpcRequest(toIpcEndpoint(harness.paths.stateDir), { op: 'cancel', name: 'stuck' }, 10_000);
+      expect(reply).toMatchObject({ ok: true, canceled: true });
+      const status = await waitForTerminal(harness, 'stuck', 0);
+      expect(status.view.executionState).toBe('Canceled');
+      expect(Date.now() - started).toBeLessThan(5000);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
   });
 
   it('keeps a protected parameter out of logs, status and journal while passing it to the script', async () => {

@@ -43,6 +43,8 @@ export interface DownloadRequest {
   readonly bounds: DownloadBounds;
   // Told about each retry (never a secret: URLs are shown by host and path).
   readonly warn?: (message: string) => void;
+  // The run's own cancel (disable, timeout): stops the download at once.
+  readonly signal?: AbortSignal;
 }
 
 const retryableStatus = (status: number): boolean => status === 408 || status === 429 || status >= 500;
@@ -50,12 +52,14 @@ const retryableStatus = (status: number): boolean => status === 408 || status ==
 // Downloads `url` into `dest` (mode 0700); throws a DownloadError and leaves no file on failure.
 export async function downloadToFile(request: DownloadRequest): Promise<number> {
   const { bounds } = request;
-  const deadline = AbortSignal.timeout(bounds.totalMs);
+  const timeBound = AbortSignal.timeout(bounds.totalMs);
+  const deadline = request.signal ? AbortSignal.any([timeBound, request.signal]) : timeBound;
   for (let attempt = 1; ; attempt += 1) {
     try {
       return await fetchOnce(request, deadline);
     } catch (error) {
       await rm(request.dest, { force: true });
+      if (request.signal?.aborted) throw new DownloadError('canceled');
       const failure = toDownloadError(error, deadline, bounds);
       if (!failure.transient || attempt >= bounds.attempts) throw failure;
       const wait = Math.min(bounds.backoffMs * 2 ** (attempt - 1), 30_000);

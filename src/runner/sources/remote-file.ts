@@ -20,6 +20,8 @@ export interface RemoteFileDeps {
   // Hosts a managed-identity token is sent to (default: `*.blob.core.*`).
   readonly isStorageHost?: (hostname: string) => boolean;
   readonly warn?: (message: string) => void;
+  // Aborts the download when the run is canceled or times out.
+  readonly signal?: AbortSignal;
 }
 
 // The storage API version sent with a bearer token (required by Azure Storage for OAuth).
@@ -80,7 +82,7 @@ export async function downloadRemoteFile(file: RemoteFile, dest: string, deps: R
       continue;
     }
     try {
-      return await downloadToFile({ url: method.url, headers, dest, bounds: deps.bounds, ...(deps.warn ? { warn: deps.warn } : {}) });
+      return await downloadToFile({ url: method.url, headers, dest, bounds: deps.bounds, ...(deps.warn ? { warn: deps.warn } : {}), ...(deps.signal ? { signal: deps.signal } : {}) });
     } catch (error) {
       causes.push(`${method.label}: ${toErrorMessage(error)}`);
       if (!(error instanceof DownloadError && error.nextMethod)) break;
