@@ -118,6 +118,26 @@ async function measure(env, azurite, pid) {
   return { baseline: median(baseline), streamed: median(streamed), rssMb: await peakRssMb(pid) };
 }
 
+// targets.md tail_latency_s, blob side: a line printed by a running script → in the blob (default cadence).
+async function measureBlobTail(env, azurite, top) {
+  const mark = join(top, 'tail-mark');
+  const temp = join(env.configFolder, '.blobtail.tmp');
+  const publicSettings = { source: { script: `sleep 0.3; echo visible-line; echo $EPOCHREALTIME > ${mark}; sleep 8` }, outputBlobUri: azurite.toSasUrl('blobtail') };
+  await writeFile(temp, toAgentJson({ runtimeSettings: [{ handlerSettings: { publicSettings, protectedSettings: null, protectedSettingsCertThumbprint: null } }] }));
+  await rename(temp, join(env.configFolder, 'blobtail.0.settings'));
+  const blob = azurite.container.getBlobClient('blobtail');
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const content = await blob.downloadToBuffer().catch(() => Buffer.alloc(0));
+    if (content.includes('visible-line')) break;
+    if (Date.now() > deadline) throw new Error('bench-stream: the line never reached the blob');
+    await sleep(20);
+  }
+  const seenAt = nowMs();
+  const printedAt = Number(await readFile(mark, 'utf8')) * 1000;
+  return (seenAt - printedAt) / 1000;
+}
+
 async function main() {
   const top = await mkdtemp(join(tmpdir(), 'rch-bench-stream-'));
   const layout = await ensureLocalLayout(top);
@@ -131,12 +151,14 @@ async function main() {
     const daemonEnv = { RUNCOMMAND_HANDLER_STATE_DIR: stateDir, RUNCOMMAND_HANDLER_SETTINGS_SETTLE_MS: '0' };
     daemon = spawn(process.execPath, [cli, 'daemon', '--handler-environment', layout.handlerEnvironmentPath], { env: { ...process.env, ...daemonEnv }, stdio: 'ignore' });
     const result = await measure(env, azurite, daemon.pid);
+    const blobTail = round(await measureBlobTail(env, azurite, top));
     const ratio = round(result.streamed / result.baseline);
     const rssMb = round(result.rssMb, 1);
-    process.stdout.write(`${JSON.stringify({ stream_overhead_ratio: ratio })}\n${JSON.stringify({ stream_daemon_rss_mb: rssMb })}\n`);
+    process.stdout.write(`${JSON.stringify({ stream_overhead_ratio: ratio })}\n${JSON.stringify({ stream_daemon_rss_mb: rssMb })}\n${JSON.stringify({ tail_latency_blob_s: blobTail })}\n`);
     process.stderr.write(
       `stream_overhead_ratio    ${String(ratio).padStart(10)}  target ≤ 1.5 (256 MiB to blob ${Math.round(result.streamed)} ms / to /dev/null ${Math.round(result.baseline)} ms, median of ${rounds})\n` +
-        `stream_daemon_rss_mb     ${String(rssMb).padStart(10)}  target ≤ 150 (daemon VmHWM)\n`,
+        `stream_daemon_rss_mb     ${String(rssMb).padStart(10)}  target ≤ 150 (daemon VmHWM)\n` +
+        `tail_latency_blob_s      ${String(blobTail).padStart(10)}  target ≤ cadence (5 s) + 1 s (printed line → in the blob)\n`,
     );
   } finally {
     await stopChild(daemon);
