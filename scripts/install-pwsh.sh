@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs PowerShell as a .NET global tool when dotnet is present and pwsh is not (idempotent).
-# The PowerShell tests skip themselves when pwsh is missing, so no dotnet is not an error.
+# PowerShell tests run whenever pwsh is there and fail on a machine with dotnet but no pwsh; where
+# there is no dotnet they are skipped, so no dotnet is not an error here.
 set -euo pipefail
 
 version=7.6.9

@@ -8,7 +8,7 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { ReadableStream } from 'node:stream/web';
-import { toLoggableUrl } from '../../handler/redact.js';
+import { toLoggableUrl } from '../../util/loggable-url.js';
 
 export interface DownloadBounds {
   readonly maxBytes: number;

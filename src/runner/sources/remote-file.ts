@@ -2,7 +2,7 @@
 // SAS, then a managed-identity token (storage hosts only), then an anonymous GET. 401/403/404
 // move on to the next way; transient failures are retried inside one way (http-download.ts).
 import type { ManagedIdentity } from '../../config/run-command.js';
-import { toLoggableUrl } from '../../handler/redact.js';
+import { toLoggableUrl } from '../../util/loggable-url.js';
 import { toErrorMessage } from '../../errors.js';
 import type { AccessToken } from '../../util/imds.js';
 import { DownloadError, downloadToFile, type DownloadBounds } from './http-download.js';
