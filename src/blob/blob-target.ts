@@ -4,6 +4,7 @@
 import type { AppendBlobClient } from '@azure/storage-blob';
 import type { BlobTarget, ManagedIdentity } from '../config/run-command.js';
 import type { AccessToken } from '../util/imds.js';
+import { toLoggableUrl } from '../util/loggable-url.js';
 
 // A resolved blob target.
 export interface BlobAddress {
@@ -51,7 +52,7 @@ export function toBlobAddress(target: BlobTarget): BlobAddress {
   const url = parsed.toString();
   return {
     url,
-    loggable: `${parsed.protocol}//${parsed.host}${parsed.pathname}`,
+    loggable: toLoggableUrl(url),
     ...(sas ? { sas } : {}),
     ...(!sas && target.managedIdentity ? { managedIdentity: target.managedIdentity } : {}),
   };

@@ -4,7 +4,7 @@ import { platform } from '../platform.js';
 import { makeBaseEnvironment } from '../runner/parameters.js';
 import type { ScriptSourceDeps } from '../runner/prepare-script.js';
 import type { RunDeps } from '../runner/run.js';
-import { ImdsTokenSource } from '../util/imds.js';
+import { toImdsTokenSource } from '../util/imds.js';
 import { systemClock } from '../util/time.js';
 import type { Options } from '../config/options.js';
 
@@ -12,7 +12,7 @@ import type { Options } from '../config/options.js';
 export function makeSourceDeps(options: Options, env: NodeJS.ProcessEnv): ScriptSourceDeps {
   return {
     platform: platform.name,
-    download: { tokenSource: new ImdsTokenSource({ endpoint: options.imdsEndpoint }) },
+    download: { tokenSource: toImdsTokenSource(options.imdsEndpoint) },
     env: { PATH: env['PATH'], HOME: env['HOME'], SystemRoot: env['SystemRoot'], ProgramFiles: env['ProgramFiles'] },
     ...(options.powerShellPath ? { powerShell: options.powerShellPath } : {}),
   };

@@ -4,7 +4,7 @@ import { BlobStreaming } from '../blob/blob-streaming.js';
 import type { Options } from '../config/options.js';
 import type { RunCommand } from '../config/run-command.js';
 import type { RunExtension } from '../runner/run.js';
-import { ImdsTokenSource } from '../util/imds.js';
+import { toImdsTokenSource } from '../util/imds.js';
 import type { Log } from './logger.js';
 import type { Redactor } from './redact.js';
 
@@ -18,19 +18,10 @@ export interface RunExtensionDeps {
 // How long the final flush may retry before the upload is reported as failed.
 const flushTimeoutMs = 60_000;
 
-// One token source per IMDS endpoint, so every run shares its cached tokens.
-const tokenSources = new Map<string, ImdsTokenSource>();
-
-function toTokenSource(endpoint: string): ImdsTokenSource {
-  let source = tokenSources.get(endpoint);
-  if (!source) tokenSources.set(endpoint, (source = new ImdsTokenSource({ endpoint })));
-  return source;
-}
-
 // Builds the extensions a run command needs.
 export function makeRunExtensions(command: RunCommand, deps: RunExtensionDeps): RunExtension[] {
   if (!command.outputBlob && !command.errorBlob) return [];
-  const tokens = toTokenSource(deps.options.imdsEndpoint);
+  const tokens = toImdsTokenSource(deps.options.imdsEndpoint);
   // Tokens this run obtained: masked in every log line and message while it runs.
   const seen = new Set<string>();
   const onToken = (token: string): void => {

@@ -82,3 +82,12 @@ function toAccessToken(body: unknown, now: () => number): AccessToken {
   const expiresOnMs = Number.isFinite(expiresOn) && expiresOn > 0 ? expiresOn * 1000 : now() + (Number.isFinite(expiresIn) ? expiresIn : 3600) * 1000;
   return { token, expiresOnMs };
 }
+
+const sharedSources = new Map<string, ImdsTokenSource>();
+
+// The process-wide token source for an endpoint: script downloads and blob streams share its cache.
+export function toImdsTokenSource(endpoint: string): ImdsTokenSource {
+  let source = sharedSources.get(endpoint);
+  if (!source) sharedSources.set(endpoint, (source = new ImdsTokenSource({ endpoint })));
+  return source;
+}
