@@ -1,7 +1,7 @@
 // Every folder the handler uses, derived once from HandlerEnvironment.json and the options.
 // State lives outside the versioned install dir (run-command.md §8), under the agent's lib dir.
 import { chmod, mkdir } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { join, posix } from 'node:path';
 import type { HandlerEnvironment } from '../config/handler-environment.js';
 import type { Options } from '../config/options.js';
 
@@ -19,24 +19,32 @@ export interface HandlerPaths {
   readonly recordsDir: string;
 }
 
-// Derives the handler's paths from its environment file and options.
-export function makeHandlerPaths(handlerEnvironmentPath: string, environment: HandlerEnvironment, options: Options): HandlerPaths {
-  const configFolder = resolve(environment.configFolder);
-  const libDir = dirname(dirname(configFolder));
-  const stateDir = resolve(options.stateDir ?? join(libDir, 'runcommand-handler'));
-  return {
-    handlerEnvironmentPath: resolve(handlerEnvironmentPath),
-    configFolder,
-    statusFolder: resolve(environment.statusFolder),
-    logFolder: resolve(environment.logFolder),
-    ...(environment.eventsFolder ? { eventsFolder: resolve(environment.eventsFolder) } : {}),
-    libDir,
-    certDir: resolve(options.certDir ?? libDir),
-    stateDir,
-    runsDir: join(stateDir, 'runs'),
-    recordsDir: join(stateDir, 'records'),
+type PathApi = Pick<typeof posix, 'dirname' | 'join' | 'resolve'>;
+
+// Derives the handler's paths with one platform's path rules (posix here, win32 for Windows).
+export function makeHandlerPathsWith(path: PathApi) {
+  return (handlerEnvironmentPath: string, environment: HandlerEnvironment, options: Options): HandlerPaths => {
+    const configFolder = path.resolve(environment.configFolder);
+    // Linux `<lib>/<Publisher.Type>-<version>/config`, Windows `<Publisher.Type>\<version>\RuntimeSettings`.
+    const libDir = path.dirname(path.dirname(configFolder));
+    const stateDir = path.resolve(options.stateDir ?? path.join(libDir, 'runcommand-handler'));
+    return {
+      handlerEnvironmentPath: path.resolve(handlerEnvironmentPath),
+      configFolder,
+      statusFolder: path.resolve(environment.statusFolder),
+      logFolder: path.resolve(environment.logFolder),
+      ...(environment.eventsFolder ? { eventsFolder: path.resolve(environment.eventsFolder) } : {}),
+      libDir,
+      certDir: path.resolve(options.certDir ?? libDir),
+      stateDir,
+      runsDir: path.join(stateDir, 'runs'),
+      recordsDir: path.join(stateDir, 'records'),
+    };
   };
 }
+
+// Derives the handler's paths from its environment file and options (Linux).
+export const makeHandlerPaths = makeHandlerPathsWith(posix);
 
 // Creates the handler's state folders, root-only (0700, also when they existed with another
 // mode: run directories hold scripts and output, and RunAs users must not reach them); idempotent.

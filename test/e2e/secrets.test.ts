@@ -1,39 +1,17 @@
 // A canary secret passed every way settings can carry one appears in no file the handler writes,
 // not in the daemon's environment, and not in any process's argv (targets.md, security).
 import { createHash } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { cleanupLayout, makeAgentLayout, runCommand, waitForStatus, writeSettings, type AgentLayout } from '../helpers/agent.js';
 import { findProcesses } from '../helpers/daemon-harness.js';
+import { findFilesContaining, findProcessesContaining, waitUntil } from '../helpers/scan.js';
 
 let layout: AgentLayout;
 
 afterEach(async () => {
   await cleanupLayout(layout);
 });
-
-async function filesContaining(root: string, needle: string): Promise<string[]> {
-  const hits: string[] = [];
-  for (const entry of await readdir(root, { recursive: true, withFileTypes: true })) {
-    if (!entry.isFile()) continue;
-    const path = join(entry.parentPath, entry.name);
-    if (path.includes('/node_modules/') || path.endsWith('/bin/node')) continue;
-    const bytes = await readFile(path).catch(() => Buffer.alloc(0));
-    if (bytes.includes(needle)) hits.push(path);
-  }
-  return hits;
-}
-
-async function processesContaining(needle: string, file: 'cmdline' | 'environ'): Promise<string[]> {
-  const hits: string[] = [];
-  for (const pid of await readdir('/proc')) {
-    if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
-    const bytes = await readFile(`/proc/${pid}/${file}`).catch(() => Buffer.alloc(0));
-    if (bytes.includes(needle)) hits.push(`${pid}: ${(await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).replaceAll('\0', ' ')}`);
-  }
-  return hits;
-}
 
 describe('secret hygiene', () => {
   it('keeps a canary in protected parameters, password and SAS tokens out of every file, environ and argv', async () => {
@@ -52,10 +30,10 @@ describe('secret hygiene', () => {
     await runCommand(layout, 'enable', { name: 'named', seq: 0 });
     await runCommand(layout, 'enable', { name: 'unsupported', seq: 0 });
     await waitForStatus(layout, 'named', 0, (r) => r.instanceView.executionState === 'Running');
-    await waitFor(async () => (await findProcesses(marker)).length > 0);
-    expect(await processesContaining(canary, 'cmdline')).toEqual([]);
+    await waitUntil(async () => (await findProcesses(marker)).length > 0);
+    expect(await findProcessesContaining(canary, 'cmdline')).toEqual([]);
     // The scan sees the value where it belongs: the named parameter's own environment.
-    expect((await processesContaining(canary, 'environ')).length).toBeGreaterThan(0);
+    expect((await findProcessesContaining(canary, 'environ')).length).toBeGreaterThan(0);
     const daemons = await findProcesses(`${layout.baseDir}/dist/cli.js`);
     expect(daemons.length).toBeGreaterThan(0);
     for (const pid of daemons) expect((await readFile(`/proc/${pid}/environ`)).includes(canary)).toBe(false);
@@ -64,14 +42,6 @@ describe('secret hygiene', () => {
     const other = await waitForStatus(layout, 'unsupported', 0, (r) => r.instanceView.executionState === 'Failed');
     // The blob's host does not resolve: −101 naming the blob without its SAS (issue 4).
     expect(other.instanceView.executionMessage).toMatch(/not supported yet|output blob https:\/\/acct\.blob\.core\.windows\.net\/c\/out \(/);
-    expect(await filesContaining(layout.root, canary)).toEqual([]);
+    expect(await findFilesContaining(layout.root, canary)).toEqual([]);
   });
 });
-
-async function waitFor(probe: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { cleanupLayout, makeAgentLayout, runCommand, waitForStatus, writeSettings, type AgentLayout, type StatusReport } from '../helpers/agent.js';
 import { serve, startLoopbackServer, type LoopbackServer } from '../helpers/loopback-http.js';
+import { findFilesContaining } from '../helpers/scan.js';
 
 const fast = { RUNCOMMAND_HANDLER_STATUS_INTERVAL_MS: '300', RUNCOMMAND_HANDLER_KILL_GRACE_MS: '1000' };
 let layout: AgentLayout | undefined;
@@ -36,16 +37,6 @@ function installedLayout(): AgentLayout {
   return layout;
 }
 
-async function filesContaining(root: string, needle: string): Promise<string[]> {
-  const hits: string[] = [];
-  for (const entry of await readdir(root, { recursive: true, withFileTypes: true })) {
-    if (!entry.isFile()) continue;
-    const path = join(entry.parentPath, entry.name);
-    if (path.includes('/node_modules/') || path.endsWith('/bin/node')) continue;
-    if ((await readFile(path).catch(() => Buffer.alloc(0))).includes(needle)) hits.push(path);
-  }
-  return hits;
-}
 
 describe('script sources in the packaged handler', () => {
   it('downloads scriptUri with its SAS after a 500, normalises it, fetches an artifact, and never writes the SAS', async () => {
@@ -70,7 +61,7 @@ describe('script sources in the packaged handler', () => {
     const report = await waitForStatus(installedLayout(), 'fromuri', 0, terminal);
     expect(report.instanceView).toMatchObject({ executionState: 'Succeeded', exitCode: 0, output: 'from uri: artifact-data\nnamed=me\n', error: '' });
     expect(server.seen.filter((s) => s.path === '/scripts/deploy.sh')).toHaveLength(2);
-    expect(await filesContaining(installedLayout().root, sig)).toEqual([]);
+    expect(await findFilesContaining(installedLayout().root, sig)).toEqual([]);
   });
 
   it('reports −100 with host and path when the script is not there, and −215 for a missing artifact', async () => {
