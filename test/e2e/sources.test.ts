@@ -1,7 +1,5 @@
 // Script sources through the packaged handler under the guest-agent simulator (issue 7):
 // scriptUri with a SAS (retried, normalised, never logged), artifacts, built-in commands.
-import { readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { cleanupLayout, makeAgentLayout, runCommand, waitForStatus, writeSettings, type AgentLayout, type StatusReport } from '../helpers/agent.js';
 import { serve, startLoopbackServer, type LoopbackServer } from '../helpers/loopback-http.js';
