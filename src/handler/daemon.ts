@@ -1,6 +1,6 @@
 // The daemon's composition root: wires the watcher, the IPC channel, the scheduler, runs,
 // status files and the log together. Decisions about one run command are serialised per name.
-import { mkdir, readdir, stat } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import type { Server } from 'node:net';
 import { basename, join } from 'node:path';
 import type { Options } from '../config/options.js';
@@ -13,11 +13,14 @@ import { makeRunJournal, Run, type RunDeps, type RunExtension } from '../runner/
 import { isTerminal } from '../runner/run-state.js';
 import { Scheduler } from '../runner/scheduler.js';
 import type { Clock } from '../util/time.js';
-import { EventWriter, type HandlerEvent } from './events.js';
+import { readCurrentJournal, toDependencyState } from './current-run.js';
+import { EventWriter } from './events.js';
+import { toEndEvent, toStartEvent } from './run-events.js';
+import { listCurrentSettings } from './settings-folder.js';
 import { loadRunCommand } from './intake.js';
 import { startIpcServer, toIpcEndpoint, type IpcRequest, type IpcResponse } from './ipc.js';
 import type { Log } from './logger.js';
-import { ensureStateDirs, toRunDir, type HandlerPaths } from './paths.js';
+import { ensureStateDirs, makeRunId, toRunDir, type HandlerPaths } from './paths.js';
 import { recoverRuns } from './recovery.js';
 import { makeRunExtensions } from './run-extensions.js';
 import type { Redactor } from './redact.js';
@@ -34,25 +37,6 @@ export interface DaemonDeps {
   readonly clock: Clock;
   readonly runDeps: RunDeps;
   readonly version: string;
-}
-
-let runCounter = 0;
-
-// The telemetry event of a run's end: result and duration, never output.
-function toEndEvent(journal: RunJournal): HandlerEvent {
-  const started = journal.startTime ? Date.parse(journal.startTime) : Number.NaN;
-  const duration = Number.isNaN(started) || !journal.endTime ? 'unknown' : `${(Date.parse(journal.endTime) - started) / 1000}`;
-  return {
-    taskName: 'RunCommandEnd',
-    level: journal.state === 'Succeeded' ? 'Informational' : journal.handlerFailure ? 'Error' : 'Warning',
-    message: `name=${journal.name} seq=${journal.seq} runId=${journal.runId} state=${journal.state} exitCode=${journal.exitCode} durationS=${duration} message=${journal.message}`,
-    operationId: journal.runId,
-  };
-}
-
-function makeRunId(name: string, seq: number, nowMs: number): string {
-  runCounter = (runCounter + 1) % 1296;
-  return `${name}.${seq}.${nowMs.toString(36)}${runCounter.toString(36).padStart(2, '0')}`;
 }
 
 export class Daemon {
@@ -165,20 +149,9 @@ export class Daemon {
     await this.#serialise(name, () => this.#consider(name, seq, join(this.#deps.paths.configFolder, `${name}.${seq}.settings`), 'enable'));
   }
 
-  // The current settings file of each name (newest mtime, highest seq on a tie) is considered at start.
+  // The current settings file of each name is considered at start.
   async #reconcile(): Promise<void> {
-    const folder = this.#deps.paths.configFolder;
-    const current = new Map<string, { seq: number; mtimeMs: number }>();
-    for (const file of await readdir(folder).catch(() => [] as string[])) {
-      const parsed = parseSettingsFileName(file);
-      if (parsed.kind !== 'settings') continue;
-      const mtimeMs = await stat(join(folder, file)).then((s) => s.mtimeMs, () => -1);
-      const best = current.get(parsed.name);
-      if (best === undefined || mtimeMs > best.mtimeMs || (mtimeMs === best.mtimeMs && parsed.seq > best.seq)) {
-        current.set(parsed.name, { seq: parsed.seq, mtimeMs });
-      }
-    }
-    for (const [name, { seq }] of current) this.#onSettingsFile(join(folder, `${name}.${seq}.settings`), 'reconcile');
+    for (const { path } of await listCurrentSettings(this.#deps.paths.configFolder)) this.#onSettingsFile(path, 'reconcile');
   }
 
   async #consider(name: string, seq: number, path: string, origin: Origin): Promise<void> {
@@ -251,7 +224,7 @@ export class Daemon {
       this.#scheduler.notify();
       if (journal.state === 'Running') {
         this.#startTicker();
-        void this.#events.write({ taskName: 'RunCommandStart', level: 'Informational', message: `name=${meta.name} seq=${meta.seq} runId=${meta.runId}`, operationId: meta.runId });
+        void this.#events.write(toStartEvent(journal));
       }
       if (!isTerminal(journal.state)) return;
       log.info('run finished', { ...meta, state: journal.state, exitCode: journal.exitCode, executionMessage: journal.message });
@@ -291,13 +264,7 @@ export class Daemon {
 
   // The state of a run command's current run, for its dependents.
   async #lookupDependency(name: string): Promise<DependencyState> {
-    const live = this.#runs.get(name)?.journal;
-    const record = live ? undefined : await readRecord(this.#deps.paths.recordsDir, name);
-    const journal = live ?? (record && record.disabledAt === undefined ? await readJournal(toRunDir(this.#deps.paths, record.runId)) : undefined);
-    if (journal === undefined) return { kind: 'missing' };
-    if (!isTerminal(journal.state)) return { kind: 'active', state: journal.state };
-    if (journal.state === 'Succeeded') return { kind: 'succeeded' };
-    return { kind: 'failed', state: journal.state, exitCode: journal.exitCode };
+    return toDependencyState(this.#runs.get(name)?.journal ?? (await readCurrentJournal(this.#deps.paths, name)));
   }
 
   async #cancel(name: string): Promise<boolean> {

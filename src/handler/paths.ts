@@ -56,6 +56,14 @@ export async function ensureStateDirs(paths: HandlerPaths): Promise<void> {
   await mkdir(paths.logFolder, { recursive: true, mode: 0o755 });
 }
 
+let runCounter = 0;
+
+// A new run's id: name, sequence number and a time-based suffix, unique within this daemon.
+export function makeRunId(name: string, seq: number, nowMs: number): string {
+  runCounter = (runCounter + 1) % 1296;
+  return `${name}.${seq}.${nowMs.toString(36)}${runCounter.toString(36).padStart(2, '0')}`;
+}
+
 // A run's own directory.
 export function toRunDir(paths: HandlerPaths, runId: string): string {
   return join(paths.runsDir, runId);
