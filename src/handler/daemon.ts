@@ -216,6 +216,8 @@ export class Daemon {
     this.#runs.set(run.journal.name, run);
     run.on('warning', (message) => log.warn(message, meta));
     let previousState = run.journal.state;
+    // A re-attached run is already Running: its status is rewritten at the cadence from now on.
+    if (previousState === 'Running') this.#startTicker();
     run.on('change', (journal) => {
       void this.#statusWriter.write(journal, run.runDir);
       const entered = journal.state !== previousState;

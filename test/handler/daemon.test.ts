@@ -115,6 +115,17 @@ describe('Daemon', () => {
     expect(status.view).toMatchObject({ executionState: 'Failed', exitCode: 7, output: 'done\n' });
   });
 
+  it('keeps rewriting the status of a re-attached script while it runs', async () => {
+    await start();
+    await writeSettings(harness, 'reattached', 0, script('sleep 1; echo late-line; sleep 4'));
+    await waitFor(() => readStatus(harness, 'reattached', 0), (s) => s?.view.executionState === 'Running');
+    await harness.daemon.stop(false);
+    harness.daemon = makeDaemon(harness);
+    await harness.daemon.start();
+    const seen = await waitFor(() => readStatus(harness, 'reattached', 0), (s) => s?.view.output === 'late-line\n', 4000);
+    expect(seen?.view.executionState).toBe('Running');
+  });
+
   it('cancels a run whose script is still downloading without waiting for the download', async () => {
     await start();
     const server = createServer(() => undefined); // accepts, never answers
