@@ -3,30 +3,21 @@
 // hiding the run's own result.
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { disposeHarness, makeHarness, waitFor, waitForTerminal, writeSettings, type Harness } from '../helpers/daemon-harness.js';
-import { hashFile, startAzurite, type Azurite } from '../helpers/azurite.js';
+import { hashFile, useAzurite } from '../helpers/azurite.js';
 
 const container = 'daemon';
-let azurite: Azurite;
+const azurite = useAzurite(container);
 let harness: Harness | undefined;
-
-beforeAll(async () => {
-  azurite = await startAzurite();
-  await azurite.makeContainer(container);
-});
 
 afterEach(async () => {
   if (harness) await disposeHarness(harness);
   harness = undefined;
 });
 
-afterAll(async () => {
-  await azurite?.dispose();
-});
-
 function toSasUrl(blob: string): string {
-  return `${azurite.toBlobUrl(container, blob)}?${azurite.toSas(container, blob, 'racw')}`;
+  return `${azurite().toBlobUrl(container, blob)}?${azurite().toSas(container, blob, 'racw')}`;
 }
 
 async function toRunFile(h: Harness, name: string, file: string): Promise<string> {
@@ -36,7 +27,7 @@ async function toRunFile(h: Harness, name: string, file: string): Promise<string
 }
 
 async function readBlobLength(blob: string): Promise<number> {
-  return azurite.admin.getContainerClient(container).getBlobClient(blob).getProperties().then((p) => p.contentLength ?? 0, () => 0);
+  return azurite().admin.getContainerClient(container).getBlobClient(blob).getProperties().then((p) => p.contentLength ?? 0, () => 0);
 }
 
 describe('blob streaming in the daemon', () => {
@@ -46,13 +37,13 @@ describe('blob streaming in the daemon', () => {
     await writeSettings(harness, 'outage', 1, { source: { script }, outputBlobUri: toSasUrl('outage.out') });
     await harness.daemon.start();
     await waitFor(() => readBlobLength('outage.out'), (length) => length > 0);
-    await azurite.stop();
+    await azurite().stop();
     await new Promise((resolve) => setTimeout(resolve, 20_000));
-    await azurite.start();
+    await azurite().start();
     const status = await waitForTerminal(harness, 'outage', 1, 90_000);
     expect(status.view.executionState).toBe('Succeeded');
     expect(status.view.executionMessage).toBe('Execution completed');
-    expect(await azurite.hashBlob(container, 'outage.out')).toEqual(await hashFile(await toRunFile(harness, 'outage', 'stdout')));
+    expect(await azurite().hashBlob(container, 'outage.out')).toEqual(await hashFile(await toRunFile(harness, 'outage', 'stdout')));
     expect(harness.lines.some((line) => line.includes('append blob upload failed; retrying'))).toBe(true);
   }, 120_000);
 
@@ -62,12 +53,12 @@ describe('blob streaming in the daemon', () => {
     await writeSettings(harness, 'lost', 1, { source: { script }, outputBlobUri: toSasUrl('lost.out') });
     await harness.daemon.start();
     await waitFor(() => readBlobLength('lost.out'), (length) => length === 6);
-    await azurite.admin.getContainerClient(container).deleteBlob('lost.out');
+    await azurite().admin.getContainerClient(container).deleteBlob('lost.out');
     const status = await waitForTerminal(harness, 'lost', 1, 30_000);
     expect(status.view.executionState).toBe('Failed');
     expect(status.view.exitCode).toBe(3);
     expect(status.view.executionMessage).toBe(
-      `Execution failed: the script exited with code 3; output blob ${azurite.toBlobUrl(container, 'lost.out')}: upload failed (HTTP 404 BlobNotFound); 7 of 13 bytes not uploaded`,
+      `Execution failed: the script exited with code 3; output blob ${azurite().toBlobUrl(container, 'lost.out')}: upload failed (HTTP 404 BlobNotFound); 7 of 13 bytes not uploaded`,
     );
   });
 });

@@ -5,35 +5,26 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { cleanupLayout, runCommand, type AgentLayout } from '../helpers/agent.js';
-import { hashFile, startAzurite, type Azurite } from '../helpers/azurite.js';
+import { hashFile, useAzurite } from '../helpers/azurite.js';
 import { filesContaining, installHandler, submitRunCommand, toRunDir, waitForTerminal } from '../helpers/blob-e2e.js';
 import { findProcesses } from '../helpers/daemon-harness.js';
 
 const container = 'handler';
 const extra = { RUNCOMMAND_HANDLER_STATUS_INTERVAL_MS: '500', RUNCOMMAND_HANDLER_KILL_GRACE_MS: '1000' };
-let azurite: Azurite;
+const azurite = useAzurite(container);
 let layout: AgentLayout | undefined;
-
-beforeAll(async () => {
-  azurite = await startAzurite();
-  await azurite.makeContainer(container);
-});
 
 afterEach(async () => {
   if (layout) await cleanupLayout(layout);
   layout = undefined;
 });
 
-afterAll(async () => {
-  await azurite?.dispose();
-});
-
 async function expectBlobEqualsFile(blob: string, file: string): Promise<void> {
   const local = await hashFile(file);
   expect(local.length).toBeGreaterThan(0);
-  expect(await azurite.hashBlob(container, blob)).toEqual(local);
+  expect(await azurite().hashBlob(container, blob)).toEqual(local);
 }
 
 // A script that writes binary bytes and text to both streams, pauses (so appends happen while it
@@ -49,10 +40,10 @@ describe('append blob streaming (packaged handler)', () => {
   it('streams stdout to a SAS URL and stderr to a URL + protected token byte for byte, and no SAS reaches any file', async () => {
     layout = await installHandler(extra);
     const canary = `rchcanary${Date.now()}q7`;
-    const outSas = `${azurite.toSas(container, 'mixed.out', 'racw')}&canary=${canary}`;
-    const errSas = `?${azurite.toSas(container, 'mixed.err', 'racw')}&canary=${canary}`;
+    const outSas = `${azurite().toSas(container, 'mixed.out', 'racw')}&canary=${canary}`;
+    const errSas = `?${azurite().toSas(container, 'mixed.err', 'racw')}&canary=${canary}`;
     await submitRunCommand(layout, 'mixed', {
-      publicSettings: { source: { script: mixedScript }, outputBlobUri: `${azurite.toBlobUrl(container, 'mixed.out')}?${outSas}`, errorBlobUri: azurite.toBlobUrl(container, 'mixed.err') },
+      publicSettings: { source: { script: mixedScript }, outputBlobUri: `${azurite().toBlobUrl(container, 'mixed.out')}?${outSas}`, errorBlobUri: azurite().toBlobUrl(container, 'mixed.err') },
       protectedSettings: { errorBlobSASToken: errSas },
     }, extra);
     const report = await waitForTerminal(layout, 'mixed');
@@ -65,15 +56,15 @@ describe('append blob streaming (packaged handler)', () => {
     expect(await filesContaining(layout.root, secrets)).toEqual([]);
     // The blobs are logged, without their query.
     const log = await readFile(join(layout.logFolder, 'handler.log'), 'utf8');
-    expect(log).toContain(`"blob":"${azurite.toBlobUrl(container, 'mixed.out')}"`);
+    expect(log).toContain(`"blob":"${azurite().toBlobUrl(container, 'mixed.out')}"`);
   });
 
   it('fails with −101 naming the blob and the permissions needed when the container does not exist; the script never runs', async () => {
     layout = await installHandler(extra);
     const marker = join(layout.root, 'script-ran');
-    const url = azurite.toBlobUrl('no-such-container', 'out.txt');
+    const url = azurite().toBlobUrl('no-such-container', 'out.txt');
     await submitRunCommand(layout, 'nocontainer', {
-      publicSettings: { source: { script: `touch ${marker}` }, outputBlobUri: `${url}?${azurite.toSas('no-such-container', 'out.txt', 'racw')}` },
+      publicSettings: { source: { script: `touch ${marker}` }, outputBlobUri: `${url}?${azurite().toSas('no-such-container', 'out.txt', 'racw')}` },
     }, extra);
     const report = await waitForTerminal(layout, 'nocontainer');
     expect(report.instanceView.executionState).toBe('Failed');
@@ -88,21 +79,21 @@ describe('append blob streaming (packaged handler)', () => {
     layout = await installHandler(extra);
     const marker = join(layout.root, 'script-ran');
     await submitRunCommand(layout, 'readonly', {
-      publicSettings: { source: { script: `touch ${marker}` }, errorBlobUri: azurite.toBlobUrl(container, 'readonly.err') },
-      protectedSettings: { errorBlobSASToken: azurite.toSas(container, 'readonly.err', 'r') },
+      publicSettings: { source: { script: `touch ${marker}` }, errorBlobUri: azurite().toBlobUrl(container, 'readonly.err') },
+      protectedSettings: { errorBlobSASToken: azurite().toSas(container, 'readonly.err', 'r') },
     }, extra);
     const report = await waitForTerminal(layout, 'readonly');
     expect(report.instanceView).toMatchObject({ executionState: 'Failed', exitCode: -101 });
-    expect(report.instanceView.executionMessage).toContain(`error blob ${azurite.toBlobUrl(container, 'readonly.err')} (HTTP 403 AuthorizationPermissionMismatch)`);
+    expect(report.instanceView.executionMessage).toContain(`error blob ${azurite().toBlobUrl(container, 'readonly.err')} (HTTP 403 AuthorizationPermissionMismatch)`);
     expect(existsSync(marker)).toBe(false);
   });
 
   it('replaces an existing block blob with an append blob that holds only the new output', async () => {
     layout = await installHandler(extra);
-    const blob = azurite.admin.getContainerClient(container).getBlockBlobClient('replaced.out');
+    const blob = azurite().admin.getContainerClient(container).getBlockBlobClient('replaced.out');
     await blob.upload('old content that must disappear\n'.repeat(1000), 32_000);
     await submitRunCommand(layout, 'replace', {
-      publicSettings: { source: { script: 'echo new output' }, outputBlobUri: `${azurite.toBlobUrl(container, 'replaced.out')}?${azurite.toSas(container, 'replaced.out', 'racw')}` },
+      publicSettings: { source: { script: 'echo new output' }, outputBlobUri: `${azurite().toBlobUrl(container, 'replaced.out')}?${azurite().toSas(container, 'replaced.out', 'racw')}` },
     }, extra);
     expect((await waitForTerminal(layout, 'replace')).instanceView.executionState).toBe('Succeeded');
     expect((await blob.getProperties()).blobType).toBe('AppendBlob');
@@ -113,7 +104,7 @@ describe('append blob streaming (packaged handler)', () => {
     layout = await installHandler(extra);
     const script = 'for i in $(seq 1 30); do head -c 60000 /dev/urandom | base64; sleep 0.15; done; printf end';
     await submitRunCommand(layout, 'restart', {
-      publicSettings: { source: { script }, outputBlobUri: `${azurite.toBlobUrl(container, 'restart.out')}?${azurite.toSas(container, 'restart.out', 'racw')}` },
+      publicSettings: { source: { script }, outputBlobUri: `${azurite().toBlobUrl(container, 'restart.out')}?${azurite().toSas(container, 'restart.out', 'racw')}` },
     }, extra);
     const runDir = await waitForJournal(layout, 'restart', (journal) => (journal.uploads?.stdout ?? 0) > 0);
     for (const pid of await findProcesses(`${layout.baseDir}/dist/cli.js`)) process.kill(pid, 'SIGKILL');
@@ -130,7 +121,7 @@ describe('append blob streaming (packaged handler)', () => {
     layout = await installHandler(slow);
     const marker = `rch-blob-reboot-${process.pid}-${Date.now()}`;
     await submitRunCommand(layout, 'reboot', {
-      publicSettings: { source: { script: `printf before-reboot; sh -c 'sleep 60; : ${marker}'` }, outputBlobUri: `${azurite.toBlobUrl(container, 'reboot.out')}?${azurite.toSas(container, 'reboot.out', 'racw')}` },
+      publicSettings: { source: { script: `printf before-reboot; sh -c 'sleep 60; : ${marker}'` }, outputBlobUri: `${azurite().toBlobUrl(container, 'reboot.out')}?${azurite().toSas(container, 'reboot.out', 'racw')}` },
     }, slow);
     const runDir = await waitForJournal(layout, 'reboot', (journal) => journal.uploads?.stdout === 0 && journal.state === 'Running');
     await waitForFile(join(runDir, 'stdout'), 'before-reboot');
@@ -141,7 +132,7 @@ describe('append blob streaming (packaged handler)', () => {
     expect((await runCommand(layout, 'enable', { name: 'reboot', seq: 0, extra: slow })).exitCode).toBe(0);
     const report = await waitForTerminal(layout, 'reboot');
     expect(report.instanceView).toMatchObject({ executionState: 'Failed', exitCode: -1 });
-    expect((await azurite.admin.getContainerClient(container).getBlobClient('reboot.out').downloadToBuffer()).toString()).toBe('before-reboot');
+    expect((await azurite().admin.getContainerClient(container).getBlobClient('reboot.out').downloadToBuffer()).toString()).toBe('before-reboot');
   });
 });
 

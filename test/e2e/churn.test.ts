@@ -6,12 +6,11 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  cleanupLayout, makeAgentLayout, removeRunCommand, runCommand, waitForStatus, writeSettings, type AgentLayout,
-} from '../helpers/agent.js';
+  cleanupLayout, makeAgentLayout, removeRunCommand, runCommand, waitForStatus, writeSettings, type AgentLayout, isTerminalReport } from '../helpers/agent.js';
 import { findProcesses } from '../helpers/daemon-harness.js';
 
 let layout: AgentLayout;
-const terminal = (r: { instanceView: { executionState: string } }): boolean => ['Succeeded', 'Failed', 'TimedOut', 'Canceled'].includes(r.instanceView.executionState);
+const terminal = isTerminalReport;
 
 afterEach(async () => {
   await cleanupLayout(layout);

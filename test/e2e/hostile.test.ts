@@ -5,12 +5,12 @@ import { execa } from 'execa';
 import { mkdir, readdir, readFile, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupLayout, makeAgentLayout, runCommand, toSettingsPath, waitForStatus, writeSettings, type AgentLayout, type StatusReport } from '../helpers/agent.js';
+import { cleanupLayout, makeAgentLayout, runCommand, toSettingsPath, waitForStatus, writeSettings, type AgentLayout, type StatusReport, isTerminalReport } from '../helpers/agent.js';
 import { findProcesses } from '../helpers/daemon-harness.js';
 import { hostileCorpus, type Ending } from '../helpers/hostile-corpus.js';
 
 const extra = { RUNCOMMAND_HANDLER_SETTINGS_SETTLE_MS: '300', RUNCOMMAND_HANDLER_STATUS_INTERVAL_MS: '300' };
-const terminal = (r: StatusReport): boolean => ['Succeeded', 'Failed', 'TimedOut', 'Canceled'].includes(r.instanceView.executionState);
+const terminal = isTerminalReport;
 let layout: AgentLayout;
 let daemonPids: number[] = [];
 

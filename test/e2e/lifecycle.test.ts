@@ -3,8 +3,7 @@ import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  cleanupLayout, makeAgentLayout, readStatus, removeRunCommand, runCommand, toStatusPath, waitForStatus, writeSettings, type AgentLayout,
-} from '../helpers/agent.js';
+  cleanupLayout, makeAgentLayout, readStatus, removeRunCommand, runCommand, toStatusPath, waitForStatus, writeSettings, type AgentLayout, isTerminalReport } from '../helpers/agent.js';
 import { findProcesses } from '../helpers/daemon-harness.js';
 
 const fast = { RUNCOMMAND_HANDLER_STATUS_INTERVAL_MS: '300', RUNCOMMAND_HANDLER_KILL_GRACE_MS: '1000' };
@@ -14,8 +13,7 @@ afterEach(async () => {
   if (layout) await cleanupLayout(layout);
 });
 
-const terminal = (report: { instanceView: { executionState: string } }): boolean =>
-  ['Succeeded', 'Failed', 'TimedOut', 'Canceled'].includes(report.instanceView.executionState);
+const terminal = isTerminalReport;
 
 async function installed(): Promise<AgentLayout> {
   layout = await makeAgentLayout();

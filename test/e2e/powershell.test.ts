@@ -1,7 +1,7 @@
 // PowerShell through the packaged handler under the guest-agent simulator (issue 7): the built-in
 // RunPowerShellScript with parameters, and a .ps1 from a scriptUri, both run by pwsh.
 import { afterEach, describe, expect, it } from 'vitest';
-import { cleanupLayout, makeAgentLayout, runCommand, waitForStatus, writeSettings, type AgentLayout, type StatusReport } from '../helpers/agent.js';
+import { cleanupLayout, makeAgentLayout, runCommand, waitForStatus, writeSettings, type AgentLayout, type StatusReport, isTerminalReport } from '../helpers/agent.js';
 import { serve, startLoopbackServer, type LoopbackServer } from '../helpers/loopback-http.js';
 import { pwshTestsRun, requirePwsh } from '../helpers/pwsh.js';
 
@@ -15,7 +15,7 @@ afterEach(async () => {
   server = undefined;
 });
 
-const terminal = (report: StatusReport): boolean => ['Succeeded', 'Failed', 'TimedOut', 'Canceled'].includes(report.instanceView.executionState);
+const terminal = isTerminalReport;
 
 async function installedWithPwsh(): Promise<{ layout: AgentLayout; extra: Record<string, string> }> {
   const extra = { RUNCOMMAND_HANDLER_STATUS_INTERVAL_MS: '300', RUNCOMMAND_HANDLER_PWSH: requirePwsh() };

@@ -3,12 +3,12 @@ import { randomUUID } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { cleanupLayout, makeAgentLayout, runCommand, waitForStatus, writeSettings, type AgentLayout } from '../helpers/agent.js';
+import { cleanupLayout, makeAgentLayout, runCommand, waitForStatus, writeSettings, type AgentLayout, isTerminalReport } from '../helpers/agent.js';
 import { findProcesses } from '../helpers/daemon-harness.js';
 
 let layout: AgentLayout;
 const extra = { RUNCOMMAND_HANDLER_STATUS_INTERVAL_MS: '300', RUNCOMMAND_HANDLER_KILL_GRACE_MS: '1000' };
-const terminal = (r: { instanceView: { executionState: string } }): boolean => ['Succeeded', 'Failed', 'TimedOut', 'Canceled'].includes(r.instanceView.executionState);
+const terminal = isTerminalReport;
 
 afterEach(async () => {
   await cleanupLayout(layout);

@@ -11,13 +11,13 @@ import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupLayout, killProcessesUnder, makeAgentLayout, runCommand, waitForStatus, writeSettings, type AgentLayout, type SettingsOptions, type StatusReport } from '../helpers/agent.js';
+import { cleanupLayout, killProcessesUnder, makeAgentLayout, runCommand, waitForStatus, writeSettings, type AgentLayout, type SettingsOptions, type StatusReport, isTerminalReport } from '../helpers/agent.js';
 import { findProcesses } from '../helpers/daemon-harness.js';
 import { findFilesContaining, findProcessesContaining, waitUntil } from '../helpers/scan.js';
 import { makeTestUser, removeTestUsers, type TestUser } from '../helpers/users.js';
 
 const canary = `CANARY${Date.now()}q7z`;
-const terminal = (r: StatusReport): boolean => ['Succeeded', 'Failed', 'TimedOut', 'Canceled'].includes(r.instanceView.executionState);
+const terminal = isTerminalReport;
 let layout: AgentLayout;
 let workTop = '';
 let user: TestUser | undefined;

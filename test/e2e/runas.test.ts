@@ -6,8 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  cleanupLayout, killProcessesUnder, makeAgentLayout, runCommand, waitForStatus, writeSettings, type AgentLayout, type SettingsOptions, type StatusReport,
-} from '../helpers/agent.js';
+  cleanupLayout, killProcessesUnder, makeAgentLayout, runCommand, waitForStatus, writeSettings, type AgentLayout, type SettingsOptions, type StatusReport, isTerminalReport } from '../helpers/agent.js';
 import { findProcesses } from '../helpers/daemon-harness.js';
 import { listModes, readProcessUid, waitUntil } from '../helpers/scan.js';
 import { makeTestGroup, makeTestUser, removeTestUsers, type TestUser } from '../helpers/users.js';
@@ -19,7 +18,7 @@ let alice: TestUser | undefined;
 let bob: TestUser | undefined;
 let expired: TestUser | undefined;
 let group = '';
-const terminal = (r: StatusReport): boolean => ['Succeeded', 'Failed', 'TimedOut', 'Canceled'].includes(r.instanceView.executionState);
+const terminal = isTerminalReport;
 const workRoot = (): string => join(workTop, 'work');
 const stateDir = (): string => join(layout.libDir, 'runcommand-handler');
 

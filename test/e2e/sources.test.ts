@@ -1,7 +1,7 @@
 // Script sources through the packaged handler under the guest-agent simulator (issue 7):
 // scriptUri with a SAS (retried, normalised, never logged), artifacts, built-in commands.
 import { afterEach, describe, expect, it } from 'vitest';
-import { cleanupLayout, makeAgentLayout, runCommand, waitForStatus, writeSettings, type AgentLayout, type StatusReport } from '../helpers/agent.js';
+import { cleanupLayout, makeAgentLayout, runCommand, waitForStatus, writeSettings, type AgentLayout, type StatusReport, isTerminalReport } from '../helpers/agent.js';
 import { serve, startLoopbackServer, type LoopbackServer } from '../helpers/loopback-http.js';
 import { findFilesContaining } from '../helpers/scan.js';
 
@@ -16,7 +16,7 @@ afterEach(async () => {
   server = undefined;
 });
 
-const terminal = (report: StatusReport): boolean => ['Succeeded', 'Failed', 'TimedOut', 'Canceled'].includes(report.instanceView.executionState);
+const terminal = isTerminalReport;
 
 async function installed(): Promise<AgentLayout> {
   layout = await makeAgentLayout();

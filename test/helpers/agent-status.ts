@@ -153,6 +153,11 @@ export async function readStatus(layout: AgentLayout, name: string, seq: number)
 }
 
 // Polls every 50 ms until `predicate` holds on a valid status; an invalid one fails at once.
+// True for a status whose run has ended (the predicate most waits use).
+export function isTerminalReport(report: StatusReport): boolean {
+  return ['Succeeded', 'Failed', 'TimedOut', 'Canceled'].includes(report.instanceView.executionState);
+}
+
 export async function waitForStatus(
   layout: AgentLayout,
   name: string,

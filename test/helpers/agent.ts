@@ -17,7 +17,7 @@ export { killProcessesUnder } from './agent-process.js';
 export type { AgentProcessResult } from './agent-process.js';
 export { findCurrentSettings, listSettingsFiles, toSettingsPath, writeSettings } from './agent-settings.js';
 export type { SettingsFile, SettingsOptions } from './agent-settings.js';
-export { InvalidStatusError, readStatus, toStatusPath, validateStatus, waitForStatus } from './agent-status.js';
+export { InvalidStatusError, isTerminalReport, readStatus, toStatusPath, validateStatus, waitForStatus } from './agent-status.js';
 export type { ExecutionState, InstanceView, StatusReport, StatusValue, TopStatus } from './agent-status.js';
 export { toAgentJson } from './agent-json.js';
 

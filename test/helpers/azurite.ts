@@ -1,6 +1,7 @@
 // A real Azurite blob service for the streaming tests: started from node_modules on a free loopback
 // port with its own workspace, stoppable and restartable on the same port (outage tests), over
 // HTTP or HTTPS (a self-signed certificate made with openssl; needed for `--oauth basic`).
+import { afterAll, beforeAll } from 'vitest';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -158,4 +159,21 @@ async function hashStream(response: { readableStreamBody?: NodeJS.ReadableStream
 export async function hashFile(path: string): Promise<{ sha256: string; length: number }> {
   const { createReadStream } = await import('node:fs');
   return hashStream({ readableStreamBody: createReadStream(path) });
+}
+
+// Starts one Azurite with `container` for the test file (beforeAll) and stops it (afterAll);
+// returns the running emulator.
+export function useAzurite(container: string): () => Azurite {
+  let azurite: Azurite | undefined;
+  beforeAll(async () => {
+    azurite = await startAzurite();
+    await azurite.makeContainer(container);
+  });
+  afterAll(async () => {
+    await azurite?.dispose();
+  });
+  return () => {
+    if (azurite === undefined) throw new Error('Azurite is not running (useAzurite outside a test?)');
+    return azurite;
+  };
 }
