@@ -71,6 +71,8 @@ export class Daemon {
     this.#server = await startIpcServer(toIpcEndpoint(paths.stateDir), (request) => this.#handle(request));
     await ensureStateDirs(paths);
     await mkdir(paths.statusFolder, { recursive: true });
+    // The agent creates it with the first settings; watching needs it to exist already.
+    await mkdir(paths.configFolder, { recursive: true });
     log.info('daemon started', { version: this.#deps.version, configFolder: paths.configFolder, stateDir: paths.stateDir });
     const recoveryStart = this.#deps.clock.now();
     const recovered = await recoverRuns(paths, {
