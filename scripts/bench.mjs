@@ -128,22 +128,24 @@ async function benchDispatch(env, work) {
 // The same 50 trivial scripts (with their protected settings) all at once through the daemon —
 // settings renamed in → every terminal status on disk — against a plain Node loop that spawns the
 // same scripts at once and waits for every exit: the daemon's whole cost per run, as a ratio.
-async function benchSpawnOverhead(env, work) {
+async function benchSpawnOverhead(env, work, { protectedSettings, figure }) {
   const count = 50;
   const goes = [];
+  const secret = protectedSettings ? { protectedParameters: [{ name: 'SECRET', value: 'bench-secret' }] } : undefined;
   for (let i = 0; i < count; i += 1) {
-    goes.push(await drop(env, `overhead${i}`, 0, { source: { script: 'echo "$SECRET" > /dev/null' } }, { protectedParameters: [{ name: 'SECRET', value: 'bench-secret' }] }));
+    goes.push(await drop(env, `${figure}${i}`, 0, { source: { script: 'echo "$SECRET" > /dev/null' } }, secret));
   }
   const at = nowMs();
   await Promise.all(goes.map((go) => go()));
-  for (let i = 0; i < count; i += 1) await waitFor(() => terminalStatus(env.statusFolder, `overhead${i}`, 0), 60_000, 2);
+  for (let i = 0; i < count; i += 1) await waitFor(() => terminalStatus(env.statusFolder, `${figure}${i}`, 0), 60_000, 2);
   const daemonMs = nowMs() - at;
   const script = join(work, 'overhead.sh');
   await writeFile(script, 'echo "$SECRET" > /dev/null\n');
   const started = nowMs();
   await Promise.all(Array.from({ length: count }, () => new Promise((resolve) => spawn('/bin/bash', [script], { stdio: 'ignore', env: { SECRET: 'x' } }).on('exit', resolve))));
   const directMs = nowMs() - started;
-  report('spawn_overhead_ratio', round(daemonMs / directMs, 2), `target ≤ 3 (50 scripts at once: daemon ${Math.round(daemonMs)} ms, plain Node loop ${Math.round(directMs)} ms)`);
+  const what = protectedSettings ? 'with protected settings' : 'public settings only';
+  report(figure, round(daemonMs / directMs, 2), `target ≤ 3 (50 scripts at once, ${what}: daemon ${Math.round(daemonMs)} ms, plain Node loop ${Math.round(directMs)} ms)`);
 }
 
 async function benchBurst(env, pid) {
@@ -223,7 +225,8 @@ async function main() {
     await benchEnable(env, layout.handlerEnvironmentPath, options);
     pid = await waitFor(() => daemonPid(layout.handlerEnvironmentPath), 10_000, 20);
     await benchDispatch(env, work);
-    await benchSpawnOverhead(env, work);
+    await benchSpawnOverhead(env, work, { protectedSettings: true, figure: 'spawn_overhead_ratio' });
+    await benchSpawnOverhead(env, work, { protectedSettings: false, figure: 'spawn_overhead_ratio_public' });
     await benchBurst(env, pid);
     await benchTail(env);
     report('daemon_peak_rss_mb', round((await processStats(pid)).hwmMb), 'the runs above (VmHWM)');

@@ -10,6 +10,7 @@ import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { HandlerError, errorCodes } from '../errors.js';
+import { WrapperLauncher } from './launcher.linux.js';
 
 export interface ScriptLaunch {
   runDir: string;
@@ -44,8 +45,26 @@ const exitStatusSchema = z.union([
   z.object({ execError: z.number().int() }),
 ]);
 
+const launchers = new Map<string, WrapperLauncher>();
+
 // Starts a script under the wrapper; resolves once the wrapper has reported the script's identity.
+// The wrapper is forked by the long-lived launcher; spawned directly if the launcher fails.
 export async function launchScript(launch: ScriptLaunch): Promise<ScriptHandle> {
+  const wrapperPath = launch.wrapperPath ?? defaultWrapperPath;
+  let launcher = launchers.get(wrapperPath);
+  if (!launcher) launchers.set(wrapperPath, (launcher = new WrapperLauncher(wrapperPath)));
+  const launched = await launcher.launch(launch).catch(() => undefined);
+  if (launched === undefined) return spawnDirectly(launch);
+  const identity = toIdentity(await launched.identity.catch(() => ''));
+  if (identity === undefined) throw new HandlerError(errorCodes.startExecution, 'The script wrapper did not report the script process');
+  const exited = launched.exit.then((status) =>
+    // A launcher that went away no longer reaps: follow the run through its files instead.
+    status === undefined ? attachScript(launch.runDir, identity).exited : readExitRecord(launch.runDir).then((record) => record ?? killedRecord),
+  );
+  return { identity, exited };
+}
+
+async function spawnDirectly(launch: ScriptLaunch): Promise<ScriptHandle> {
   const child = spawnWrapper(launch);
   const exited = watchWrapper(child, launch.runDir);
   const identity = await readIdentityFromPipe(child);

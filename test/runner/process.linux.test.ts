@@ -84,7 +84,8 @@ beforeAll(() => {
   // A plain-node copy of the module under test, for a launcher process that is not vitest.
   moduleDir = mkdtempSync(join(tmpdir(), 'rch-module-'));
   mkdirSync(join(moduleDir, 'runner'));
-  for (const [source, target] of [['src/runner/process.linux.ts', 'runner/process.linux.js'], ['src/errors.ts', 'errors.js']] as const) {
+  const modules = [['src/runner/process.linux.ts', 'runner/process.linux.js'], ['src/runner/launcher.linux.ts', 'runner/launcher.linux.js'], ['src/errors.ts', 'errors.js']] as const;
+  for (const [source, target] of modules) {
     const compilerOptions = { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 };
     writeFileSync(join(moduleDir, target), ts.transpileModule(readFileSync(join(root, source), 'utf8'), { compilerOptions }).outputText);
   }
@@ -208,6 +209,18 @@ describe('process.linux', { timeout: 20_000 }, () => {
     requestTermination(handle.identity);
     expect(await handle.exited).toEqual({ kind: 'signaled', signal: 9 });
     expect(readFileSync(join(runDir, 'stdout'), 'utf8')).toBe('ready\nterm\n');
+  });
+
+  it('forks every wrapper from one long-lived launcher, not from the calling process', async () => {
+    const first = await launchScript(bash('sleep 0.3'));
+    const second = await launchScript(bash('sleep 0.3'));
+    const parentOf = (pid: number): number => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[1]);
+    const launcher = parentOf(first.identity.wrapperPid);
+    expect(parentOf(second.identity.wrapperPid)).toBe(launcher);
+    expect(launcher).not.toBe(process.pid);
+    expect(readFileSync(`/proc/${launcher}/cmdline`, 'utf8').split('\0')).toContain('--launcher');
+    expect(await first.exited).toEqual({ kind: 'exited', exitCode: 0 });
+    expect(await second.exited).toEqual({ kind: 'exited', exitCode: 0 });
   });
 
   it('keeps the script running after its launcher exits, and a later attach gets its real exit code', async () => {

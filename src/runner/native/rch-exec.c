@@ -13,6 +13,16 @@
  *   5. when the script exits, sweeps and reaps every leftover descendant and only then records the
  *      outcome in <run-dir>/exit-status.json, so a daemon that died meanwhile still learns it.
  * It never writes to stdout: that is the script's output file.
+ *
+ * Usage: rch-exec --launcher
+ *
+ * A long-lived helper the daemon starts once: it reads launch requests on stdin and forks a wrapper
+ * (the mode above) for each, so the daemon, a large process whose fork copies its page tables,
+ * never forks per run. Each request is a native u32 length then NUL-terminated fields: id,
+ * grace-ms, run-dir, cwd, stdout path, stderr path, argc, argv..., envc, env... Replies on stdout,
+ * one line each: "S <id> <pid>" when a wrapper is forked, "F <id> <errno>" when it could not be,
+ * the wrapper's own identity JSON line (its fd 3 is this pipe), "X <pid> <status>" when a wrapper
+ * is reaped. On EOF of stdin it exits; running wrappers carry on (they lead their own sessions).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -23,6 +33,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -228,7 +239,7 @@ static int open_daemon_fd(void) {
     return DAEMON_FD;
 }
 
-int main(int argc, char **argv) {
+static int wrapper_main(int argc, char **argv) {
     char *end = NULL;
     long grace_ms = argc >= 5 && strcmp(argv[1], "--grace-ms") == 0 ? strtol(argv[2], &end, 10) : -1;
     if (grace_ms < 0 || !end || *end != '\0' || argv[2][0] == '\0') {
@@ -269,4 +280,114 @@ int main(int argc, char **argv) {
     else snprintf(json, sizeof json, "{\"exitCode\":%d}\n", WEXITSTATUS(status));
     if (write_atomic(run_dir, "exit-status.json", json) < 0) return diag("cannot write exit-status.json: %s", strerror(errno)), 1;
     return 0;
+}
+
+/* ---- launcher mode ---- */
+
+extern char **environ;
+
+/* Reads exactly `size` bytes; 0 on EOF before the first byte, -1 on error or a short read. */
+static int read_exact(int fd, void *buffer, size_t size) {
+    size_t done = 0;
+    while (done < size) {
+        ssize_t n = read(fd, (char *)buffer + done, size - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return done == 0 && n == 0 ? 0 : -1;
+        done += (size_t)n;
+    }
+    return 1;
+}
+
+static void reply(const char *fmt, ...) {
+    char line[256];
+    va_list args;
+    va_start(args, fmt);
+    int len = vsnprintf(line, sizeof line, fmt, args);
+    va_end(args);
+    if (len > 0 && write(STDOUT_FILENO, line, (size_t)len) < 0) { /* the daemon is gone */ }
+}
+
+/* Splits the payload into its NUL-terminated fields; returns how many, at most `max`. */
+static size_t split_fields(char *payload, size_t size, char **fields, size_t max) {
+    size_t count = 0;
+    for (size_t at = 0; at < size && count < max; at += strlen(payload + at) + 1) fields[count++] = payload + at;
+    return count;
+}
+
+/* In the forked child: the wrapper's session, stdio and environment, then the wrapper itself. */
+static void become_wrapper(char **f, size_t nf, int sig_fd) {
+    long argc = strtol(f[6], NULL, 10);
+    if (argc < 1 || (size_t)(7 + argc + 1) > nf) _exit(2);
+    long envc = strtol(f[7 + argc], NULL, 10);
+    if (envc < 0 || (size_t)(8 + argc + envc) > nf) _exit(2);
+    close(sig_fd);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    setsid();
+    int reply_fd = dup(STDOUT_FILENO);
+    int in = open("/dev/null", O_RDONLY);
+    int out = open(f[4], O_WRONLY | O_APPEND | O_CREAT, 0600);
+    int err = open(f[5], O_WRONLY | O_APPEND | O_CREAT, 0600);
+    if (reply_fd < 0 || in < 0 || out < 0 || err < 0 || chdir(f[3]) < 0) _exit(126);
+    dup2(in, STDIN_FILENO), dup2(out, STDOUT_FILENO), dup2(err, STDERR_FILENO), dup2(reply_fd, DAEMON_FD);
+    for (int fd = DAEMON_FD + 1; fd < 64; fd++) close(fd);
+    char **env = calloc((size_t)envc + 1, sizeof *env);
+    char **argv = calloc((size_t)argc + 5, sizeof *argv);
+    if (!env || !argv) _exit(126);
+    for (long i = 0; i < envc; i++) env[i] = f[8 + argc + i];
+    argv[0] = "rch-exec", argv[1] = "--grace-ms", argv[2] = f[1], argv[3] = f[2];
+    for (long i = 0; i < argc; i++) argv[4 + i] = f[7 + i];
+    environ = env;
+    _exit(wrapper_main((int)argc + 4, argv));
+}
+
+/* Forks one wrapper for a request read from stdin; -1 when stdin is closed. */
+static int serve_request(int sig_fd) {
+    uint32_t size;
+    int got = read_exact(STDIN_FILENO, &size, sizeof size);
+    if (got <= 0 || size == 0 || size > (64u << 20)) return -1;
+    char *payload = malloc(size + 1);
+    if (!payload || read_exact(STDIN_FILENO, payload, size) <= 0) return free(payload), -1;
+    payload[size] = '\0';
+    size_t max = size / 2 + 8;
+    char **fields = calloc(max, sizeof *fields);
+    size_t nf = fields ? split_fields(payload, size, fields, max) : 0;
+    if (nf < 8) return free(fields), free(payload), diag("malformed launch request"), 0;
+    pid_t pid = fork();
+    if (pid == 0) become_wrapper(fields, nf, sig_fd);
+    if (pid < 0) reply("F %s %d\n", fields[0], errno);
+    else reply("S %s %d\n", fields[0], (int)pid);
+    free(fields);
+    free(payload);
+    return 0;
+}
+
+static void report_exits(int sig_fd) {
+    struct signalfd_siginfo info;
+    while (read(sig_fd, &info, sizeof info) > 0) {}
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) reply("X %d %d\n", (int)pid, status);
+}
+
+static int launcher_main(void) {
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    int sig_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (sig_fd < 0) return diag("signalfd: %s", strerror(errno)), 1;
+    for (;;) {
+        struct pollfd fds[2] = {{STDIN_FILENO, POLLIN, 0}, {sig_fd, POLLIN, 0}};
+        if (poll(fds, 2, -1) < 0 && errno != EINTR) return diag("poll: %s", strerror(errno)), 1;
+        if (fds[1].revents & POLLIN) report_exits(sig_fd);
+        if ((fds[0].revents & (POLLIN | POLLHUP)) && serve_request(sig_fd) < 0) return 0;
+    }
+}
+
+int main(int argc, char **argv) {
+    if (argc == 2 && strcmp(argv[1], "--launcher") == 0) return launcher_main();
+    return wrapper_main(argc, argv);
 }
