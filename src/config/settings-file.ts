@@ -84,8 +84,10 @@ export async function readSettingsFile(path: string, options: ReadSettingsOption
       const current = now();
       const ageMs = current - (await readMtimeMs(path, current));
       // A clock that puts mtime in the future must not retry forever: also bound by our own start.
-      if (ageMs >= settleMs || current - startedAt >= settleMs) throw error;
-      await sleep(Math.max(1, Math.min(backoffMs, settleMs - ageMs)));
+      // Whole milliseconds left of the settle time, by the file's age and by our own start alike.
+      const remainingMs = Math.floor(Math.min(settleMs - ageMs, settleMs - (current - startedAt)));
+      if (remainingMs < 1) throw error;
+      await sleep(Math.min(backoffMs, remainingMs));
     }
   }
 }

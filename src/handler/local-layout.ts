@@ -1,9 +1,10 @@
 // The embedded local layout for operators (`npm start`): a folder laid out like the agent's
 // /var/lib/waagent, with its HandlerEnvironment.json and a certificate for protected settings.
-import { X509Certificate } from 'node:crypto';
-import { access, mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { randomBytes, X509Certificate } from 'node:crypto';
+import { access, mkdir, readdir, readFile, rename } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
+import { createFileAtomic } from '../util/atomic-file.js';
 
 export const localHandlerName = 'Microsoft.CPlat.Core.RunCommandHandlerLinux';
 
@@ -27,9 +28,12 @@ export function toThumbprint(pem: string): string {
   return new X509Certificate(pem).fingerprint.replaceAll(':', '').toUpperCase();
 }
 
+// Several commands may create the layout at once (`npm start` next to a first `submit`): each makes
+// its own pair under unique temporary names, so no pair ever mixes two processes' files.
 async function makeCertificate(libDir: string): Promise<void> {
-  const key = join(libDir, 'new.prv');
-  const crt = join(libDir, 'new.crt');
+  const stem = join(libDir, `.new-${randomBytes(6).toString('hex')}`);
+  const key = `${stem}.prv`;
+  const crt = `${stem}.crt`;
   await execa('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', crt, '-subj', '/CN=runcommand-handler-local', '-days', '3650'], { stdin: 'ignore' });
   const thumbprint = toThumbprint(await readFile(crt, 'utf8'));
   await rename(key, join(libDir, `${thumbprint}.prv`));
@@ -55,7 +59,7 @@ export async function ensureLocalLayout(cwd: string): Promise<LocalLayout> {
         eventsFolder: join(logFolder, 'events'),
       },
     }];
-    await writeFile(layout.handlerEnvironmentPath, `${JSON.stringify(environment, null, 2)}\n`);
+    await createFileAtomic(layout.handlerEnvironmentPath, `${JSON.stringify(environment, null, 2)}\n`, { mode: 0o644 });
   }
   if ((await findLocalCertificate(layout.libDir)) === undefined) await makeCertificate(layout.libDir);
   return layout;

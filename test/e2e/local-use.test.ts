@@ -27,10 +27,18 @@ async function statusOf(name: string): Promise<{ instanceView: { executionState:
 
 beforeAll(async () => {
   cwd = await mkdtemp(join(tmpdir(), 'rch-local-'));
+  // The operator's first commands race the daemon creating ./.runcommand: that must be fine.
   daemon = startDaemon();
+  const first = await Promise.all([run('status'), run('submit', 'probe', '--script', 'true')]);
+  expect(first.map((result) => result.exitCode)).toEqual([0, 0]);
   const deadline = Date.now() + 20_000;
-  while ((await run('status')).exitCode !== 0 || !(await run('submit', 'probe', '--script', 'true')).stdout.includes('submitted probe')) {
-    if (Date.now() > deadline) throw new Error('local daemon did not start');
+  // `cancel` of a name without a run answers only when a daemon listens.
+  while (!(await run('cancel', 'nothing-running')).stdout.includes('has no active run')) {
+    if (Date.now() > deadline || daemon.exitCode !== null) {
+      daemon.kill('SIGTERM');
+      const result = await daemon;
+      throw new Error(`local daemon did not start: ${String(result.stdout).slice(-2000)} ${String(result.stderr).slice(-2000)}`);
+    }
     await new Promise((r) => setTimeout(r, 200));
   }
 });

@@ -33,6 +33,17 @@ describe('toLocalLayout', () => {
 });
 
 describe('ensureLocalLayout', () => {
+  it('is safe when several commands create the layout at once: every certificate found works', async () => {
+    const layouts = await Promise.all(Array.from({ length: 4 }, () => ensureLocalLayout(tempDir())));
+    const layout = layouts[0]!;
+    await readHandlerEnvironment(layout.handlerEnvironmentPath);
+    const certificate = await findLocalCertificate(layout.libDir);
+    expect(certificate).toBeDefined();
+    const encrypted = await encryptToCertificate('{"ok":true}', certificate!.crtPath);
+    await expect(decryptProtectedSettings(encrypted, certificate!.thumbprint, layout.libDir)).resolves.toEqual({ ok: true });
+    expect((await readdir(layout.libDir)).filter((file) => file.startsWith('.new-'))).toEqual([]);
+  });
+
   it('writes HandlerEnvironment.json in the protocol’s shape and creates its folders', async () => {
     const layout = await ensureLocalLayout(tempDir());
     const base = join(tempDir(), '.runcommand', 'waagent', `${localHandlerName}-local`);
