@@ -55,11 +55,6 @@ export class Scheduler {
     this.#evaluation = this.#evaluation.then(() => this.#evaluateAll()).catch(() => undefined);
   }
 
-  // Resolves when nothing runs or waits in the queue (dependents may still wait).
-  onIdle(): Promise<void> {
-    return this.#queue.onIdle();
-  }
-
   #enqueue(run: Run): void {
     const { concurrency } = this.#options;
     if (this.#queue.pending >= concurrency) {
