@@ -130,6 +130,8 @@ export class Run extends EventEmitter<RunEvents> {
     } catch (error) {
       this.#launching = false;
       if (this.#stop && this.#journal.state === 'Pending') return this.#finishFromStop(this.#stop);
+      // A fault after the script started must not leave it running behind a terminal status.
+      if (this.#handle) this.#requestTermination();
       const code = error instanceof HandlerError ? error.code : errorCodes.startExecution;
       return this.#finish({ kind: 'handler-error', code, message: toErrorMessage(error) });
     }
