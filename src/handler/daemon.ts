@@ -4,7 +4,7 @@ import { mkdir, stat } from 'node:fs/promises';
 import type { Server } from 'node:net';
 import { basename, join } from 'node:path';
 import type { Options } from '../config/options.js';
-import type { RunCommand } from '../config/run-command.js';
+import { isValidName, type RunCommand } from '../config/run-command.js';
 import { parseSettingsFileName } from '../config/settings-file.js';
 import { errorCodes, HandlerError, toErrorMessage } from '../errors.js';
 import type { DependencyState } from '../runner/dependency-graph.js';
@@ -106,6 +106,9 @@ export class Daemon {
   }
 
   async #handle(request: IpcRequest): Promise<IpcResponse> {
+    // Names become paths: the CLI validates them, the daemon does not trust that it did.
+    if ('name' in request && (typeof request.name !== 'string' || !isValidName(request.name))) return { ok: false, error: 'invalid run command name' };
+    if (request.op === 'enable' && !(Number.isSafeInteger(request.seq) && request.seq >= 0)) return { ok: false, error: 'invalid sequence number' };
     switch (request.op) {
       case 'hello':
         return { ok: true, pid: process.pid, version: this.#deps.version, configFolder: this.#deps.paths.configFolder };

@@ -1,8 +1,13 @@
 // The lifecycle commands ⇄ daemon channel: newline-delimited JSON over a local socket whose
 // name is derived from the state dir. On Linux it is an abstract socket: binding it is an
-// atomic single-instance lock that vanishes with the daemon (no stale files).
-import { createHash } from 'node:crypto';
+// atomic single-instance lock that vanishes with the daemon (no stale files). Any local user can
+// connect to an abstract socket, so every request carries a token the daemon writes into its
+// root-only state dir: only root can read it, so only root can cancel, disable or stop runs.
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { dirname, join } from 'node:path';
+import { writeFileAtomic } from '../util/atomic-file.js';
 
 export type IpcRequest =
   | { op: 'hello' }
@@ -15,13 +20,26 @@ export type IpcResponse = { ok: true; [key: string]: unknown } | { ok: false; er
 
 export class DaemonAlreadyRunning extends Error {}
 
-// The socket address for the daemon that owns `stateDir`.
-export function toIpcEndpoint(stateDir: string): string {
-  const hash = createHash('sha256').update(stateDir).digest('hex').slice(0, 24);
-  return process.platform === 'win32' ? `\\\\.\\pipe\\runcommand-handler-${hash}` : `\0runcommand-handler-${hash}`;
+export interface IpcAddress {
+  // The socket (abstract on Linux, a named pipe on Windows).
+  readonly endpoint: string;
+  // The file holding the current daemon's token, in the root-only state dir.
+  readonly tokenPath: string;
 }
 
-function serve(socket: Socket, handle: (request: IpcRequest) => Promise<IpcResponse>): void {
+// The address of the daemon that owns `stateDir`.
+export function toIpcEndpoint(stateDir: string): IpcAddress {
+  const hash = createHash('sha256').update(stateDir).digest('hex').slice(0, 24);
+  const endpoint = process.platform === 'win32' ? `\\\\.\\pipe\\runcommand-handler-${hash}` : `\0runcommand-handler-${hash}`;
+  return { endpoint, tokenPath: join(stateDir, 'ipc-token') };
+}
+
+function isAuthorised(request: { token?: unknown }, token: Buffer): boolean {
+  const given = Buffer.from(typeof request.token === 'string' ? request.token : '');
+  return given.length === token.length && timingSafeEqual(given, token);
+}
+
+function serve(socket: Socket, token: Buffer, handle: (request: IpcRequest) => Promise<IpcResponse>): void {
   let buffer = '';
   socket.setEncoding('utf8');
   socket.on('error', () => undefined);
@@ -35,32 +53,49 @@ function serve(socket: Socket, handle: (request: IpcRequest) => Promise<IpcRespo
     if (newline < 0) return;
     const line = buffer.slice(0, newline);
     buffer = '';
-    let request: IpcRequest;
+    let request: IpcRequest & { token?: unknown };
     try {
-      request = JSON.parse(line) as IpcRequest;
+      request = JSON.parse(line) as IpcRequest & { token?: unknown };
     } catch {
       socket.end(`${JSON.stringify({ ok: false, error: 'malformed request' })}\n`);
       return;
     }
-    handle(request)
+    if (!isAuthorised(request, token)) {
+      socket.end(`${JSON.stringify({ ok: false, error: 'not authorised' })}\n`);
+      return;
+    }
+    const { token: _token, ...command } = request;
+    handle(command as IpcRequest)
       .catch((error: unknown) => ({ ok: false as const, error: error instanceof Error ? error.message : String(error) }))
       .then((response) => socket.end(`${JSON.stringify(response)}\n`));
   });
 }
 
-// Binds the daemon's endpoint; throws DaemonAlreadyRunning when another daemon holds it.
-export function startIpcServer(endpoint: string, handle: (request: IpcRequest) => Promise<IpcResponse>): Promise<Server> {
-  return new Promise((resolve, reject) => {
-    const server = createServer((socket) => serve(socket, handle));
-    server.once('error', (error: NodeJS.ErrnoException) => {
+// Binds the daemon's endpoint, then publishes a fresh token for its clients; throws
+// DaemonAlreadyRunning when another daemon holds the endpoint.
+export async function startIpcServer(address: IpcAddress, handle: (request: IpcRequest) => Promise<IpcResponse>): Promise<Server> {
+  const token = Buffer.from(randomBytes(32).toString('hex'));
+  const server = await new Promise<Server>((resolve, reject) => {
+    const created = createServer((socket) => serve(socket, token, handle));
+    created.once('error', (error: NodeJS.ErrnoException) => {
       reject(error.code === 'EADDRINUSE' ? new DaemonAlreadyRunning('another daemon owns this state dir') : error);
     });
-    server.listen(endpoint, () => resolve(server));
+    created.listen(address.endpoint, () => resolve(created));
   });
+  await mkdir(dirname(address.tokenPath), { recursive: true, mode: 0o700 });
+  await writeFileAtomic(address.tokenPath, token, { mode: 0o600 });
+  return server;
 }
 
-// Sends one request; undefined when no daemon listens (or it did not answer in time).
-export function sendIpcRequest(endpoint: string, request: IpcRequest, timeoutMs: number): Promise<IpcResponse | undefined> {
+// Sends one request with the daemon's token; undefined when no daemon listens (or it did not
+// answer in time, or the token cannot be read: then the caller is not root, or no daemon ran yet).
+export async function sendIpcRequest(address: IpcAddress, request: IpcRequest, timeoutMs: number): Promise<IpcResponse | undefined> {
+  const token = await readFile(address.tokenPath, 'utf8').catch(() => undefined);
+  if (token === undefined) return undefined;
+  return exchange(address.endpoint, `${JSON.stringify({ ...request, token })}\n`, timeoutMs);
+}
+
+function exchange(endpoint: string, line: string, timeoutMs: number): Promise<IpcResponse | undefined> {
   return new Promise((resolve) => {
     const socket = createConnection(endpoint);
     let reply = '';
@@ -71,7 +106,7 @@ export function sendIpcRequest(endpoint: string, request: IpcRequest, timeoutMs:
     };
     const timer = setTimeout(() => finish(undefined), timeoutMs);
     socket.setEncoding('utf8');
-    socket.on('connect', () => socket.write(`${JSON.stringify(request)}\n`));
+    socket.on('connect', () => socket.write(line));
     socket.on('data', (chunk: string) => {
       reply += chunk;
       const newline = reply.indexOf('\n');

@@ -1,6 +1,7 @@
+import { readFile, stat } from 'node:fs/promises';
 import { createConnection, type Server } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DaemonAlreadyRunning, sendIpcRequest, startIpcServer, toIpcEndpoint, type IpcRequest, type IpcResponse } from '../../src/handler/ipc.js';
+import { DaemonAlreadyRunning, sendIpcRequest, startIpcServer, toIpcEndpoint, type IpcAddress, type IpcRequest, type IpcResponse } from '../../src/handler/ipc.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 
 const tempDir = useTempDir('ipc');
@@ -21,16 +22,19 @@ function closeServer(server: Server): Promise<void> {
   });
 }
 
-async function serve(endpoint: string, handle: (request: IpcRequest) => Promise<IpcResponse>): Promise<Server> {
+async function serve(endpoint: IpcAddress, handle: (request: IpcRequest) => Promise<IpcResponse>): Promise<Server> {
   const server = await startIpcServer(endpoint, handle);
   servers.push(server);
   return server;
 }
 
 // Sends raw bytes on a plain connection and collects everything the server sends until it closes.
-function exchangeRaw(endpoint: string, chunks: readonly string[], gapMs = 0): Promise<string> {
+// `$TOKEN` in a chunk stands for the daemon's current token.
+async function exchangeRaw(address: IpcAddress, rawChunks: readonly string[], gapMs = 0): Promise<string> {
+  const token = await readFile(address.tokenPath, 'utf8');
+  const chunks = rawChunks.map((chunk) => chunk.replace('$TOKEN', token));
   return new Promise((resolve, reject) => {
-    const socket = createConnection(endpoint);
+    const socket = createConnection(address.endpoint);
     let reply = '';
     socket.setEncoding('utf8');
     socket.on('data', (chunk: string) => {
@@ -52,10 +56,11 @@ function exchangeRaw(endpoint: string, chunks: readonly string[], gapMs = 0): Pr
 
 describe('toIpcEndpoint', () => {
   it('derives a stable abstract socket name from the state dir', () => {
-    const endpoint = toIpcEndpoint('/var/lib/runcommand-handler');
+    const { endpoint, tokenPath } = toIpcEndpoint('/var/lib/runcommand-handler');
     expect(endpoint).toMatch(/^\0runcommand-handler-[0-9a-f]{24}$/);
-    expect(toIpcEndpoint('/var/lib/runcommand-handler')).toBe(endpoint);
-    expect(toIpcEndpoint('/var/lib/runcommand-handler-2')).not.toBe(endpoint);
+    expect(tokenPath).toBe('/var/lib/runcommand-handler/ipc-token');
+    expect(toIpcEndpoint('/var/lib/runcommand-handler').endpoint).toBe(endpoint);
+    expect(toIpcEndpoint('/var/lib/runcommand-handler-2').endpoint).not.toBe(endpoint);
   });
 });
 
@@ -104,10 +109,24 @@ describe('IPC server and client', () => {
     expect(received).toEqual([]);
   });
 
+  it('refuses a request without the token from the root-only state dir, without calling the handler', async () => {
+    const endpoint = toIpcEndpoint(tempDir());
+    let calls = 0;
+    await serve(endpoint, async () => {
+      calls += 1;
+      return { ok: true };
+    });
+    expect(await exchangeRaw(endpoint, ['{"op":"shutdown","cancelRuns":true}\n'])).toBe('{"ok":false,"error":"not authorised"}\n');
+    expect(await exchangeRaw(endpoint, ['{"op":"shutdown","cancelRuns":true,"token":"guess"}\n'])).toBe('{"ok":false,"error":"not authorised"}\n');
+    expect(calls).toBe(0);
+    expect((await stat(endpoint.tokenPath)).mode & 0o777).toBe(0o600);
+    expect(await sendIpcRequest({ ...endpoint, tokenPath: `${endpoint.tokenPath}.missing` }, { op: 'hello' }, 2000)).toBeUndefined();
+  });
+
   it('reassembles a request line that arrives in several chunks', async () => {
     const endpoint = toIpcEndpoint(tempDir());
     await serve(endpoint, async (request) => ({ ok: true, echo: request }));
-    const reply = await exchangeRaw(endpoint, ['{"op":"ena', 'ble","name":"hel', 'lo","seq":9}\n'], 20);
+    const reply = await exchangeRaw(endpoint, ['{"op":"ena', 'ble","name":"hel', 'lo","seq":9,"token":"$TOKEN"}\n'], 20);
     expect(reply).toBe('{"ok":true,"echo":{"op":"enable","name":"hello","seq":9}}\n');
   });
 
