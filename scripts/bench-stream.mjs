@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { terminalStatus } from './bench-status.mjs';
 import { fileURLToPath } from 'node:url';
 import { BlobSASPermissions, BlobServiceClient, generateBlobSASQueryParameters, StorageSharedKeyCredential } from '@azure/storage-blob';
 
@@ -67,17 +68,6 @@ async function startAzurite(location) {
     return `${endpoint}/bench/${blob}?${sas}`;
   };
   return { child, container, toSasUrl };
-}
-
-async function terminalStatus(statusFolder, name) {
-  const text = await readFile(join(statusFolder, `${name}.0.status`), 'utf8').catch(() => undefined);
-  if (!text) return undefined;
-  try {
-    const view = JSON.parse(JSON.parse(text)[0].status.formattedMessage.message);
-    return ['Succeeded', 'Failed', 'TimedOut', 'Canceled'].includes(view.executionState) ? view : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 // Drops a settings file by rename and returns ms from the rename to its terminal status.

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
+import { terminalStatus } from './bench-status.mjs';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const cli = join(root, 'dist', 'cli.js');
@@ -50,17 +51,6 @@ function run(args, env) {
 async function readEpoch(path) {
   const text = await readFile(path, 'utf8').catch(() => '');
   return /^\d+\.\d+\n$/.test(text) ? Number(text) * 1000 : undefined;
-}
-
-async function terminalStatus(statusFolder, name, seq) {
-  const text = await readFile(join(statusFolder, `${name}.${seq}.status`), 'utf8').catch(() => undefined);
-  if (!text) return undefined;
-  try {
-    const view = JSON.parse(JSON.parse(text)[0].status.formattedMessage.message);
-    return ['Succeeded', 'Failed', 'TimedOut', 'Canceled'].includes(view.executionState) ? view : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 // A settings file appears in configFolder by rename, as an atomic drop would.
