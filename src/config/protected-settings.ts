@@ -61,12 +61,10 @@ function decodeBase64(base64: string): Buffer {
 }
 
 // `openssl cms`, then `openssl smime` with the same arguments (older agents' recipe), DER on stdin.
-// The pair is tried twice: a failure of the pipe to openssl (seen once under heavy load as openssl
-// reading no input) must not fail a run whose settings are fine.
 async function decryptDer(der: Buffer, crt: string, prv: string, thumbprint: string, options: DecryptOptions): Promise<Uint8Array> {
   const args = ['-decrypt', '-inform', 'DER', '-recip', crt, '-inkey', prv];
   let cause = '';
-  for (const command of ['cms', 'smime', 'cms']) {
+  for (const command of ['cms', 'smime']) {
     const result = await runProcess(options.openssl ?? 'openssl', [command, ...args], {
       input: der,
       timeoutMs: options.timeoutMs ?? 30_000,

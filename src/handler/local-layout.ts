@@ -5,6 +5,7 @@ import { access, mkdir, readdir, readFile, rename } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { createFileAtomic } from '../util/atomic-file.js';
+import { runProcess } from '../util/run-process.js';
 
 export const localHandlerName = 'Microsoft.CPlat.Core.RunCommandHandlerLinux';
 
@@ -74,10 +75,10 @@ export async function findLocalCertificate(certDir: string): Promise<{ thumbprin
 
 // Encrypts protected settings to a certificate exactly as the agent's envelopes are made
 // (CMS EnvelopedData, DER, base64); the plaintext goes through stdin, never a command line.
+// Raw bytes: a DER that happens to end in 0x0a must keep it (execa strips a final newline by default,
+// which truncated 1 envelope in 256).
 export async function encryptToCertificate(plaintext: string, crtPath: string): Promise<string> {
-  const result = await execa('openssl', ['cms', '-encrypt', '-binary', '-outform', 'DER', crtPath], {
-    input: Buffer.from(plaintext, 'utf8'),
-    encoding: 'buffer',
-  });
-  return Buffer.from(result.stdout).toString('base64');
+  const result = await runProcess('openssl', ['cms', '-encrypt', '-binary', '-outform', 'DER', crtPath], { input: Buffer.from(plaintext, 'utf8'), timeoutMs: 30_000 });
+  if (result.exitCode !== 0) throw new Error(`openssl cms -encrypt failed: ${result.error?.message ?? result.stderr.toString('utf8').split('\n')[0]}`);
+  return result.stdout.toString('base64');
 }

@@ -49,7 +49,7 @@ export async function encryptForCertificate(
   const { stdout } = await execa(
     'openssl',
     ['cms', '-encrypt', '-binary', '-outform', 'DER', `-${cipher}`, certificate.crtPath],
-    { input: plaintext, encoding: 'buffer' },
+    { input: plaintext, encoding: 'buffer', stripFinalNewline: false },
   );
   return Buffer.from(stdout).toString('base64');
 }
@@ -59,7 +59,7 @@ export async function decryptWithCertificate(certificate: AgentCertificate, base
   const { stdout } = await execa(
     'openssl',
     ['cms', '-decrypt', '-inform', 'DER', '-recip', certificate.crtPath, '-inkey', certificate.prvPath],
-    { input: Buffer.from(base64, 'base64'), encoding: 'buffer' },
+    { input: Buffer.from(base64, 'base64'), encoding: 'buffer', stripFinalNewline: false },
   );
   return Buffer.from(stdout).toString('utf8');
 }

@@ -36,7 +36,7 @@ export async function encryptProtectedSettings(
 ): Promise<string> {
   const { stdout } = await execa('openssl', ['cms', '-encrypt', '-binary', '-outform', 'DER', `-${cipher}`, crtPath], {
     input: plaintext,
-    encoding: 'buffer',
+    encoding: 'buffer', stripFinalNewline: false,
   });
   return Buffer.from(stdout).toString('base64');
 }
