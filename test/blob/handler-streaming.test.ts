@@ -10,6 +10,7 @@ import { cleanupLayout, runCommand, type AgentLayout } from '../helpers/agent.js
 import { hashFile, useAzurite } from '../helpers/azurite.js';
 import { filesContaining, installHandler, submitRunCommand, toRunDir, waitForTerminal } from '../helpers/blob-e2e.js';
 import { findProcesses } from '../helpers/daemon-harness.js';
+import { makeGate } from '../helpers/gate.js';
 
 const container = 'handler';
 const extra = { RUNCOMMAND_HANDLER_STATUS_INTERVAL_MS: '500', RUNCOMMAND_HANDLER_KILL_GRACE_MS: '1000' };
@@ -102,13 +103,17 @@ describe('append blob streaming (packaged handler)', () => {
 
   it('resumes the upload from the journal after kill -9 of the daemon: no byte lost or duplicated', async () => {
     layout = await installHandler(extra);
-    const script = 'for i in $(seq 1 30); do head -c 60000 /dev/urandom | base64; sleep 0.15; done; printf end';
+    const gate = await makeGate();
+    const chunks = (from: number, to: number): string => `for i in $(seq ${from} ${to}); do head -c 60000 /dev/urandom | base64; sleep 0.15; done`;
+    // The second half is written after the restart, so the new daemon resumes a live upload.
+    const script = `${chunks(1, 15)}; ${gate.wait}; ${chunks(16, 30)}; printf end`;
     await submitRunCommand(layout, 'restart', {
       publicSettings: { source: { script }, outputBlobUri: `${azurite().toBlobUrl(container, 'restart.out')}?${azurite().toSas(container, 'restart.out', 'racw')}` },
     }, extra);
     const runDir = await waitForJournal(layout, 'restart', (journal) => (journal.uploads?.stdout ?? 0) > 0);
     for (const pid of await findProcesses(`${layout.baseDir}/dist/cli.js`)) process.kill(pid, 'SIGKILL');
     expect((await runCommand(layout, 'enable', { name: 'restart', seq: 0, extra })).exitCode).toBe(0);
+    await gate.open();
     const report = await waitForTerminal(layout, 'restart');
     expect(report.instanceView).toMatchObject({ executionState: 'Succeeded', executionMessage: 'Execution completed' });
     await expectBlobEqualsFile('restart.out', join(runDir, 'stdout'));

@@ -4,6 +4,7 @@ import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/pr
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
+import { waitUntil } from '../helpers/scan.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   cleanupLayout,
@@ -184,8 +185,7 @@ describe('agent simulator', () => {
     expect(result).toMatchObject({ timedOut: true, exitCode: -9, signal: 'SIGKILL' });
     expect(result.durationMs).toBeLessThan(10_000);
     const child = Number(await readRecord(at, 'child.pid'));
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(await isGone(child)).toBe(true);
+    await waitUntil(() => isGone(child), 10_000, 'the grandchild to be killed with its group');
   });
 
   it('writes settings as one line of ASCII JSON with protected settings encrypted to the lib dir certificate', async () => {

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupLayout, makeAgentLayout, runCommand, toSettingsPath, waitForStatus, writeSettings, type AgentLayout, type StatusReport, isTerminalReport } from '../helpers/agent.js';
 import { findProcesses } from '../helpers/daemon-harness.js';
 import { hostileCorpus, type Ending } from '../helpers/hostile-corpus.js';
+import { waitUntil } from '../helpers/scan.js';
 
 const extra = { RUNCOMMAND_HANDLER_SETTINGS_SETTLE_MS: '300', RUNCOMMAND_HANDLER_STATUS_INTERVAL_MS: '300' };
 const terminal = isTerminalReport;
@@ -77,10 +78,11 @@ describe('hostile input', () => {
       expect(result.exitCode, name).toBe(1);
       expect(result.stderr).toContain('ConfigExtensionName');
     }
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    const log = await readFile(join(layout.logFolder, 'handler.log'), 'utf8');
-    expect(log).toContain('invalid run command name');
-    expect(log).toContain('has no valid sequence number');
+    const readLog = (): Promise<string> => readFile(join(layout.logFolder, 'handler.log'), 'utf8').catch(() => '');
+    await waitUntil(async () => {
+      const log = await readLog();
+      return log.includes('invalid run command name') && log.includes('has no valid sequence number');
+    }, 30_000, 'the daemon to log the refused settings files');
     const statuses = await readdir(layout.statusFolder);
     expect(statuses.filter((file) => !/^[A-Za-z0-9][A-Za-z0-9._-]*\.\d+\.status$/.test(file))).toEqual([]);
     const runs = await readdir(join(layout.libDir, 'runcommand-handler', 'runs'));

@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { cleanupLayout, makeAgentLayout, runCommand, waitForStatus, writeSettings, type AgentLayout, isTerminalReport } from '../helpers/agent.js';
 import { findProcesses } from '../helpers/daemon-harness.js';
+import { makeGate } from '../helpers/gate.js';
+import { waitUntil } from '../helpers/scan.js';
 
 let layout: AgentLayout;
 const extra = { RUNCOMMAND_HANDLER_STATUS_INTERVAL_MS: '300', RUNCOMMAND_HANDLER_KILL_GRACE_MS: '1000' };
@@ -35,11 +37,13 @@ async function runDirOf(name: string): Promise<string> {
 }
 
 describe('restarts and reboots', () => {
+  // Budget: ≈ 12 s on 2 CPUs (ten enables, a restart); the scripts wait on a gate, not a sleep.
   it('after kill -9 during 10 running scripts, each finishes exactly once with its true exit code and full output', async () => {
     await install();
+    const gate = await makeGate();
     const names = Array.from({ length: 10 }, (_, index) => `k${index}`);
     for (const [index, name] of names.entries()) {
-      await submit(name, 0, `echo start >> ${join(layout.root, `${name}.count`)}; echo before-${index}; sleep 3; echo after-${index}; exit ${index}`);
+      await submit(name, 0, `echo start >> ${join(layout.root, `${name}.count`)}; echo before-${index}; ${gate.wait}; echo after-${index}; exit ${index}`);
     }
     for (const name of names) await waitForStatus(layout, name, 0, (r) => r.instanceView.executionState === 'Running');
     const [daemon] = await daemonPids();
@@ -48,21 +52,26 @@ describe('restarts and reboots', () => {
     await runCommand(layout, 'enable', { name: 'k0', seq: 0, extra });
     const log = await waitForLogLine('interrupted runs recovered');
     console.info(`kill -9 → enable → re-attached ${names.length} runs: ${Date.parse(log.timestamp) - killedAt} ms`);
+    expect(log.count).toBe(names.length);
+    await gate.open();
     for (const [index, name] of names.entries()) {
       const report = await waitForStatus(layout, name, 0, terminal);
       expect(report.instanceView).toMatchObject({ exitCode: index, output: `before-${index}\nafter-${index}\n` });
       expect(await readFile(join(layout.root, `${name}.count`), 'utf8')).toBe('start\n');
     }
-  });
+  }, 120_000);
 
   it('a script that finishes while the daemon is down gets its true exit code; SIGTERM to the daemon leaves scripts running', async () => {
     await install();
-    await submit('downtime', 0, 'sleep 1; echo done; exit 42');
+    const gate = await makeGate();
+    await submit('downtime', 0, `${gate.wait}; echo done; exit 42`);
     await waitForStatus(layout, 'downtime', 0, (r) => r.instanceView.executionState === 'Running');
     for (const pid of await daemonPids()) process.kill(pid, 'SIGTERM');
-    await new Promise((resolve) => setTimeout(resolve, 2500));
-    expect(await daemonPids()).toEqual([]);
-    expect((await readdir(await runDirOf('downtime'))).includes('exit-status.json')).toBe(true);
+    await waitUntil(async () => (await daemonPids()).length === 0, 30_000, 'the daemon to exit after SIGTERM');
+    const runDir = await runDirOf('downtime');
+    expect((await readdir(runDir)).includes('exit-status.json')).toBe(false);
+    await gate.open();
+    await waitUntil(async () => (await readdir(runDir)).includes('exit-status.json'), 30_000, 'the wrapper to record the exit');
     await runCommand(layout, 'enable', { name: 'downtime', seq: 0, extra });
     const report = await waitForStatus(layout, 'downtime', 0, terminal);
     expect(report.instanceView).toMatchObject({ executionState: 'Failed', exitCode: 42, output: 'done\n' });
@@ -115,13 +124,14 @@ describe('restarts and reboots', () => {
   });
 });
 
-async function waitForLogLine(message: string): Promise<{ timestamp: string }> {
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline) {
+async function waitForLogLine(message: string): Promise<{ timestamp: string; count?: number }> {
+  let found: { timestamp: string; count?: number } | undefined;
+  await waitUntil(async () => {
     const text = await readFile(join(layout.logFolder, 'handler.log'), 'utf8').catch(() => '');
     const line = text.split('\n').find((entry) => entry.includes(`"${message}"`));
-    if (line) return JSON.parse(line) as { timestamp: string };
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`no log line "${message}"`);
+    if (line) found = JSON.parse(line) as { timestamp: string; count?: number };
+    return found !== undefined;
+  }, 30_000, `the log line "${message}"`);
+  return found as { timestamp: string; count?: number };
 }
+

@@ -13,6 +13,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupLayout, killProcessesUnder, makeAgentLayout, runCommand, waitForStatus, writeSettings, type AgentLayout, type SettingsOptions, type StatusReport, isTerminalReport } from '../helpers/agent.js';
 import { findProcesses } from '../helpers/daemon-harness.js';
+import { makeGate } from '../helpers/gate.js';
 import { findFilesContaining, findProcessesContaining, waitUntil } from '../helpers/scan.js';
 import { makeTestUser, removeTestUsers, type TestUser } from '../helpers/users.js';
 
@@ -79,8 +80,10 @@ async function submit(name: string, settings: SettingsOptions): Promise<void> {
 describe('secret hygiene with RunAs', () => {
   it('keeps the canary out of every file, argv and the daemon environment, and the password out of every environment', async () => {
     const marker = `rch-runas-secret-${process.pid}-${Date.now()}`;
+    // The script stays alive until the process scans are done, however slow the machine.
+    const gate = await makeGate();
     await submit('named', {
-      publicSettings: { source: { script: `printf %s "$SECRET_VALUE" | sha256sum\nsh -c "sleep 2; : ${marker}"\n` }, runAsUser: user!.name },
+      publicSettings: { source: { script: `printf %s "$SECRET_VALUE" | sha256sum\nsh -c "${gate.wait}; : ${marker}"\n` }, runAsUser: user!.name },
       protectedSettings: { protectedParameters: [{ name: 'SECRET_VALUE', value: canary }, { value: 'exposed-positional-value' }], runAsPassword: `pw-${canary}` },
     });
     await submit('sas', {
@@ -98,6 +101,7 @@ describe('secret hygiene with RunAs', () => {
     const daemons = await findProcesses(`${layout.baseDir}/dist/cli.js`);
     expect(daemons.length).toBeGreaterThan(0);
     for (const pid of daemons) expect((await readFile(`/proc/${pid}/environ`)).includes(canary)).toBe(false);
+    await gate.open();
 
     const reports = await Promise.all(['named', 'sas', 'download', 'identity'].map((name) => waitForStatus(layout, name, 0, terminal, 90_000)));
     expect(reports[0]!.instanceView).toMatchObject({ executionState: 'Succeeded', output: `${createHash('sha256').update(canary).digest('hex')}  -\n` });

@@ -104,7 +104,8 @@ describe('RunAs', () => {
       publicSettings: {
         source: { script: `sh -c "sleep 300; : ${marker}" &\nsetsid sh -c "sleep 300; : ${marker}" &\nsleep 300\n` },
         runAsUser: alice!.name,
-        timeoutInSeconds: 1,
+        // Long enough for both processes to be seen before it fires, even at half speed.
+        timeoutInSeconds: 5,
       },
     });
     await waitUntil(async () => (await findProcesses(marker)).length === 2, 10_000, 'both marked processes');

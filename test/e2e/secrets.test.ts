@@ -5,6 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { cleanupLayout, makeAgentLayout, runCommand, waitForStatus, writeSettings, type AgentLayout } from '../helpers/agent.js';
 import { findProcesses } from '../helpers/daemon-harness.js';
+import { makeGate } from '../helpers/gate.js';
 import { findFilesContaining, findProcessesContaining, waitUntil } from '../helpers/scan.js';
 
 let layout: AgentLayout;
@@ -19,8 +20,10 @@ describe('secret hygiene', () => {
     expect((await runCommand(layout, 'install')).exitCode).toBe(0);
     const canary = `CANARY${Date.now()}x9q`;
     const marker = `rch-secret-${process.pid}-${Date.now()}`;
+    // The script stays alive until the process scans are done, however slow the machine.
+    const gate = await makeGate();
     await writeSettings(layout, 'named', 0, {
-      publicSettings: { source: { script: `printf %s "$SECRET_VALUE" | sha256sum; sh -c "sleep 2; : ${marker}"\n` } },
+      publicSettings: { source: { script: `printf %s "$SECRET_VALUE" | sha256sum; sh -c "${gate.wait}; : ${marker}"\n` } },
       protectedSettings: { protectedParameters: [{ name: 'SECRET_VALUE', value: canary }] },
     });
     await writeSettings(layout, 'unsupported', 0, {
@@ -37,6 +40,7 @@ describe('secret hygiene', () => {
     const daemons = await findProcesses(`${layout.baseDir}/dist/cli.js`);
     expect(daemons.length).toBeGreaterThan(0);
     for (const pid of daemons) expect((await readFile(`/proc/${pid}/environ`)).includes(canary)).toBe(false);
+    await gate.open();
     const named = await waitForStatus(layout, 'named', 0, (r) => r.instanceView.executionState === 'Succeeded');
     expect(named.instanceView.output).toBe(`${createHash('sha256').update(canary).digest('hex')}  -\n`);
     const other = await waitForStatus(layout, 'unsupported', 0, (r) => r.instanceView.executionState === 'Failed');

@@ -8,6 +8,7 @@ import { sendIpcRequest, toIpcEndpoint } from '../../src/handler/ipc.js';
 import {
   disposeHarness, findProcesses, makeDaemon, makeHarness, readStatus, waitFor, waitForTerminal, writeSettings, type Harness,
 } from '../helpers/daemon-harness.js';
+import { makeGate } from '../helpers/gate.js';
 
 let harness: Harness;
 
@@ -80,7 +81,8 @@ describe('Daemon', () => {
     const marker = `rch-timeout-${process.pid}-${Date.now()}`;
     await writeSettings(harness, 'slow', 0, {
       ...script(`bash -c 'sleep 300; : ${marker}' & sleep 300 # ${marker}\nwait`),
-      timeoutInSeconds: 1,
+      // Long enough for the processes to be seen before it fires, even at half speed.
+      timeoutInSeconds: 3,
     });
     await waitFor(() => findProcesses(marker), (pids) => pids.length > 0);
     const status = await waitForTerminal(harness, 'slow', 0);
@@ -106,35 +108,44 @@ describe('Daemon', () => {
 
   it('re-attaches after a restart and reports the true exit code of a script that outlived the daemon', async () => {
     await start();
-    await writeSettings(harness, 'survivor', 0, script('sleep 1; echo done; exit 7'));
+    const gate = await makeGate();
+    await writeSettings(harness, 'survivor', 0, script(`${gate.wait}; echo done; exit 7`));
     await waitFor(() => readStatus(harness, 'survivor', 0), (s) => s?.view.executionState === 'Running');
     await harness.daemon.stop(false);
     harness.daemon = makeDaemon(harness);
     await harness.daemon.start();
+    await gate.open();
     const status = await waitForTerminal(harness, 'survivor', 0);
     expect(status.view).toMatchObject({ executionState: 'Failed', exitCode: 7, output: 'done\n' });
   });
 
   it('keeps rewriting the status of a re-attached script while it runs', async () => {
     await start();
-    await writeSettings(harness, 'reattached', 0, script('sleep 1; echo late-line; sleep 4'));
+    const [printed, ended] = [await makeGate(), await makeGate()];
+    await writeSettings(harness, 'reattached', 0, script(`${printed.wait}; echo late-line; ${ended.wait}`));
     await waitFor(() => readStatus(harness, 'reattached', 0), (s) => s?.view.executionState === 'Running');
     await harness.daemon.stop(false);
     harness.daemon = makeDaemon(harness);
     await harness.daemon.start();
-    const seen = await waitFor(() => readStatus(harness, 'reattached', 0), (s) => s?.view.output === 'late-line\n', 4000);
+    await printed.open();
+    // Only the cadence can bring the new line into the status: the run's state does not change.
+    const seen = await waitFor(() => readStatus(harness, 'reattached', 0), (s) => s?.view.output === 'late-line\n');
     expect(seen?.view.executionState).toBe('Running');
+    await ended.open();
+    expect((await waitForTerminal(harness, 'reattached', 0)).view.executionState).toBe('Succeeded');
   });
 
   it('cancels a run whose script is still downloading without waiting for the download', async () => {
     await start();
     const server = createServer(() => undefined); // accepts, never answers
+    let requests = 0;
+    server.on('request', () => (requests += 1));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
       const { port } = server.address() as AddressInfo;
       await writeSettings(harness, 'stuck', 0, { source: { scriptUri: `http://127.0.0.1:${port}/stuck.sh` } });
       await waitFor(() => readStatus(harness, 'stuck', 0), (s) => s?.view.executionState === 'Pending');
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      await waitFor(async () => requests, (count) => count > 0);
       const started = Date.now();
       const reply = await sendIpcRequest(toIpcEndpoint(harness.paths.stateDir), { op: 'cancel', name: 'stuck' }, 10_000);
       expect(reply).toMatchObject({ ok: true, canceled: true });

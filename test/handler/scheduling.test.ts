@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { disposeHarness, makeHarness, readStatus, waitFor, waitForTerminal, writeSettings, type Harness } from '../helpers/daemon-harness.js';
+import { makeGate } from '../helpers/gate.js';
 
 let harness: Harness;
 
@@ -62,13 +63,17 @@ describe('scheduling', () => {
 
   it('runs no more than the concurrency limit at once; the next one waits Pending as queued', async () => {
     await start({ RUNCOMMAND_HANDLER_CONCURRENCY: '2' });
-    for (const name of ['p1', 'p2']) await writeSettings(harness, name, 0, { source: { script: 'sleep 1.5' } });
+    const gate = await makeGate();
+    for (const name of ['p1', 'p2']) await writeSettings(harness, name, 0, { source: { script: gate.wait } });
     for (const name of ['p1', 'p2']) await waitFor(() => readStatus(harness, name, 0), (s) => s?.view.executionState === 'Running');
     await writeSettings(harness, 'p3', 0, { source: { script: 'true' } });
     const queued = await waitFor(() => readStatus(harness, 'p3', 0), (s) => s?.view.executionMessage.startsWith('Queued') === true);
     expect(queued?.view.executionState).toBe('Pending');
-    const p3 = await waitForTerminal(harness, 'p3', 0);
-    const p1 = await waitForTerminal(harness, 'p1', 0);
-    expect(Date.parse(p3.view.startTime)).toBeGreaterThanOrEqual(Date.parse(p1.view.startTime) + 1000);
+    // Both slots stay taken until the gate opens: p3 cannot have started, whatever the time.
+    expect((await readStatus(harness, 'p1', 0))?.view.executionState).toBe('Running');
+    expect((await readStatus(harness, 'p3', 0))?.view.executionState).toBe('Pending');
+    await gate.open();
+    expect((await waitForTerminal(harness, 'p3', 0)).view.executionState).toBe('Succeeded');
+    for (const name of ['p1', 'p2']) expect((await waitForTerminal(harness, name, 0)).view.executionState).toBe('Succeeded');
   });
 });

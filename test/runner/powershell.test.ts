@@ -90,9 +90,10 @@ Write-Output "[$Public][$Secret][$($args -join '][')][$env:RCH_PS_PROTECTED][$rc
     const marker = `rch-ps-timeout-${process.pid}-${Date.now()}`;
     const script = `Start-Process -FilePath sh -ArgumentList '-c "sleep 300; : ${marker}"'
 & sh -c 'sleep 300; : ${marker}'`;
-    await writeSettings(h, 'slow', 0, { ...powershell(script), timeoutInSeconds: 6 });
+    // The limit must leave pwsh time to start both children even at half speed (≈ 5 s there).
+    await writeSettings(h, 'slow', 0, { ...powershell(script), timeoutInSeconds: 15 });
     await waitFor(() => findProcesses(marker), (pids) => pids.length >= 2, 15_000);
-    const status = await waitForTerminal(h, 'slow', 0, 20_000);
+    const status = await waitForTerminal(h, 'slow', 0, 45_000);
     expect(status.view).toMatchObject({ executionState: 'TimedOut', exitCode: -1 });
     expect(await findProcesses(marker)).toEqual([]);
   });

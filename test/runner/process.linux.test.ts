@@ -21,6 +21,7 @@ import {
   type ProcessIdentity,
   type ScriptLaunch,
 } from '../../src/runner/process.linux.js';
+import { makeGate } from '../helpers/gate.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const wrapperPath = join(root, 'dist/native/rch-exec');
@@ -52,7 +53,7 @@ function findMarked(marker: string, asArgv0 = false): number[] {
     .map(Number);
 }
 
-async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+async function waitFor(condition: () => boolean, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
     if (Date.now() > deadline) throw new Error('condition not met in time');
@@ -116,11 +117,13 @@ describe('process.linux', { timeout: 20_000 }, () => {
   });
 
   it('records the identity of the script in process.json and on the pipe alike', async () => {
-    const handle = await launchScript(bash('sleep 0.2'));
+    const gate = await makeGate();
+    const handle = await launchScript(bash(gate.wait));
     expect(await readProcessIdentity(runDir)).toEqual(handle.identity);
     expect(handle.identity.pgid).toBe(handle.identity.pid);
     expect(isSameProcess(handle.identity.wrapperPid, handle.identity.wrapperStartTime)).toBe(true);
     expect(isSameProcess(handle.identity.pid, handle.identity.startTime)).toBe(true);
+    await gate.open();
     await handle.exited;
   });
 
@@ -212,20 +215,23 @@ describe('process.linux', { timeout: 20_000 }, () => {
   });
 
   it('forks every wrapper from one long-lived launcher, not from the calling process', async () => {
-    const first = await launchScript(bash('sleep 0.3'));
-    const second = await launchScript(bash('sleep 0.3'));
+    const gate = await makeGate();
+    const first = await launchScript(bash(gate.wait));
+    const second = await launchScript(bash(gate.wait));
     const parentOf = (pid: number): number => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[1]);
     const launcher = parentOf(first.identity.wrapperPid);
     expect(parentOf(second.identity.wrapperPid)).toBe(launcher);
     expect(launcher).not.toBe(process.pid);
     expect(readFileSync(`/proc/${launcher}/cmdline`, 'utf8').split('\0')).toContain('--launcher');
+    await gate.open();
     expect(await first.exited).toEqual({ kind: 'exited', exitCode: 0 });
     expect(await second.exited).toEqual({ kind: 'exited', exitCode: 0 });
   });
 
   it('keeps the script running after its launcher exits, and a later attach gets its real exit code', async () => {
     const launcher = join(runDir, 'launcher.mjs');
-    const launch = bash('sleep 1; exit 7');
+    const gate = await makeGate();
+    const launch = bash(`${gate.wait}; exit 7`);
     writeFileSync(launcher, [
       `import { launchScript } from ${JSON.stringify(join(moduleDir, 'runner/process.linux.js'))};`,
       `const handle = await launchScript(${JSON.stringify(launch)});`,
@@ -235,6 +241,7 @@ describe('process.linux', { timeout: 20_000 }, () => {
     const identity = JSON.parse(stdout) as ProcessIdentity;
     expect(isSameProcess(identity.pid, identity.startTime)).toBe(true);
     expect(await readExitRecord(runDir)).toBeUndefined();
+    await gate.open();
     expect(await attachScript(runDir, identity, { pollMs: 200 }).exited).toEqual({ kind: 'exited', exitCode: 7 });
   });
 

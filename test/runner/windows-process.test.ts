@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import {
   attachScript, killRunNow, launchScript, readBootId, readExitRecord, readProcessIdentity, requestTermination, toTaskkillArgs,
 } from '../../src/runner/process.windows.js';
+import { waitUntil } from '../helpers/scan.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 
 const dir = useTempDir('win-process');
@@ -31,7 +32,7 @@ describe('taskkill command lines', () => {
     const handle = await launch('sleep', ['30']);
     expect(requestTermination(handle.identity, (args) => calls.push([...args]))).toBe(true);
     expect(calls).toEqual([['/PID', String(handle.identity.pid), '/T']]);
-    await new Promise((resolve) => setTimeout(resolve, 150));
+    await waitUntil(async () => calls.length >= 2, 10_000, 'the forced taskkill after the grace period');
     expect(calls[1]).toEqual(['/PID', String(handle.identity.pid), '/T', '/F']);
     killRunNow(handle.identity, (args) => calls.push([...args]));
     expect(calls[2]).toEqual(['/PID', String(handle.identity.pid), '/T', '/F']);
