@@ -16,7 +16,7 @@ import { BlobSASPermissions, BlobServiceClient, generateBlobSASQueryParameters, 
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const cli = join(root, 'dist', 'cli.js');
-const { ensureLocalLayout } = await import(join(root, 'dist/handler/local-layout.js'));
+const { ensureLocalLayout } = await import(join(root, 'dist/handler/cli/local-layout.js'));
 const { readHandlerEnvironment } = await import(join(root, 'dist/config/handler-environment.js'));
 const { toAgentJson } = await import(join(root, 'dist/handler/cli/submit.js'));
 const azuriteMain = createRequire(import.meta.url).resolve('azurite/dist/src/blob/main.js');

@@ -13,7 +13,7 @@ import { terminalStatus } from './bench-status.mjs';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const cli = join(root, 'dist', 'cli.js');
-const { ensureLocalLayout, encryptToCertificate, findLocalCertificate } = await import(join(root, 'dist/handler/local-layout.js'));
+const { ensureLocalLayout, encryptToCertificate, findLocalCertificate } = await import(join(root, 'dist/handler/cli/local-layout.js'));
 const { readHandlerEnvironment } = await import(join(root, 'dist/config/handler-environment.js'));
 const { toAgentJson } = await import(join(root, 'dist/handler/cli/submit.js'));
 

@@ -11,23 +11,42 @@ const usage = `usage: runcommand-handler <command>
   status [NAME] [--json] [--watch]      logs NAME [--follow] [--stderr]      cancel NAME
   (operator commands use ./.runcommand unless --handler-environment is given)`;
 
-async function dispatch(args: ParsedArgs): Promise<number> {
-  const explicit = args.flags.get('handler-environment')?.at(-1);
-  const lifecycle = ['install', 'enable', 'disable', 'uninstall', 'update'];
-  if (lifecycle.includes(args.command)) {
-    const { runLifecycleCommand } = await import('./handler/commands/lifecycle.js');
-    return runLifecycleCommand(args.command, explicit, process.env);
-  }
-  if (args.command === 'daemon') {
-    const { runDaemonCommand } = await import('./handler/cli/daemon-command.js');
-    return runDaemonCommand(explicit, args.flags.has('local'), process.env);
-  }
-  if (['submit', 'status', 'logs', 'cancel'].includes(args.command)) {
-    const { runOperatorCommand } = await import('./handler/cli/operator.js');
-    return runOperatorCommand(args, explicit, process.env);
-  }
+type Entry = (args: ParsedArgs, explicit: string | undefined) => Promise<number>;
+
+const lifecycle: Entry = async (args, explicit) => {
+  const { runLifecycleCommand } = await import('./handler/commands/lifecycle.js');
+  return runLifecycleCommand(args.command as 'install', explicit, process.env);
+};
+const operator: Entry = async (args, explicit) => {
+  const { runOperatorCommand } = await import('./handler/cli/operator.js');
+  return runOperatorCommand(args, explicit, process.env);
+};
+const help: Entry = async (args) => {
   process.stdout.write(`${usage}\n`);
   return args.command === 'help' ? 0 : 2;
+};
+
+// Every command, one row each; modules load per command, so `enable` starts fast.
+const commands: Readonly<Record<string, Entry>> = {
+  install: lifecycle,
+  enable: lifecycle,
+  disable: lifecycle,
+  uninstall: lifecycle,
+  update: lifecycle,
+  daemon: async (args, explicit) => {
+    const { runDaemonCommand } = await import('./handler/cli/daemon-command.js');
+    return runDaemonCommand(explicit, args.flags.has('local'), process.env);
+  },
+  submit: operator,
+  status: operator,
+  logs: operator,
+  cancel: operator,
+  help,
+};
+
+function dispatch(args: ParsedArgs): Promise<number> {
+  const entry = Object.hasOwn(commands, args.command) ? commands[args.command] : undefined;
+  return (entry ?? help)(args, args.flags.get('handler-environment')?.at(-1));
 }
 
 // Nothing the handler creates (logs, status, state) may be group- or world-writable, whatever

@@ -37,6 +37,11 @@ export interface ReadSettingsOptions {
   readonly sleep?: (ms: number) => Promise<void>;
 }
 
+// The name of the settings file of (name, seq) in configFolder: `<name>.<seq>.settings`.
+export function toSettingsFileName(name: string, seq: number): string {
+  return `${name}.${seq}${suffix}`;
+}
+
 // Classifies a configFolder entry: a multi-config `<name>.<seq>.settings` file, a settings file
 // that must not be used (single-config, bad name or seq), or something else.
 export function parseSettingsFileName(fileName: string): SettingsFileName {

@@ -1,4 +1,6 @@
 // The dependsOn graph between run commands (run-command.md §5): pure functions, no I/O.
+import type { RunJournal } from './journal.js';
+import { isTerminal } from './run-state.js';
 
 // What a dependency's current run looks like to a waiting dependent.
 export type DependencyState =
@@ -52,28 +54,10 @@ export function findCycle(graph: ReadonlyMap<string, readonly string[]>, start: 
   return visit(start);
 }
 
-// The names in an order where every run command comes after its dependencies (unknown names last
-// are ignored); undefined when the graph has a cycle.
-export function toExecutionOrder(graph: ReadonlyMap<string, readonly string[]>): string[] | undefined {
-  const order: string[] = [];
-  const state = new Map<string, 'visiting' | 'done'>();
-  const visit = (node: string): boolean => {
-    const seen = state.get(node);
-    if (seen === 'done') return true;
-    if (seen === 'visiting') return false;
-    state.set(node, 'visiting');
-    for (const next of graph.get(node) ?? []) if (graph.has(next) && !visit(next)) return false;
-    state.set(node, 'done');
-    order.push(node);
-    return true;
-  };
-  for (const node of graph.keys()) if (!visit(node)) return undefined;
-  return order;
-}
-
-// Dependencies named in the graph that no run command in it has.
-export function findUnknownReferences(graph: ReadonlyMap<string, readonly string[]>): string[] {
-  const unknown = new Set<string>();
-  for (const dependencies of graph.values()) for (const name of dependencies) if (!graph.has(name)) unknown.add(name);
-  return [...unknown];
+// What a dependent waits for, from the dependency's current journal (undefined: it has none).
+export function toDependencyState(journal: Pick<RunJournal, 'state' | 'exitCode'> | undefined): DependencyState {
+  if (journal === undefined) return { kind: 'missing' };
+  if (!isTerminal(journal.state)) return { kind: 'active', state: journal.state };
+  if (journal.state === 'Succeeded') return { kind: 'succeeded' };
+  return { kind: 'failed', state: journal.state, exitCode: journal.exitCode };
 }

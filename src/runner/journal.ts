@@ -1,19 +1,10 @@
-// The crash-safe run journal: one JSON file per run, rewritten atomically on every transition,
-// so a restarted daemon knows every run's state, process identity and deadline.
-import { join } from 'node:path';
+// The crash-safe run journal: the run's whole state, persisted (by the run store) before every
+// change is announced, so a restarted daemon knows every run's state, process identity and deadline.
 import { z } from 'zod';
-import { readJsonFile, writeFileAtomic } from '../util/atomic-file.js';
+import { processIdentitySchema } from './process-contract.js';
 import { runStates, type RunState } from './run-state.js';
 
-const processIdentitySchema = z.object({
-  wrapperPid: z.number().int(),
-  pid: z.number().int(),
-  pgid: z.number().int(),
-  startTime: z.string(),
-  wrapperStartTime: z.string(),
-});
-
-const journalSchema = z.object({
+export const journalSchema = z.object({
   version: z.literal(1),
   runId: z.string(),
   name: z.string(),
@@ -42,21 +33,9 @@ const journalSchema = z.object({
 
 export type RunJournal = z.infer<typeof journalSchema>;
 
-const journalFile = 'journal.json';
-
-// Persists a run's journal atomically (fsynced: it is what recovery trusts).
-export async function writeJournal(runDir: string, journal: RunJournal): Promise<void> {
-  await writeFileAtomic(join(runDir, journalFile), JSON.stringify(journal));
-}
-
-// Reads a run's journal; undefined when absent or unreadable (a run dir being created).
-export async function readJournal(runDir: string): Promise<RunJournal | undefined> {
-  try {
-    const parsed = journalSchema.safeParse(await readJsonFile(join(runDir, journalFile)));
-    return parsed.success ? parsed.data : undefined;
-  } catch {
-    return undefined;
-  }
+// Where a run's journal goes (the run store in the daemon; memory in tests).
+export interface JournalStore {
+  writeJournal(journal: RunJournal): Promise<void>;
 }
 
 // True when the journal says the run still needs the daemon.

@@ -3,7 +3,7 @@
 // (targets.md: dispatch latency, burst, spawn overhead). Requests carry the run's environment over
 // a pipe to our own child: never an argv, never the daemon's environment.
 import { spawn, type ChildProcess } from 'node:child_process';
-import type { ScriptLaunch } from './process.linux.js';
+import type { ScriptLaunch } from './process-contract.js';
 
 export interface LaunchedWrapper {
   readonly wrapperPid: number;

@@ -3,7 +3,7 @@
 // with named parameters in the environment, or PowerShell with `-Name value` arguments.
 import { open } from 'node:fs/promises';
 import type { RunCommand } from '../config/run-command.js';
-import type { PlatformName } from '../platform.js';
+import type { ScriptTraits } from './platform-contract.js';
 import { toParameterInjection } from './parameters.js';
 import { toLaunchCommand } from './script-file.js';
 import { downloadArtifacts, TakenNames, type DownloadDeps } from './sources/downloads.js';
@@ -21,7 +21,8 @@ export interface PreparedScript {
 
 // How sources are fetched and run on this host (run-deps.ts builds it; tests point it at loopback).
 export interface ScriptSourceDeps {
-  readonly platform: PlatformName;
+  // How scripts are placed and started on this platform.
+  readonly scripts: ScriptTraits;
   // Downloads: managed-identity tokens, bounds.
   readonly download?: Omit<DownloadDeps, 'warn' | 'ps1Bom'>;
   // An explicit PowerShell executable (RUNCOMMAND_HANDLER_PWSH).
@@ -34,19 +35,17 @@ export interface ScriptSourceDeps {
 export interface PrepareScriptOptions {
   // Called with what the operator should know (never a secret).
   readonly warn: (message: string) => void;
-  readonly sources?: ScriptSourceDeps;
+  readonly sources: ScriptSourceDeps;
   // Aborted when the run is canceled or times out while its files are still downloading.
   readonly signal?: AbortSignal;
 }
 
-const linuxDefaults: ScriptSourceDeps = { platform: 'linux' };
-
 // Writes or downloads the script and its artifacts into `dir` and builds its command line.
 export async function prepareScript(command: RunCommand, dir: string, options: PrepareScriptOptions): Promise<PreparedScript> {
-  const sources = options.sources ?? linuxDefaults;
-  const download: DownloadDeps = { ...sources.download, warn: options.warn, ps1Bom: sources.platform === 'windows', ...(options.signal ? { signal: options.signal } : {}) };
+  const { sources } = options;
+  const download: DownloadDeps = { ...sources.download, warn: options.warn, ps1Bom: sources.scripts.powerShellNeedsUtf8Help, ...(options.signal ? { signal: options.signal } : {}) };
   const taken = new TakenNames();
-  const script = await placeScript(command, dir, taken, { platform: sources.platform, download, ...(sources.catalogueDir ? { catalogueDir: sources.catalogueDir } : {}) });
+  const script = await placeScript(command, dir, taken, { scripts: sources.scripts, download, ...(sources.catalogueDir ? { catalogueDir: sources.catalogueDir } : {}) });
   await downloadArtifacts(command.artifacts, dir, taken, download);
   return script.shell === 'powershell' ? toPowerShellScript(command, script, dir, sources) : toShellScript(command, script, options.warn);
 }
@@ -62,8 +61,8 @@ async function toShellScript(command: RunCommand, script: PlacedScript, warn: (m
 
 // PowerShell: protected parameters (and, on Windows, UTF-8 output) go through the bootstrap.
 async function toPowerShellScript(command: RunCommand, script: PlacedScript, dir: string, sources: ScriptSourceDeps): Promise<PreparedScript> {
-  const host = await findPowerShell({ platform: sources.platform, env: sources.env ?? process.env, ...(sources.powerShell ? { configured: sources.powerShell } : {}) });
-  const needsBootstrap = sources.platform === 'windows' || command.protectedParameterCount > 0;
+  const host = await findPowerShell({ flavour: sources.scripts.powerShell, env: sources.env ?? process.env, ...(sources.powerShell ? { configured: sources.powerShell } : {}) });
+  const needsBootstrap = sources.scripts.powerShellNeedsUtf8Help || command.protectedParameterCount > 0;
   const invocation = toPowerShellInvocation({
     host,
     scriptPath: script.path,

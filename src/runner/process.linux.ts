@@ -4,46 +4,20 @@
 // the daemon dies; this module is the only reader of those two files.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, constants, openSync, readFileSync, readdirSync, watch, type FSWatcher } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { z } from 'zod';
 import { HandlerError, errorCodes } from '../errors.js';
 import { WrapperLauncher } from './launcher.linux.js';
-
-export interface ScriptLaunch {
-  runDir: string;
-  program: string;
-  args: readonly string[];
-  env: Readonly<Record<string, string>>;
-  stdoutPath: string;
-  stderrPath: string;
-  graceMs: number;
-  wrapperPath?: string;
-  // The script's working directory (RunAs: the user's own); default runDir.
-  cwd?: string;
-}
-export interface ProcessIdentity { wrapperPid: number; pid: number; pgid: number; startTime: string; wrapperStartTime: string }
-export type ExitRecord = { kind: 'exited'; exitCode: number } | { kind: 'signaled'; signal: number } | { kind: 'exec-failed'; errno: number };
-export interface ScriptHandle { identity: ProcessIdentity; exited: Promise<ExitRecord> }
+import {
+  parseProcessIdentity, readExitRecord, toRecordedExit, type ExitRecord, type ProcessIdentity, type ProcessLayer, type ScriptHandle, type ScriptLaunch,
+} from './process-contract.js';
+import { runFiles } from './run-directory.js';
 
 // dist/runner/process.linux.js (or src/runner/process.linux.ts under vitest) → dist/native/rch-exec
 // (scripts/build-native.mjs puts it there).
 const defaultWrapperPath = fileURLToPath(new URL('../../dist/native/rch-exec', import.meta.url));
-const processFile = 'process.json';
-const exitStatusFile = 'exit-status.json';
 // What a wrapper that vanished without a record (SIGKILLed, OOM-killed) most likely met.
 const killedRecord: ExitRecord = { kind: 'signaled', signal: 9 };
-
-const pidSchema = z.number().int().positive();
-const startTimeSchema = z.string().regex(/^\d+$/);
-const identitySchema = z.object({ wrapperPid: pidSchema, pid: pidSchema, pgid: pidSchema, startTime: startTimeSchema, wrapperStartTime: startTimeSchema });
-const exitStatusSchema = z.union([
-  z.object({ exitCode: z.number().int() }),
-  z.object({ signal: z.number().int() }),
-  z.object({ execError: z.number().int() }),
-]);
 
 const launchers = new Map<string, WrapperLauncher>();
 
@@ -55,11 +29,11 @@ export async function launchScript(launch: ScriptLaunch): Promise<ScriptHandle> 
   if (!launcher) launchers.set(wrapperPath, (launcher = new WrapperLauncher(wrapperPath)));
   const launched = await launcher.launch(launch).catch(() => undefined);
   if (launched === undefined) return spawnDirectly(launch);
-  const identity = toIdentity(await launched.identity.catch(() => ''));
+  const identity = parseProcessIdentity(await launched.identity.catch(() => ''));
   if (identity === undefined) throw new HandlerError(errorCodes.startExecution, 'The script wrapper did not report the script process');
   const exited = launched.exit.then((status) =>
     // A launcher that went away no longer reaps: follow the run through its files instead.
-    status === undefined ? attachScript(launch.runDir, identity).exited : readExitRecord(launch.runDir).then((record) => record ?? killedRecord),
+    status === undefined ? attachScript(launch.runDir, identity).exited : readExitRecord(launch.runDir).then((read) => toRecordedExit(read) ?? killedRecord),
   );
   return { identity, exited };
 }
@@ -102,7 +76,7 @@ function readIdentityFromPipe(child: ChildProcess): Promise<ProcessIdentity> {
     const settle = (cause?: unknown): void => {
       child.off('error', settle);
       pipe?.destroy();
-      const identity = toIdentity(text.split('\n')[0] ?? '');
+      const identity = parseProcessIdentity(text.split('\n')[0] ?? '');
       if (identity !== undefined && cause === undefined) resolve(identity);
       else reject(new HandlerError(errorCodes.startExecution, 'The script wrapper did not report the script process', { cause }));
     };
@@ -124,7 +98,7 @@ function watchWrapper(child: ChildProcess, runDir: string): Promise<ExitRecord> 
       if (child.pid === undefined) resolve(killedRecord);
     });
     child.once('exit', () => {
-      void readExitRecord(runDir).then((record) => resolve(record ?? killedRecord));
+      void readExitRecord(runDir).then((read) => resolve(toRecordedExit(read) ?? killedRecord));
     });
   });
 }
@@ -144,14 +118,14 @@ export function attachScript(runDir: string, identity: ProcessIdentity, options:
     const check = async (): Promise<void> => {
       // Liveness first: a wrapper gone *before* the read without a record never wrote one.
       const wrapperGone = !isSameProcess(identity.wrapperPid, identity.wrapperStartTime);
-      const record = await readExitRecord(runDir);
+      const record = toRecordedExit(await readExitRecord(runDir));
       if (record !== undefined) finish(record);
       else if (wrapperGone) finish(killedRecord);
     };
     const timer = setInterval(() => void check(), options.pollMs ?? 1000);
     try {
       watcher = watch(runDir, (_event, name) => {
-        if (name === null || name === exitStatusFile) void check();
+        if (name === null || name === runFiles.exitStatus) void check();
       });
       watcher.on('error', () => watcher?.close());
     } catch {
@@ -210,46 +184,6 @@ export function readBootId(): string {
   return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
 }
 
-// The wrapper's record of how the script ended; undefined while there is none (or it is unreadable).
-export async function readExitRecord(runDir: string): Promise<ExitRecord | undefined> {
-  const parsed = exitStatusSchema.safeParse(parseJson(await readFile(join(runDir, exitStatusFile), 'utf8').catch(() => '')));
-  if (!parsed.success) return undefined;
-  const value = parsed.data;
-  if ('exitCode' in value) return { kind: 'exited', exitCode: value.exitCode };
-  if ('signal' in value) return { kind: 'signaled', signal: value.signal };
-  return { kind: 'exec-failed', errno: value.execError };
-}
-
-// The script's identity as the wrapper recorded it in process.json; undefined if absent or unreadable.
-export async function readProcessIdentity(runDir: string): Promise<ProcessIdentity | undefined> {
-  return toIdentity(await readFile(join(runDir, processFile), 'utf8').catch(() => ''));
-}
-
-// Maps an exit record to the run's exit code (§4: −1 when killed by a signal; §7 for a failed start).
-export function toExitCode(record: ExitRecord): number {
-  switch (record.kind) {
-    case 'exited':
-      return record.exitCode;
-    case 'signaled':
-      return -1;
-    case 'exec-failed':
-      return errorCodes.startExecution;
-  }
-}
-
-function toIdentity(line: string): ProcessIdentity | undefined {
-  const parsed = identitySchema.safeParse(parseJson(line));
-  return parsed.success ? parsed.data : undefined;
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined;
-  }
-}
-
 // Fields of /proc/<pid>/stat from field 3 (state) on, split after the last ')' since the command
 // name may hold spaces and parentheses: index i is proc(5) field i + 3.
 function readStatFields(pid: number): string[] | undefined {
@@ -274,3 +208,6 @@ function sendSignal(pid: number, signal: NodeJS.Signals): boolean {
     return false;
   }
 }
+
+// The Linux process layer: rch-exec wrappers forked by the long-lived launcher.
+export const linuxProcessLayer: ProcessLayer = { launchScript, attachScript, requestTermination, killRunNow, readBootId };

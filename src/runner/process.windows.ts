@@ -7,12 +7,9 @@ import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:chi
 import { closeSync, constants, openSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { uptime } from 'node:os';
-import { join } from 'node:path';
 import { errorCodes, HandlerError } from '../errors.js';
-import { readExitRecord, type ExitRecord, type ProcessIdentity, type ScriptHandle, type ScriptLaunch } from './process.linux.js';
-
-// Platform-neutral readers of the run directory's process.json / exit-status.json.
-export { readExitRecord, readProcessIdentity, toExitCode } from './process.linux.js';
+import { readExitRecord, toRecordedExit, type ExitRecord, type ProcessIdentity, type ProcessLayer, type ScriptHandle, type ScriptLaunch } from './process-contract.js';
+import { toRunFilePath } from './run-directory.js';
 
 export type Spawn = (program: string, args: readonly string[], options: SpawnOptions) => ChildProcess;
 // Runs taskkill with these arguments (tests record them instead).
@@ -34,7 +31,7 @@ function watchExit(child: ChildProcess, runDir: string): Promise<ExitRecord> {
   return new Promise<ExitRecord>((resolve) => {
     child.once('exit', (code) => {
       graceByPid.delete(child.pid ?? 0);
-      writeFileSync(join(runDir, 'exit-status.json'), JSON.stringify(code === null ? { signal: 9 } : { exitCode: code }));
+      writeFileSync(toRunFilePath(runDir, 'exitStatus'), JSON.stringify(code === null ? { signal: 9 } : { exitCode: code }));
       resolve(code === null ? killedRecord : { kind: 'exited', exitCode: code });
     });
   });
@@ -67,7 +64,7 @@ export async function launchScript(launch: ScriptLaunch, spawnProcess: Spawn = s
   const startTime = String(Date.now());
   const identity: ProcessIdentity = { wrapperPid: pid, pid, pgid: pid, startTime, wrapperStartTime: startTime };
   if (child.exitCode === null && child.signalCode === null) graceByPid.set(pid, launch.graceMs);
-  await writeFile(join(launch.runDir, 'process.json'), JSON.stringify(identity));
+  await writeFile(toRunFilePath(launch.runDir, 'process'), JSON.stringify(identity));
   return { identity, exited };
 }
 
@@ -85,7 +82,7 @@ export function attachScript(runDir: string, identity: ProcessIdentity, options:
   const exited = new Promise<ExitRecord>((resolve) => {
     const check = async (): Promise<void> => {
       const gone = !isAlive(identity.pid);
-      const record = await readExitRecord(runDir);
+      const record = toRecordedExit(await readExitRecord(runDir));
       if (record === undefined && !gone) return;
       clearInterval(timer);
       resolve(record ?? killedRecord);
@@ -114,3 +111,6 @@ export function killRunNow(identity: ProcessIdentity, run: RunTaskkill = runTask
 export function readBootId(nowMs: number = Date.now(), uptimeSeconds: number = uptime()): string {
   return `boot-${Math.round((nowMs / 1000 - uptimeSeconds) / 60)}`;
 }
+
+// The Windows process layer: hidden detached processes, taskkill for the tree.
+export const windowsProcessLayer: ProcessLayer = { launchScript: (launch) => launchScript(launch), attachScript, requestTermination: (identity) => requestTermination(identity), killRunNow: (identity) => killRunNow(identity), readBootId: () => readBootId() };

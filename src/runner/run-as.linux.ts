@@ -6,7 +6,7 @@
 // password anywhere: root needs none, so runAsPassword is never used nor written.
 import type { RunCommand } from '../config/run-command.js';
 import { errorCodes, HandlerError } from '../errors.js';
-import type { ScriptLaunch } from './process.js';
+import type { ScriptLaunch } from './process-contract.js';
 import { lookupRunAsUser, type RunAsUser } from './run-as-user.linux.js';
 import { findSetpriv, handWorkDirTo, makeWorkDir } from './run-as-work-dir.linux.js';
 

@@ -8,7 +8,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RunCommand } from '../config/run-command.js';
 import { errorCodes, HandlerError } from '../errors.js';
-import type { ScriptLaunch } from './process.linux.js';
+import type { ScriptLaunch } from './process-contract.js';
 import { powerShellFlags } from './sources/powershell.js';
 
 // A run that runs as runAsUser.

@@ -1,22 +1,22 @@
 // One run of a run command: Pending → Running → terminal, persisted in its journal before
 // every event, so a daemon that dies mid-run loses nothing (run-command.md §4, §8).
 import { EventEmitter } from 'node:events';
-import { join } from 'node:path';
 import type { RunCommand } from '../config/run-command.js';
 import { errorCodes, HandlerError, toErrorMessage } from '../errors.js';
-import { setLongTimeout, toRfc3339, type Clock } from '../util/time.js';
-import { writeJournal, type RunJournal } from './journal.js';
-import type { ExitRecord, ScriptHandle, ScriptLaunch } from './process.js';
-import type { ProcessLayer } from '../platform.js';
+import { toRfc3339, type TimerClock } from '../util/time.js';
+import type { JournalStore, RunJournal } from './journal.js';
+import type { RunnerPlatform } from './platform-contract.js';
+import type { ExitRecord, ScriptHandle, ScriptLaunch } from './process-contract.js';
 import { canTransition, isTerminal, toExecutionState, toExitCode, toOutcomeMessage, type Outcome } from './run-state.js';
 import { prepareScript, type ScriptSourceDeps } from './prepare-script.js';
-import { applyRunAs, prepareRunAs, removeWorkDir } from './run-as.js';
-
-export type Launcher = Pick<ProcessLayer, 'launchScript' | 'attachScript' | 'requestTermination' | 'killRunNow' | 'readExitRecord'>;
+import { toRunFilePath } from './run-directory.js';
 
 export interface RunDeps {
-  readonly launcher: Launcher;
-  readonly clock: Clock;
+  // The platform's process layer, RunAs and script traits.
+  readonly platform: RunnerPlatform;
+  // Where journals are persisted (the run store).
+  readonly journals: JournalStore;
+  readonly clock: TimerClock;
   readonly graceMs: number;
   readonly bootId: string;
   readonly baseEnv: Readonly<Record<string, string>>;
@@ -24,8 +24,8 @@ export interface RunDeps {
   readonly workRoot: string;
   // Masks the run's secrets in anything it persists (messages built from errors).
   readonly redact: (text: string) => string;
-  // How scripts are downloaded and which shells run them (default: Linux, no managed identity).
-  readonly sources?: ScriptSourceDeps;
+  // How scripts are downloaded and which PowerShell runs them (the platform gives the script traits).
+  readonly sources?: Omit<ScriptSourceDeps, 'scripts'>;
 }
 
 export interface RunEvents {
@@ -116,7 +116,7 @@ export class Run extends EventEmitter<RunEvents> {
     try {
       const launch = await this.#prepare(command);
       for (const extension of this.#extensions) await extension.beforeLaunch?.(this);
-      const handle = await this.#deps.launcher.launchScript(launch);
+      const handle = await this.#deps.platform.processLayer.launchScript(launch);
       await this.#markRunning(handle);
       for (const extension of this.#extensions) extension.onRunning?.(this);
       this.#launching = false;
@@ -143,7 +143,7 @@ export class Run extends EventEmitter<RunEvents> {
     if (journal.state !== 'Running' || journal.process === undefined) return this.done;
     if (journal.bootId !== this.#deps.bootId) return this.#finish({ kind: 'rebooted' });
     this.#stop = journal.stopRequest;
-    const handle = this.#deps.launcher.attachScript(this.runDir, journal.process);
+    const handle = this.#deps.platform.processLayer.attachScript(this.runDir, journal.process);
     this.#handle = handle;
     for (const extension of this.#extensions) extension.onRunning?.(this);
     if (this.#stop) this.#requestTermination();
@@ -187,23 +187,24 @@ export class Run extends EventEmitter<RunEvents> {
   async #prepare(command: RunCommand): Promise<ScriptLaunch> {
     const warn = (message: string): void => void this.emit('warning', message);
     // RunAs: the user is looked up first (−102), and the script goes to the user's working directory.
-    const runAs = await prepareRunAs(command, { runId: this.#journal.runId, workRoot: this.#deps.workRoot, warn });
+    const { runAs: runAsLayer, scripts } = this.#deps.platform;
+    const runAs = await runAsLayer.prepareRunAs(command, { runId: this.#journal.runId, workRoot: this.#deps.workRoot, warn });
     // The script, its artifacts, its argv and its environment additions (named parameters for bash).
     const script = await prepareScript(command, runAs?.workDir ?? this.runDir, {
       warn,
       signal: this.#preparing.signal,
-      ...(this.#deps.sources ? { sources: this.#deps.sources } : {}),
+      sources: { ...this.#deps.sources, scripts },
     });
     const launch: ScriptLaunch = {
       runDir: this.runDir,
       program: script.program,
       args: script.args,
       env: { ...this.#deps.baseEnv, ...script.env },
-      stdoutPath: join(this.runDir, 'stdout'),
-      stderrPath: join(this.runDir, 'stderr'),
+      stdoutPath: toRunFilePath(this.runDir, 'stdout'),
+      stderrPath: toRunFilePath(this.runDir, 'stderr'),
       graceMs: this.#deps.graceMs,
     };
-    return applyRunAs(launch, runAs, script.env);
+    return runAsLayer.applyRunAs(launch, runAs, script.env);
   }
 
   async #markRunning(handle: ScriptHandle): Promise<void> {
@@ -223,7 +224,7 @@ export class Run extends EventEmitter<RunEvents> {
     const { deadline, timeoutInSeconds } = this.#journal;
     if (deadline === undefined) return;
     const delay = deadline - this.#deps.clock.now();
-    this.#timers.push(setLongTimeout(() => void this.#requestStop({ kind: 'timed-out', reason: `timeoutInSeconds ${timeoutInSeconds}` }), delay));
+    this.#timers.push(this.#deps.clock.setTimer(() => void this.#requestStop({ kind: 'timed-out', reason: `timeoutInSeconds ${timeoutInSeconds}` }), delay));
   }
 
   async #requestStop(request: StopRequest): Promise<void> {
@@ -246,8 +247,9 @@ export class Run extends EventEmitter<RunEvents> {
   #requestTermination(): void {
     const identity = this.#journal.process;
     if (identity === undefined) return;
-    this.#deps.launcher.requestTermination(identity);
-    const fallback = setLongTimeout(() => this.#deps.launcher.killRunNow(identity), this.#deps.graceMs + 5000);
+    const processes = this.#deps.platform.processLayer;
+    processes.requestTermination(identity);
+    const fallback = this.#deps.clock.setTimer(() => processes.killRunNow(identity), this.#deps.graceMs + 5000);
     this.#timers.push(fallback);
   }
 
@@ -260,6 +262,7 @@ export class Run extends EventEmitter<RunEvents> {
     if (this.#stop) return this.#finishFromStop(this.#stop);
     if (record.kind === 'exited') return this.#finish({ kind: 'exited', exitCode: record.exitCode });
     if (record.kind === 'signaled') return this.#finish({ kind: 'signaled', signal: record.signal });
+    if (record.kind === 'unreadable') return this.#finish({ kind: 'handler-error', code: errorCodes.general, message: `how the script ended is unknown: ${record.reason}` });
     return this.#finish({ kind: 'handler-error', code: errorCodes.startExecution, message: `could not start the script (errno ${record.errno})` });
   }
 
@@ -281,7 +284,7 @@ export class Run extends EventEmitter<RunEvents> {
       handlerFailure: outcome.kind === 'handler-error',
     });
     // The wrapper has reaped the whole tree by now: a RunAs working directory can go.
-    await removeWorkDir(this.#deps.workRoot, this.#journal.runId).catch((error: unknown) => {
+    await this.#deps.platform.runAs.removeWorkDir(this.#deps.workRoot, this.#journal.runId).catch((error: unknown) => {
       this.emit('warning', `could not remove the RunAs working directory: ${toErrorMessage(error)}`);
     });
     this.#resolveDone(this.#journal);
@@ -297,7 +300,7 @@ export class Run extends EventEmitter<RunEvents> {
         throw new Error(`run ${this.#journal.runId}: illegal transition ${from} → ${patch.state}`);
       }
       this.#journal = { ...this.#journal, ...patch };
-      await writeJournal(this.runDir, this.#journal).catch((error: unknown) => this.emit('warning', `could not write the run journal: ${toErrorMessage(error)}`));
+      await this.#deps.journals.writeJournal(this.#journal).catch((error: unknown) => this.emit('warning', `could not write the run journal: ${toErrorMessage(error)}`));
       this.emit('change', this.#journal);
     });
     this.#persisting = next.catch(() => undefined);

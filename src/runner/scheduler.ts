@@ -2,7 +2,7 @@
 // runs whose dependsOn are not done yet (run-command.md §5).
 import PQueue from 'p-queue';
 import { errorCodes, HandlerError } from '../errors.js';
-import { setLongTimeout } from '../util/time.js';
+import { systemClock, type TimerClock } from '../util/time.js';
 import { findCycle, toDependencyVerdict, toWaitingMessage, type DependencyState } from './dependency-graph.js';
 import { isTerminal } from './run-state.js';
 import type { Run } from './run.js';
@@ -13,6 +13,8 @@ export interface SchedulerOptions {
   readonly dependencyWaitMs: number;
   // The state of a run command's current run, from memory or its journal.
   readonly lookup: (name: string) => Promise<DependencyState>;
+  // Arms the dependency wait bound (tests drive it by hand); default the system clock.
+  readonly clock?: TimerClock;
 }
 
 interface Waiting {
@@ -44,7 +46,7 @@ export class Scheduler {
       void this.#failCycle(run, cycle);
       return;
     }
-    const entry: Waiting = { run, dependsOn, expired: false, bound: setLongTimeout(() => this.#expire(entry), this.#options.dependencyWaitMs) };
+    const entry: Waiting = { run, dependsOn, expired: false, bound: (this.#options.clock ?? systemClock).setTimer(() => this.#expire(entry), this.#options.dependencyWaitMs) };
     this.#waiting.set(run.journal.runId, entry);
     this.notify();
   }

@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { link, open, readFile, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import type { z } from 'zod';
 
 function tempPathFor(path: string): string {
   return join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
@@ -62,4 +63,28 @@ export async function readJsonFile(path: string): Promise<unknown> {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
   }
+}
+
+// What reading a durable file found: absent and corrupt are different answers (a corrupt
+// exactly-once record must never be taken for "never ran").
+export type Read<T> = { readonly kind: 'absent' } | { readonly kind: 'present'; readonly value: T } | { readonly kind: 'corrupt'; readonly reason: string };
+
+// Reads a JSON file and validates it with `schema`.
+export async function readDurableJson<T>(path: string, schema: z.ZodType<T>): Promise<Read<T>> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? { kind: 'absent' } : { kind: 'corrupt', reason: `cannot be read (${code ?? 'error'})` };
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { kind: 'corrupt', reason: 'is not valid JSON' };
+  }
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) return { kind: 'corrupt', reason: `does not have the expected shape (${parsed.error.issues[0]?.path.join('.') || 'root'})` };
+  return { kind: 'present', value: parsed.data };
 }

@@ -1,7 +1,12 @@
 // Managed-identity access tokens from the instance metadata service (IMDS), cached until shortly
 // before they expire. The endpoint is configurable so tests use a loopback token server.
-import type { ManagedIdentity } from '../config/run-command.js';
 import { sleep } from './time.js';
+
+// A managed identity as IMDS takes it: a client id, an object id, or neither (the system-assigned one).
+export interface ManagedIdentity {
+  readonly clientId?: string;
+  readonly objectId?: string;
+}
 
 export const defaultImdsEndpoint = 'http://169.254.169.254';
 export const storageResource = 'https://storage.azure.com/';

@@ -4,7 +4,13 @@ export interface Clock {
   now(): number;
 }
 
-export const systemClock: Clock = { now: () => Date.now() };
+// A clock that also arms timers (runs and the scheduler take one: tests drive it by hand).
+export interface TimerClock extends Clock {
+  // Calls `callback` once `delayMs` have passed; cancel() before that prevents it.
+  setTimer(callback: () => void, delayMs: number): { cancel(): void };
+}
+
+export const systemClock: TimerClock = { now: () => Date.now(), setTimer: (callback, delayMs) => setLongTimeout(callback, delayMs) };
 
 // RFC 3339 UTC to the second, as the status file and instance view use (protocol.md §7).
 export function toRfc3339(epochMs: number): string {

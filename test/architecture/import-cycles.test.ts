@@ -1,10 +1,36 @@
-// Conventions: no import cycles in src/ (type-only imports are erased and do not count), and the
+// Conventions: no import cycle in src/, type-only imports included, and no upward arrow between
+// layers — from the bottom: util and errors, config, runner, blob, platform, the handler's agent
+// files / state / infrastructure, the daemon, the commands and the operator CLI, then cli.ts. The
 // runner never imports status or blob code (it emits events the daemon wires to them).
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const srcDir = resolve('src');
+
+// Layer of a source file, by its path below src/ (first matching prefix).
+const layers: ReadonlyArray<readonly [prefix: string, layer: number]> = [
+  ['util/', 0],
+  ['errors.ts', 0],
+  ['config/', 1],
+  ['runner/', 2],
+  ['blob/', 3],
+  ['platform/', 4],
+  ['handler/agent/', 5],
+  ['handler/state/', 5],
+  ['handler/infra/', 5],
+  ['handler/daemon/', 6],
+  ['handler/commands/', 7],
+  ['handler/cli/', 7],
+  ['cli.ts', 8],
+];
+
+function toLayer(file: string): number {
+  const rel = relative(srcDir, file);
+  const match = layers.find(([prefix]) => rel === prefix || rel.startsWith(prefix));
+  if (!match) throw new Error(`${rel} belongs to no layer: add it to the architecture test`);
+  return match[1];
+}
 
 function listSources(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
@@ -14,12 +40,11 @@ function listSources(dir: string): string[] {
   });
 }
 
-// Runtime imports of a file (static and dynamic), resolved to .ts paths.
+// Every relative import of a file — static, type-only, re-exports and dynamic — resolved to .ts paths.
 function toImports(file: string): string[] {
   const text = readFileSync(file, 'utf8');
   const specifiers = [
-    ...[...text.matchAll(/^import\s+(?!type\b)[^;]*?from\s+'(\.[^']+)'/gms)].map((m) => m[1]),
-    ...[...text.matchAll(/^export\s+(?!type\b)[^;]*?from\s+'(\.[^']+)'/gms)].map((m) => m[1]),
+    ...[...text.matchAll(/^(?:import|export)\s[^;]*?from\s+'(\.[^']+)'/gms)].map((m) => m[1]),
     ...[...text.matchAll(/import\('(\.[^']+)'\)/g)].map((m) => m[1]),
   ];
   return specifiers.map((specifier) => resolve(dirname(file), (specifier ?? '').replace(/\.js$/, '.ts')));
@@ -48,12 +73,22 @@ function findCycle(graph: Map<string, string[]>): string[] | undefined {
   return undefined;
 }
 
+function findUpwardArrows(graph: Map<string, string[]>): string[] {
+  return [...graph].flatMap(([file, imports]) =>
+    imports.filter((target) => toLayer(target) > toLayer(file)).map((target) => `${relative(srcDir, file)} → ${relative(srcDir, target)}`),
+  );
+}
+
 const graph = new Map(listSources(srcDir).map((file) => [file, toImports(file)]));
 
 describe('architecture', () => {
-  it('has no import cycle between source files', () => {
+  it('has no import cycle between source files, type-only imports included', () => {
     const cycle = findCycle(graph);
     expect(cycle?.map((file) => relative(srcDir, file))).toBeUndefined();
+  });
+
+  it('has no upward arrow: no module imports from a layer above its own', () => {
+    expect(findUpwardArrows(graph)).toEqual([]);
   });
 
   it('keeps the runner free of status and blob code', () => {
@@ -64,7 +99,10 @@ describe('architecture', () => {
   });
 
   it('finds the imports it checks (the scan itself works)', () => {
-    expect(graph.get(join(srcDir, 'handler', 'daemon.ts'))).toContain(join(srcDir, 'runner', 'run.ts'));
+    expect(graph.get(join(srcDir, 'handler', 'daemon', 'daemon.ts'))).toContain(join(srcDir, 'runner', 'run.ts'));
+    // A type-only import counts.
+    expect(graph.get(join(srcDir, 'runner', 'run.ts'))).toContain(join(srcDir, 'runner', 'platform-contract.ts'));
     expect(findCycle(new Map([['a', ['b']], ['b', ['a']]]))).toEqual(['a', 'b', 'a']);
+    expect(findUpwardArrows(new Map([[join(srcDir, 'util', 'x.ts'), [join(srcDir, 'config', 'y.ts')]]]))).toEqual(['util/x.ts → config/y.ts']);
   });
 });

@@ -25,6 +25,7 @@ async function installedWithPwsh(): Promise<{ layout: AgentLayout; extra: Record
 }
 
 describe.runIf(pwshTestsRun)('PowerShell in the packaged handler', () => {
+  // Budget: pwsh starts in ≈ 2 s here, ≈ 20 s at half speed under load; three times that.
   it('runs RunPowerShellScript with named, positional and protected parameters and reports its exit code', async () => {
     const { layout, extra } = await installedWithPwsh();
     const script = `param([string] $Greeting, [string] $Token)
@@ -47,8 +48,9 @@ exit 3`;
       output: `hëllo "world" $env:HOME; exit 9|second arg|12\n`,
       error: 'to stderr\n',
     });
-  });
+  }, 120_000);
 
+  // Budget: pwsh starts in ≈ 2 s here, ≈ 20 s at half speed under load; three times that.
   it('runs a .ps1 downloaded from scriptUri with pwsh', async () => {
     const { layout, extra } = await installedWithPwsh();
     server = await startLoopbackServer();
@@ -59,5 +61,5 @@ exit 3`;
     expect((await runCommand(layout, 'enable', { name: 'psuri', seq: 0, extra })).exitCode).toBe(0);
     const report = await waitForStatus(layout, 'psuri', 0, terminal, 60_000);
     expect(report.instanceView).toMatchObject({ executionState: 'Succeeded', exitCode: 0, output: 'Hello Wörld from Core\n' });
-  });
+  }, 120_000);
 });

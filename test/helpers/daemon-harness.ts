@@ -3,19 +3,22 @@
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { HandlerPaths } from '../../src/config/handler-paths.js';
 import { parseOptions, type Options } from '../../src/config/options.js';
-import { Daemon } from '../../src/handler/daemon.js';
-import type { Log, LogMeta } from '../../src/handler/logger.js';
-import { makeHandlerPaths, type HandlerPaths } from '../../src/handler/paths.js';
-import { Redactor } from '../../src/handler/redact.js';
-import { makeRunDeps } from '../../src/handler/run-deps.js';
+import { Daemon } from '../../src/handler/daemon/daemon.js';
+import { makeHandlerContext, type HandlerContext } from '../../src/handler/infra/context.js';
+import type { Log, LogMeta } from '../../src/handler/infra/logger.js';
+import { Redactor } from '../../src/handler/infra/redact.js';
+import { linuxPlatform } from '../../src/platform/linux.js';
+import { makeRunDeps } from '../../src/handler/daemon/run-deps.js';
 import { toAgentJson } from '../../src/handler/cli/submit.js';
-import { encryptToCertificate } from '../../src/handler/local-layout.js';
+import { encryptToCertificate } from '../../src/handler/cli/local-layout.js';
 import { systemClock } from '../../src/util/time.js';
 import { makeCertificate, type TestCertificate } from './certificates.js';
 
 export interface Harness {
   readonly root: string;
+  readonly context: HandlerContext;
   readonly paths: HandlerPaths;
   readonly options: Options;
   readonly lines: string[];
@@ -38,8 +41,9 @@ export async function makeHarness(env: Record<string, string> = {}): Promise<Har
   const environment = { configFolder: join(base, 'config'), statusFolder: join(base, 'status'), logFolder: join(root, 'log') };
   await mkdir(environment.configFolder, { recursive: true });
   const options = parseOptions({ RUNCOMMAND_HANDLER_STATUS_INTERVAL_MS: '200', RUNCOMMAND_HANDLER_KILL_GRACE_MS: '1000', ...env });
-  const paths = makeHandlerPaths(join(base, 'HandlerEnvironment.json'), environment, options);
-  const harness: Harness = { root, paths, options, lines: [], daemon: undefined as unknown as Daemon };
+  const paths = linuxPlatform.makeHandlerPaths(join(base, 'HandlerEnvironment.json'), environment, options);
+  const context = makeHandlerContext({ paths, options, version: 'test', platform: linuxPlatform });
+  const harness: Harness = { root, context, paths, options, lines: [], daemon: undefined as unknown as Daemon };
   harness.daemon = makeDaemon(harness);
   return harness;
 }
@@ -48,13 +52,11 @@ export async function makeHarness(env: Record<string, string> = {}): Promise<Har
 export function makeDaemon(harness: Harness): Daemon {
   const redactor = new Redactor();
   return new Daemon({
-    paths: harness.paths,
-    options: harness.options,
+    context: harness.context,
     log: makeMemoryLog(harness.lines, redactor),
     redactor,
     clock: systemClock,
-    runDeps: makeRunDeps(harness.options, { PATH: process.env['PATH'] ?? '' }, (text) => redactor.redact(text)),
-    version: 'test',
+    runDeps: makeRunDeps(harness.context, { PATH: process.env['PATH'] ?? '' }, (text) => redactor.redact(text)),
   });
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  findCycle, findUnknownReferences, toDependencyVerdict, toExecutionOrder, toWaitingMessage, type DependencyState,
+  findCycle, toDependencyVerdict, toWaitingMessage, type DependencyState,
 } from '../../src/runner/dependency-graph.js';
 
 const states = (entries: Record<string, DependencyState>) => new Map(Object.entries(entries));
@@ -34,15 +34,5 @@ describe('dependency graph', () => {
     expect(findCycle(graph, 'a')).toEqual(['a', 'b', 'c', 'a']);
     expect(findCycle(graph, 'd')).toBeUndefined();
     expect(findCycle(new Map([['x', ['y']]]), 'x')).toBeUndefined();
-  });
-
-  it('orders run commands after their dependencies and refuses a cyclic graph', () => {
-    const order = toExecutionOrder(new Map([['c', ['b']], ['b', ['a']], ['a', []], ['d', ['zzz']]]));
-    expect(order).toEqual(['a', 'b', 'c', 'd']);
-    expect(toExecutionOrder(new Map([['a', ['b']], ['b', ['a']]]))).toBeUndefined();
-  });
-
-  it('lists dependencies that name no run command in the graph', () => {
-    expect(findUnknownReferences(new Map([['a', ['b', 'x']], ['b', ['y', 'x']]]))).toEqual(['x', 'y']);
   });
 });

@@ -2,6 +2,8 @@ import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { errorCodes, HandlerError } from '../../src/errors.js';
+import { linuxPlatform } from '../../src/platform/linux.js';
+import { windowsPlatform } from '../../src/platform/windows.js';
 import { prepareScript, type ScriptSourceDeps } from '../../src/runner/prepare-script.js';
 import { serve, startLoopbackServer, type LoopbackServer } from '../helpers/loopback-http.js';
 import { parseSettings } from '../helpers/settings.js';
@@ -22,7 +24,7 @@ afterEach(async () => {
 
 function prepare(publicSettings: unknown, protectedSettings?: unknown, sources: Partial<ScriptSourceDeps> = {}) {
   const command = parseSettings(publicSettings, protectedSettings);
-  const deps: ScriptSourceDeps = { platform: 'linux', powerShell: '/bin/true', download: { bounds: { attempts: 1, totalMs: 5000 } }, ...sources };
+  const deps: ScriptSourceDeps = { scripts: linuxPlatform.scripts, powerShell: '/bin/true', download: { bounds: { attempts: 1, totalMs: 5000 } }, ...sources };
   return prepareScript(command, dir(), { warn: (m) => warnings.push(m), sources: deps });
 }
 
@@ -103,7 +105,7 @@ describe('prepareScript on Linux', () => {
 });
 
 describe('prepareScript on Windows', () => {
-  const windows = { platform: 'windows', powerShell: '/bin/true' } as const;
+  const windows = { scripts: windowsPlatform.scripts, powerShell: '/bin/true' } as const;
 
   it('runs inline scripts as PowerShell through the bootstrap, the script with a UTF-8 BOM', async () => {
     const prepared = await prepare({ source: { script: 'Write-Host "ü"' }, parameters: [{ name: 'N', value: 'v' }] }, undefined, windows);

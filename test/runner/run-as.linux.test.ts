@@ -5,7 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { RunCommand } from '../../src/config/run-command.js';
 import { HandlerError } from '../../src/errors.js';
-import { launchScript, type ScriptLaunch } from '../../src/runner/process.js';
+import { launchScript } from '../../src/runner/process.linux.js';
+import type { ScriptLaunch } from '../../src/runner/process-contract.js';
 import { applyRunAs, prepareRunAs, runAsPath, toRunAsEnvironment, toSetprivArgs } from '../../src/runner/run-as.linux.js';
 import { makeTestGroup, makeTestUser, removeTestUsers, type TestUser } from '../helpers/users.js';
 

@@ -6,8 +6,9 @@ import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import {
-  attachScript, killRunNow, launchScript, readBootId, readExitRecord, readProcessIdentity, requestTermination, toTaskkillArgs,
+  attachScript, killRunNow, launchScript, readBootId, requestTermination, toTaskkillArgs,
 } from '../../src/runner/process.windows.js';
+import { readExitRecord, readProcessIdentity } from '../../src/runner/process-contract.js';
 import { waitUntil } from '../helpers/scan.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 
@@ -53,7 +54,7 @@ describe('Windows launch bookkeeping', () => {
     expect(await handle.exited).toEqual({ kind: 'exited', exitCode: 7 });
     expect(await readFile(join(dir(), 'stdout'), 'utf8')).toBe('out\n');
     expect(await readFile(join(dir(), 'stderr'), 'utf8')).toBe('err\n');
-    expect(await readExitRecord(dir())).toEqual({ kind: 'exited', exitCode: 7 });
+    expect(await readExitRecord(dir())).toEqual({ kind: 'present', value: { kind: 'exited', exitCode: 7 } });
     expect(await readProcessIdentity(dir())).toEqual(handle.identity);
   });
 

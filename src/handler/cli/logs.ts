@@ -1,12 +1,9 @@
 // `logs NAME [--follow] [--stderr]`: the current run's output, from its local file.
 import { open } from 'node:fs/promises';
-import { join } from 'node:path';
+import { toRunFilePath } from '../../runner/run-directory.js';
 import { isTerminal } from '../../runner/run-state.js';
-import { readJournal } from '../../runner/journal.js';
 import { sleep } from '../../util/time.js';
-import type { HandlerContext } from '../context.js';
-import { toRunDir } from '../paths.js';
-import { readRecord } from '../sequence-records.js';
+import type { HandlerContext } from '../infra/context.js';
 
 async function copyFrom(path: string, offset: number): Promise<number> {
   const handle = await open(path, 'r').catch(() => undefined);
@@ -28,14 +25,14 @@ async function copyFrom(path: string, offset: number): Promise<number> {
 // Prints the output of NAME's current run; with `follow`, until the run is terminal.
 export async function runLogs(context: HandlerContext, name: string | undefined, options: { follow: boolean; stream: 'stdout' | 'stderr' }): Promise<number> {
   if (name === undefined) throw new Error('logs needs a NAME');
-  const record = await readRecord(context.paths.recordsDir, name);
-  if (record === undefined) throw new Error(`no run for run command ${name}`);
-  const runDir = toRunDir(context.paths, record.runId);
-  const path = join(runDir, options.stream);
+  const { store } = context;
+  const current = await store.currentRun(name);
+  if (current.kind !== 'run') throw new Error(current.kind === 'none' ? `no run for run command ${name}` : `the record of run command ${name} ${current.reason}`);
+  const path = toRunFilePath(current.runDir, options.stream);
   let offset = await copyFrom(path, 0);
   while (options.follow) {
-    const journal = await readJournal(runDir);
-    if (journal === undefined || isTerminal(journal.state)) break;
+    const journal = await store.readJournal(current.record.runId);
+    if (journal.kind !== 'present' || isTerminal(journal.value.state)) break;
     await sleep(200);
     offset = await copyFrom(path, offset);
   }

@@ -1,7 +1,6 @@
 // The operator's commands on a local (or given) layout: submit, status, logs, cancel.
-import { loadHandlerContext, type HandlerContext } from '../context.js';
-import { sendIpcRequest, toIpcEndpoint } from '../ipc.js';
-import { ensureLocalLayout } from '../local-layout.js';
+import { loadHandlerContext, type HandlerContext } from '../infra/context.js';
+import { ensureLocalLayout } from './local-layout.js';
 import { runLogs } from './logs.js';
 import { runStatus } from './status.js';
 import { runSubmit } from './submit.js';
@@ -14,9 +13,9 @@ interface OperatorArgs {
 
 async function cancel(context: HandlerContext, name: string | undefined): Promise<number> {
   if (name === undefined) throw new Error('cancel needs a NAME');
-  const reply = await sendIpcRequest(toIpcEndpoint(context.paths.stateDir), { op: 'cancel', name }, context.options.killGraceMs + 15_000);
-  if (!reply?.ok) throw new Error('no daemon answered: is it running?');
-  process.stdout.write(reply['canceled'] ? `canceled ${name}\n` : `${name} has no active run\n`);
+  const reply = await context.daemon.cancel(name);
+  if (reply === undefined) throw new Error('no daemon answered: is it running?');
+  process.stdout.write(reply.canceled ? `canceled ${name}\n` : `${name} has no active run\n`);
   return 0;
 }
 
@@ -24,15 +23,16 @@ async function cancel(context: HandlerContext, name: string | undefined): Promis
 export async function runOperatorCommand(args: OperatorArgs, explicit: string | undefined, env: NodeJS.ProcessEnv): Promise<number> {
   const path = explicit ?? env['RUNCOMMAND_HANDLER_ENVIRONMENT'] ?? (await ensureLocalLayout(process.cwd())).handlerEnvironmentPath;
   const context = await loadHandlerContext(path, env);
-  const name = args.positional[0];
-  switch (args.command) {
-    case 'submit':
-      return runSubmit(context, name, args.flags);
-    case 'status':
-      return runStatus(context, name, { json: args.flags.has('json'), watch: args.flags.has('watch') });
-    case 'logs':
-      return runLogs(context, name, { follow: args.flags.has('follow'), stream: args.flags.has('stderr') ? 'stderr' : 'stdout' });
-    default:
-      return cancel(context, name);
-  }
+  return operatorCommands[args.command as OperatorCommand](context, args.positional[0], args.flags);
 }
+
+type OperatorCommand = 'submit' | 'status' | 'logs' | 'cancel';
+type Flags = OperatorArgs['flags'];
+
+// The operator's commands, one row each.
+const operatorCommands: Readonly<Record<OperatorCommand, (context: HandlerContext, name: string | undefined, flags: Flags) => Promise<number>>> = {
+  submit: (context, name, flags) => runSubmit(context, name, flags),
+  status: (context, name, flags) => runStatus(context, name, { json: flags.has('json'), watch: flags.has('watch') }),
+  logs: (context, name, flags) => runLogs(context, name, { follow: flags.has('follow'), stream: flags.has('stderr') ? 'stderr' : 'stdout' }),
+  cancel,
+};

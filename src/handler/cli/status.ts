@@ -1,7 +1,8 @@
 // `status [NAME] [--json] [--watch]`: a table of run commands (redrawn live with --watch on a
 // terminal), or one run command in full.
-import type { HandlerContext } from '../context.js';
-import { readRunOverviews, toElapsed, toSize, toUploadState, type RunOverview } from '../run-overview.js';
+import type { HandlerContext } from '../infra/context.js';
+import { readRunOverviews, toElapsed, toSize, toUploadState, type RunOverview } from './run-overview.js';
+import { toRunFilePath } from '../../runner/run-directory.js';
 import { sleep } from '../../util/time.js';
 
 // Lays out rows as fixed-width columns.
@@ -35,8 +36,8 @@ export function toStatusDetail(overview: RunOverview): string {
     `endTime:           ${view.endTime}`,
     `timeoutInSeconds:  ${overview.journal?.timeoutInSeconds ?? ''}`,
     `run directory:     ${overview.runDir ?? '(unknown)'}`,
-    `stdout:            ${overview.runDir ? `${overview.runDir}/stdout` : ''} (${toSize(overview.stdoutBytes)})`,
-    `stderr:            ${overview.runDir ? `${overview.runDir}/stderr` : ''} (${toSize(overview.stderrBytes)})`,
+    `stdout:            ${overview.runDir ? toRunFilePath(overview.runDir, 'stdout') : ''} (${toSize(overview.stdoutBytes)})`,
+    `stderr:            ${overview.runDir ? toRunFilePath(overview.runDir, 'stderr') : ''} (${toSize(overview.stderrBytes)})`,
     `blob upload:       ${toUploadState(overview)}`,
     '--- output (last 4096 bytes) ---',
     view.output,
@@ -47,7 +48,7 @@ export function toStatusDetail(overview: RunOverview): string {
 }
 
 async function render(context: HandlerContext, name: string | undefined, json: boolean): Promise<string> {
-  const all = await readRunOverviews(context.paths);
+  const all = await readRunOverviews(context);
   const selected = name === undefined ? all : all.filter((overview) => overview.name === name);
   if (name !== undefined && selected.length === 0) throw new Error(`no status for run command ${name}`);
   if (json) {

@@ -2,12 +2,11 @@
 // (one line of ASCII JSON, protected values encrypted to the local certificate), then nudges the daemon.
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseSettingsFileName } from '../../config/settings-file.js';
+import { parseSettingsFileName, toSettingsFileName } from '../../config/settings-file.js';
 import { isValidName } from '../../config/run-command.js';
 import { writeFileAtomic } from '../../util/atomic-file.js';
-import type { HandlerContext } from '../context.js';
-import { sendIpcRequest, toIpcEndpoint } from '../ipc.js';
-import { encryptToCertificate, findLocalCertificate } from '../local-layout.js';
+import type { HandlerContext } from '../infra/context.js';
+import { encryptToCertificate, findLocalCertificate } from './local-layout.js';
 
 type Flags = ReadonlyMap<string, readonly string[]>;
 
@@ -73,8 +72,8 @@ export async function runSubmit(context: HandlerContext, name: string | undefine
     protectedSettings: protectedSettings && certificate ? await encryptToCertificate(JSON.stringify(protectedSettings), certificate.crtPath) : null,
     protectedSettingsCertThumbprint: certificate?.thumbprint ?? null,
   };
-  await writeFileAtomic(join(configFolder, `${name}.${seq}.settings`), toAgentJson({ runtimeSettings: [{ handlerSettings }] }), { mode: 0o600 });
-  const reply = await sendIpcRequest(toIpcEndpoint(context.paths.stateDir), { op: 'enable', name, seq }, 1000);
-  process.stdout.write(`submitted ${name} (sequence number ${seq})${reply?.ok ? '' : ' — no daemon is running: start one with `npm start`'}\n`);
+  await writeFileAtomic(join(configFolder, toSettingsFileName(name, seq)), toAgentJson({ runtimeSettings: [{ handlerSettings }] }), { mode: 0o600 });
+  const reply = await context.daemon.enable(name, seq);
+  process.stdout.write(`submitted ${name} (sequence number ${seq})${reply ? '' : ' — no daemon is running: start one with `npm start`'}\n`);
   return 0;
 }

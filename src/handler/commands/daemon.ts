@@ -1,26 +1,18 @@
 // `daemon`: the long-lived process that watches settings files and runs scripts.
 import { toErrorMessage } from '../../errors.js';
 import { systemClock } from '../../util/time.js';
-import type { HandlerContext } from '../context.js';
-import { Daemon } from '../daemon.js';
-import { DaemonAlreadyRunning } from '../ipc.js';
-import { makeDaemonLog } from '../logger.js';
-import { Redactor } from '../redact.js';
-import { makeRunDeps } from '../run-deps.js';
+import type { HandlerContext } from '../infra/context.js';
+import { Daemon } from '../daemon/daemon.js';
+import { DaemonAlreadyRunning } from '../infra/ipc.js';
+import { makeDaemonLog } from '../infra/logger.js';
+import { Redactor } from '../infra/redact.js';
+import { makeRunDeps } from '../daemon/run-deps.js';
 
 // Runs the daemon until it is asked to stop; returns the process exit code.
 export async function runDaemon(context: HandlerContext, env: NodeJS.ProcessEnv, options: { console: boolean }): Promise<number> {
   const redactor = new Redactor();
   const log = await makeDaemonLog(context.paths.logFolder, redactor, { console: options.console });
-  const daemon = new Daemon({
-    paths: context.paths,
-    options: context.options,
-    log,
-    redactor,
-    clock: systemClock,
-    runDeps: makeRunDeps(context.options, env, (text) => redactor.redact(text)),
-    version: context.version,
-  });
+  const daemon = new Daemon({ context, log, redactor, clock: systemClock, runDeps: makeRunDeps(context, env, (text) => redactor.redact(text)) });
   // The daemon must keep serving every other run command whatever one of them does.
   process.on('unhandledRejection', (reason) => log.error('unhandled rejection', { error: toErrorMessage(reason) }));
   process.on('uncaughtException', (error) => log.error('uncaught exception', { error: toErrorMessage(error), stack: error.stack }));

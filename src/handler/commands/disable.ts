@@ -1,11 +1,9 @@
 // `disable`: the run command was deleted (or the handler is being removed or updated): kill its
 // script tree, never write its status again, and forget its exactly-once record (protocol.md §8).
-import type { HandlerContext } from '../context.js';
-import { sendIpcRequest, toIpcEndpoint } from '../ipc.js';
-import type { Log } from '../logger.js';
-import { makeRunDeps } from '../run-deps.js';
-import { cancelRunDirect } from '../run-control.js';
-import { readRecord, writeRecord } from '../sequence-records.js';
+import type { HandlerContext } from '../infra/context.js';
+import type { Log } from '../infra/logger.js';
+import { makeRunDeps } from '../daemon/run-deps.js';
+import { stopRunDirect } from './stop-run.js';
 import { readCommandIdentity } from './enable.js';
 
 // Runs the disable command; always exits 0 (a failing disable blocks the agent's uninstall).
@@ -16,18 +14,16 @@ export async function runDisable(context: HandlerContext, env: NodeJS.ProcessEnv
     return 0;
   }
   const { name } = identity;
-  const timeoutMs = context.options.killGraceMs + 15_000;
-  const reply = await sendIpcRequest(toIpcEndpoint(context.paths.stateDir), { op: 'disable', name }, timeoutMs);
-  if (reply?.ok) {
+  if (await context.daemon.disable(name)) {
     log.info('disable done by the daemon', { name });
     return 0;
   }
-  const { paths } = context;
-  const record = await readRecord(paths.recordsDir, name);
-  if (record && record.disabledAt === undefined) {
-    await cancelRunDirect(paths, record.runId, 'disable: the run command was deleted, or the handler is being updated or removed', makeRunDeps(context.options, env));
-    await writeRecord(paths.recordsDir, { ...record, disabledAt: Date.now() });
+  const { store } = context;
+  const record = await store.readRecord(name);
+  if (record.kind === 'present' && record.value.disabledAt === undefined) {
+    await stopRunDirect(store, record.value.runId, 'disable: the run command was deleted, or the handler is being updated or removed', makeRunDeps(context, env));
   }
-  log.info('disable done without a daemon', { name, seq: record?.seq });
+  await store.markDisabled(name, record, Date.now());
+  log.info('disable done without a daemon', { name, seq: record.kind === 'present' ? record.value.seq : undefined });
   return 0;
 }

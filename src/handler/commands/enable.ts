@@ -1,14 +1,10 @@
 // `enable`: make sure a status file exists for (name, seq) and a daemon serves this install, then
 // exit — fast, idempotent, never running or waiting for the script (protocol.md §4).
 import { isValidName } from '../../config/run-command.js';
-import { readJournal } from '../../runner/journal.js';
-import type { HandlerContext } from '../context.js';
-import { ensureDaemon } from '../daemon-control.js';
-import { sendIpcRequest, toIpcEndpoint } from '../ipc.js';
-import type { Log } from '../logger.js';
-import { toRunDir } from '../paths.js';
-import { readRecord } from '../sequence-records.js';
-import { makePendingStatus, writeStatusFileIfMissing } from '../status-file.js';
+import { makePendingStatus, writeStatusFileIfMissing } from '../agent/status-file.js';
+import type { HandlerContext } from '../infra/context.js';
+import { ensureDaemon } from '../infra/daemon-control.js';
+import type { Log } from '../infra/logger.js';
 
 // Reads the run command's identity from the agent's environment variables.
 export function readCommandIdentity(env: NodeJS.ProcessEnv): { name: string; seq: number } | { error: string } {
@@ -22,15 +18,11 @@ export function readCommandIdentity(env: NodeJS.ProcessEnv): { name: string; seq
 
 // Writes the run's status file if the agent has none: from the journal if the run is known, else Pending.
 async function ensureStatusFile(context: HandlerContext, name: string, seq: number): Promise<void> {
-  const { paths } = context;
-  const record = await readRecord(paths.recordsDir, name);
-  if (record?.seq === seq && record.disabledAt === undefined) {
-    const runDir = toRunDir(paths, record.runId);
-    const journal = await readJournal(runDir);
-    if (journal) {
-      await writeStatusFileIfMissing(paths.statusFolder, journal, runDir, Date.now());
-      return;
-    }
+  const { paths, store } = context;
+  const current = await store.currentRun(name);
+  if (current.kind === 'run' && current.record.seq === seq && current.journal.kind === 'present') {
+    await writeStatusFileIfMissing(paths.statusFolder, current.journal.value, current.runDir, Date.now());
+    return;
   }
   await writeStatusFileIfMissing(paths.statusFolder, makePendingStatus(name, seq), undefined, Date.now());
 }
@@ -45,9 +37,7 @@ export async function runEnable(context: HandlerContext, env: NodeJS.ProcessEnv,
   }
   await ensureStatusFile(context, identity.name, identity.seq);
   const daemon = await ensureDaemon(context, log);
-  if (daemon !== 'starting') {
-    await sendIpcRequest(toIpcEndpoint(context.paths.stateDir), { op: 'enable', ...identity }, 500);
-  }
+  if (daemon !== 'starting') await context.daemon.enable(identity.name, identity.seq);
   log.info('enable', { name: identity.name, seq: identity.seq, daemon });
   return 0;
 }

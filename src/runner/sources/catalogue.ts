@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { SettingsError } from '../../errors.js';
-import type { PlatformName } from '../../platform.js';
+import type { PlatformName } from '../platform-contract.js';
 
 // dist/runner/sources/ (or src/runner/sources/ under vitest) → ../commands/
 export const catalogueDir = fileURLToPath(new URL('../commands/', import.meta.url));

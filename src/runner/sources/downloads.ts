@@ -5,6 +5,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import type { Artifact } from '../../config/run-command.js';
 import { errorCodes, HandlerError, toErrorMessage, type ErrorCode } from '../../errors.js';
 import { downloadLimits } from '../download-limits.js';
+import { isReservedFileName } from '../run-directory.js';
 import { toContainedPath, toFileNameFromUrl, toSafeFileName } from '../safe-path.js';
 import { defaultDownloadBounds, type DownloadBounds } from './http-download.js';
 import { downloadRemoteFile, type RemoteFile, type RemoteFileDeps } from './remote-file.js';
@@ -18,9 +19,6 @@ export type DownloadDeps = Omit<RemoteFileDeps, 'bounds'> & {
   readonly ps1Bom?: boolean;
 };
 
-// Names the handler keeps in a run directory: a download never takes them.
-const reservedNames = /^(stdout|stderr|journal\.json.*|process\.json|exit-status\.json|rch-.*)$/i;
-
 // What one run has downloaded so far: the names used in its directory (compared ignoring case,
 // as Windows does) and the bytes it may still download.
 export class TakenNames {
@@ -30,7 +28,7 @@ export class TakenNames {
   // Claims `name` for `owner`; throws `code` when it is reserved or already claimed.
   claim(name: string, owner: string, code: ErrorCode): void {
     const key = name.toLowerCase();
-    if (reservedNames.test(name)) throw new HandlerError(code, `${owner}: the file name '${name}' is reserved by the handler`, { blame: 'user' });
+    if (isReservedFileName(name)) throw new HandlerError(code, `${owner}: the file name '${name}' is reserved by the handler`, { blame: 'user' });
     const other = this.#names.get(key);
     if (other !== undefined) throw new HandlerError(code, `${owner}: the file name '${name}' is already used by ${other}`, { blame: 'user' });
     this.#names.set(key, owner);

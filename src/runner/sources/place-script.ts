@@ -4,7 +4,7 @@ import { chmod, copyFile, readFile, writeFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import type { RunCommand } from '../../config/run-command.js';
 import { errorCodes, HandlerError, SettingsError, toErrorMessage } from '../../errors.js';
-import type { PlatformName } from '../../platform.js';
+import type { ScriptTraits } from '../platform-contract.js';
 import { catalogueDir as shippedCatalogueDir, findCommand, readCatalogue } from './catalogue.js';
 import { downloadScript, type DownloadDeps, type TakenNames } from './downloads.js';
 
@@ -16,7 +16,7 @@ export interface PlacedScript {
 }
 
 export interface PlaceScriptDeps {
-  readonly platform: PlatformName;
+  readonly scripts: ScriptTraits;
   readonly download: DownloadDeps;
   readonly catalogueDir?: string;
 }
@@ -36,13 +36,13 @@ async function writeScriptFile(dir: string, name: string, text: string, bom: boo
 async function placeText(dir: string, taken: TakenNames, text: string, shell: ScriptShell, deps: PlaceScriptDeps): Promise<PlacedScript> {
   const name = shell === 'powershell' ? 'script.ps1' : 'script.sh';
   taken.claim(name, 'source.script', errorCodes.saveScript);
-  return { path: await writeScriptFile(dir, name, text, shell === 'powershell' && deps.platform === 'windows'), shell };
+  return { path: await writeScriptFile(dir, name, text, shell === 'powershell' && deps.scripts.powerShellNeedsUtf8Help), shell };
 }
 
 async function placeCommand(command: RunCommand & { source: { kind: 'commandId' } }, dir: string, taken: TakenNames, deps: PlaceScriptDeps): Promise<PlacedScript> {
   const { source } = command;
   const catalogueDir = deps.catalogueDir ?? shippedCatalogueDir;
-  const entry = findCommand(await readCatalogue(catalogueDir), source.commandId, deps.platform);
+  const entry = findCommand(await readCatalogue(catalogueDir), source.commandId, deps.scripts.catalogue);
   if (entry.script === undefined) {
     if (source.script === undefined) throw new SettingsError('source.script', `is required with source.commandId ${entry.id}`);
     return placeText(dir, taken, source.script, entry.shell, deps);
@@ -52,7 +52,7 @@ async function placeCommand(command: RunCommand & { source: { kind: 'commandId' 
   const path = join(dir, name);
   try {
     const text = await readFile(join(catalogueDir, entry.script), 'utf8');
-    await writeScriptFile(dir, name, text, entry.shell === 'powershell' && deps.platform === 'windows');
+    await writeScriptFile(dir, name, text, entry.shell === 'powershell' && deps.scripts.powerShellNeedsUtf8Help);
   } catch (error) {
     if (error instanceof HandlerError) throw error;
     throw new HandlerError(errorCodes.saveScript, `could not copy the built-in command ${entry.id}: ${toErrorMessage(error)}`, { cause: error });
@@ -65,7 +65,7 @@ async function placeDownload(command: RunCommand & { source: { kind: 'scriptUri'
   const file = { uri: scriptUri, ...(sasToken === undefined ? {} : { sasToken }), ...(managedIdentity === undefined ? {} : { managedIdentity }) };
   const path = await downloadScript(file, dir, taken, deps.download);
   const isPowerShell = extname(path).toLowerCase() === '.ps1';
-  if (deps.platform === 'windows' && !isPowerShell) {
+  if (deps.scripts.uriScriptsMustBePowerShell && !isPowerShell) {
     throw new HandlerError(errorCodes.startExecution, `source.scriptUri: only PowerShell (.ps1) scripts run on Windows, got '${extname(path) || 'no extension'}'`, { blame: 'user' });
   }
   await chmod(path, 0o700);
@@ -77,7 +77,7 @@ export function placeScript(command: RunCommand, dir: string, taken: TakenNames,
   const { source } = command;
   switch (source.kind) {
     case 'script':
-      return placeText(dir, taken, source.script, deps.platform === 'windows' ? 'powershell' : 'bash', deps);
+      return placeText(dir, taken, source.script, deps.scripts.inlineShell, deps);
     case 'scriptUri':
       return placeDownload({ ...command, source }, dir, taken, deps);
     case 'commandId':

@@ -4,10 +4,10 @@
 import { access, constants } from 'node:fs/promises';
 import type { Parameter } from '../../config/run-command.js';
 import { errorCodes, HandlerError } from '../../errors.js';
-import type { PlatformName } from '../../platform.js';
+import type { PowerShellFlavour } from '../platform-contract.js';
 
 export interface PowerShellHostOptions {
-  readonly platform: PlatformName;
+  readonly flavour: PowerShellFlavour;
   // An explicit executable (RUNCOMMAND_HANDLER_PWSH): the only one tried.
   readonly configured?: string;
   // PATH, HOME, SystemRoot, ProgramFiles of the daemon.
@@ -32,11 +32,10 @@ function toPathDirectories(env: PowerShellHostOptions['env'], separator: string)
   return (env['PATH'] ?? env['Path'] ?? '').split(separator).filter((dir) => dir !== '');
 }
 
-// Where PowerShell is looked for, in order. Windows: Windows PowerShell 5.1, then pwsh.
-export function toPowerShellCandidates(options: PowerShellHostOptions): string[] {
-  const { env } = options;
-  if (options.configured !== undefined) return [options.configured];
-  if (options.platform === 'windows') {
+// Windows: Windows PowerShell 5.1 (as Microsoft's handler runs scripts), then pwsh.
+export const windowsPowerShell: PowerShellFlavour = {
+  label: 'PowerShell',
+  candidates: (env) => {
     const systemRoot = env['SystemRoot'] ?? 'C:\\Windows';
     const programFiles = env['ProgramFiles'] ?? 'C:\\Program Files';
     return [
@@ -44,16 +43,28 @@ export function toPowerShellCandidates(options: PowerShellHostOptions): string[]
       ...toPathDirectories(env, ';').map((dir) => `${dir.replace(/\\$/, '')}\\pwsh.exe`),
       `${programFiles}\\PowerShell\\7\\pwsh.exe`,
     ];
-  }
-  const home = env['HOME'];
-  return [
-    ...toPathDirectories(env, ':').map((dir) => `${dir.replace(/\/$/, '')}/pwsh`),
-    '/opt/microsoft/powershell/7/pwsh',
-    '/usr/bin/pwsh',
-    '/snap/bin/pwsh',
-    // `dotnet tool install --global PowerShell` (scripts/install-pwsh.sh).
-    ...(home ? [`${home}/.dotnet/tools/pwsh`] : []),
-  ];
+  },
+};
+
+// Linux: PowerShell 7 wherever its installers put it.
+export const linuxPowerShell: PowerShellFlavour = {
+  label: 'PowerShell 7 (pwsh)',
+  candidates: (env) => {
+    const home = env['HOME'];
+    return [
+      ...toPathDirectories(env, ':').map((dir) => `${dir.replace(/\/$/, '')}/pwsh`),
+      '/opt/microsoft/powershell/7/pwsh',
+      '/usr/bin/pwsh',
+      '/snap/bin/pwsh',
+      // `dotnet tool install --global PowerShell` (scripts/install-pwsh.sh).
+      ...(home ? [`${home}/.dotnet/tools/pwsh`] : []),
+    ];
+  },
+};
+
+// Where PowerShell is looked for, in order: the configured one only, else the flavour's places.
+export function toPowerShellCandidates(options: PowerShellHostOptions): string[] {
+  return options.configured !== undefined ? [options.configured] : options.flavour.candidates(options.env);
 }
 
 async function isExecutableFile(path: string): Promise<boolean> {
@@ -69,7 +80,7 @@ export async function findPowerShell(options: PowerShellHostOptions, isExecutabl
   for (const candidate of candidates) {
     if (await isExecutable(candidate)) return candidate;
   }
-  const what = options.platform === 'windows' ? 'PowerShell' : 'PowerShell 7 (pwsh)';
+  const what = options.flavour.label;
   const hint = options.configured === undefined ? 'install it or set RUNCOMMAND_HANDLER_PWSH' : 'RUNCOMMAND_HANDLER_PWSH names no executable';
   throw new HandlerError(errorCodes.startExecution, `${what} is needed to run this PowerShell script but was not found (looked for ${candidates.join(', ')}): ${hint}`, {
     blame: 'user',

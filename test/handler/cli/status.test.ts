@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { toStatusDetail, toStatusTable } from '../../../src/handler/cli/status.js';
-import { toElapsed, toSize, toUploadState, type RunOverview } from '../../../src/handler/run-overview.js';
+import { toElapsed, toSize, toUploadState, type RunOverview } from '../../../src/handler/cli/run-overview.js';
 import type { RunJournal } from '../../../src/runner/journal.js';
 
 const journal = { timeoutInSeconds: 60, uploads: { stdout: 1024, stderr: 0 } } as unknown as RunJournal;

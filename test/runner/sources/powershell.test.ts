@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { errorCodes, HandlerError } from '../../../src/errors.js';
-import { findPowerShell, toPowerShellCandidates, toPowerShellInvocation, toProtectedVariable } from '../../../src/runner/sources/powershell.js';
+import { findPowerShell, linuxPowerShell, toPowerShellCandidates, toPowerShellInvocation, toProtectedVariable, windowsPowerShell } from '../../../src/runner/sources/powershell.js';
 
 const flags = ['-NoProfile', '-NonInteractive', '-ExecutionPolicy', 'Bypass'];
 const quiet = { NO_COLOR: '1', POWERSHELL_TELEMETRY_OPTOUT: '1', POWERSHELL_UPDATECHECK: 'Off' };
 
 describe('PowerShell candidates', () => {
   it('on Linux: pwsh on PATH, the usual install places, then the .NET global tool', () => {
-    expect(toPowerShellCandidates({ platform: 'linux', env: { PATH: '/usr/local/bin:/bin/', HOME: '/root' } })).toEqual([
+    expect(toPowerShellCandidates({ flavour: linuxPowerShell, env: { PATH: '/usr/local/bin:/bin/', HOME: '/root' } })).toEqual([
       '/usr/local/bin/pwsh',
       '/bin/pwsh',
       '/opt/microsoft/powershell/7/pwsh',
@@ -18,7 +18,7 @@ describe('PowerShell candidates', () => {
   });
 
   it('on Windows: Windows PowerShell first, then pwsh on PATH and in Program Files', () => {
-    expect(toPowerShellCandidates({ platform: 'windows', env: { SystemRoot: 'D:\\Win', Path: 'C:\\Tools\\;C:\\bin', ProgramFiles: 'C:\\PF' } })).toEqual([
+    expect(toPowerShellCandidates({ flavour: windowsPowerShell, env: { SystemRoot: 'D:\\Win', Path: 'C:\\Tools\\;C:\\bin', ProgramFiles: 'C:\\PF' } })).toEqual([
       'D:\\Win\\System32\\WindowsPowerShell\\v1.0\\powershell.exe',
       'C:\\Tools\\pwsh.exe',
       'C:\\bin\\pwsh.exe',
@@ -27,11 +27,11 @@ describe('PowerShell candidates', () => {
   });
 
   it('only the configured executable when there is one (pwsh on Windows)', () => {
-    expect(toPowerShellCandidates({ platform: 'windows', configured: 'C:\\PS7\\pwsh.exe', env: {} })).toEqual(['C:\\PS7\\pwsh.exe']);
+    expect(toPowerShellCandidates({ flavour: windowsPowerShell, configured: 'C:\\PS7\\pwsh.exe', env: {} })).toEqual(['C:\\PS7\\pwsh.exe']);
   });
 
   it('takes the first executable candidate, or fails with a clear −204 naming where it looked', async () => {
-    const options = { platform: 'linux', env: { PATH: '/a:/b' } } as const;
+    const options = { flavour: linuxPowerShell, env: { PATH: '/a:/b' } } as const;
     expect(await findPowerShell(options, async (path) => path === '/b/pwsh')).toBe('/b/pwsh');
     const error = await findPowerShell(options, async () => false).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(HandlerError);

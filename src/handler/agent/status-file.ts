@@ -1,0 +1,173 @@
+// The status file the agent reads (protocol.md §7) with the run's instance view (run-command.md §6).
+// No other module knows this file's name or format.
+import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { RunJournal } from '../../runner/journal.js';
+import { readOutputTail } from '../../runner/output-tail.js';
+import { toRunFilePath } from '../../runner/run-directory.js';
+import { createFileAtomic, writeFileAtomic } from '../../util/atomic-file.js';
+import { toRfc3339 } from '../../util/time.js';
+
+export type TopLevelStatus = 'transitioning' | 'success' | 'error';
+
+// Key order is Microsoft's; callers parse it by position in some tools.
+export interface InstanceView {
+  executionState: string;
+  executionMessage: string;
+  output: string;
+  error: string;
+  exitCode: number;
+  startTime: string;
+  endTime: string;
+}
+
+// What the status needs to know about a run.
+export type StatusInput = Pick<
+  RunJournal,
+  'name' | 'seq' | 'state' | 'message' | 'exitCode' | 'startTime' | 'endTime' | 'asyncExecution' | 'treatFailureAsDeploymentFailure' | 'handlerFailure'
+>;
+
+// The agent truncates messages of files above 128 KiB; stay well below.
+const maxStatusBytes = 120 * 1024;
+const maxMessageChars = 4096;
+
+const statusFileName = /^(.+)\.(\d+)\.status$/;
+
+// Path of a run command's status file (multi-config naming).
+export function toStatusPath(statusFolder: string, name: string, seq: number): string {
+  return join(statusFolder, `${name}.${seq}.status`);
+}
+
+// Top-level status: transitioning while active (success once started with asyncExecution),
+// success at the end unless the handler failed or treatFailureAsDeploymentFailure applies.
+export function toTopLevelStatus(run: StatusInput): TopLevelStatus {
+  if (run.state === 'Pending') return 'transitioning';
+  if (run.state === 'Running') return run.asyncExecution ? 'success' : 'transitioning';
+  if (run.state === 'Succeeded') return 'success';
+  if (run.handlerFailure || run.treatFailureAsDeploymentFailure) return 'error';
+  return 'success';
+}
+
+// The instance view, keys in Microsoft's order.
+export function toInstanceView(run: StatusInput, output: string, error: string): InstanceView {
+  return {
+    executionState: run.state,
+    executionMessage: run.message.length > maxMessageChars ? `${run.message.slice(0, maxMessageChars)}…` : run.message,
+    output,
+    error,
+    exitCode: run.exitCode,
+    startTime: run.startTime,
+    endTime: run.endTime,
+  };
+}
+
+// The status file's text for a run: a one-element JSON array, never a BOM, under 128 KiB.
+export function toStatusDocument(run: StatusInput, output: string, error: string, nowMs: number): string {
+  let view = toInstanceView(run, output, error);
+  let text = render(run, view, nowMs);
+  // Tails of control characters expand sixfold when escaped twice; shrink them until it fits.
+  while (Buffer.byteLength(text) > maxStatusBytes && (view.output.length > 0 || view.error.length > 0)) {
+    view = { ...view, output: view.output.slice(Math.floor(view.output.length / 2)), error: view.error.slice(Math.floor(view.error.length / 2)) };
+    text = render(run, view, nowMs);
+  }
+  return text;
+}
+
+function render(run: StatusInput, view: InstanceView, nowMs: number): string {
+  return JSON.stringify([
+    {
+      version: 1,
+      timestampUTC: toRfc3339(nowMs),
+      status: {
+        name: run.name,
+        operation: 'Enable',
+        status: toTopLevelStatus(run),
+        formattedMessage: { lang: 'en', message: JSON.stringify(view) },
+      },
+    },
+  ]);
+}
+
+// Reads the run's output tails from its directory ('' when the run has none yet).
+export async function readTails(runDir: string | undefined): Promise<{ output: string; error: string }> {
+  if (runDir === undefined) return { output: '', error: '' };
+  const [output, error] = await Promise.all([readOutputTail(toRunFilePath(runDir, 'stdout')), readOutputTail(toRunFilePath(runDir, 'stderr'))]);
+  return { output: output.text, error: error.text };
+}
+
+// Writes (replaces) a run's status file.
+export async function writeStatusFile(statusFolder: string, run: StatusInput, runDir: string | undefined, nowMs: number): Promise<void> {
+  const tails = await readTails(runDir);
+  await mkdir(statusFolder, { recursive: true });
+  const text = toStatusDocument(run, tails.output, tails.error, nowMs);
+  await writeFileAtomic(toStatusPath(statusFolder, run.name, run.seq), text, { mode: 0o644, sync: false });
+}
+
+// Writes a status file only when none exists yet for (name, seq); never replaces a newer one.
+export async function writeStatusFileIfMissing(statusFolder: string, run: StatusInput, runDir: string | undefined, nowMs: number): Promise<boolean> {
+  const tails = await readTails(runDir);
+  await mkdir(statusFolder, { recursive: true });
+  const text = toStatusDocument(run, tails.output, tails.error, nowMs);
+  return createFileAtomic(toStatusPath(statusFolder, run.name, run.seq), text, { mode: 0o644, sync: false });
+}
+
+// The terminal status of settings the agent enabled but that will never run (an older sequence number).
+export function makeNotRunStatus(name: string, seq: number, message: string, nowMs: number): StatusInput {
+  return { ...makePendingStatus(name, seq), state: 'Failed', message: `Execution failed: ${message}`, exitCode: -1, endTime: toRfc3339(nowMs), handlerFailure: true };
+}
+
+// The status of a run the daemon has not picked up yet.
+export function makePendingStatus(name: string, seq: number, message = 'Execution pending'): StatusInput {
+  return {
+    name,
+    seq,
+    state: 'Pending',
+    message,
+    exitCode: 0,
+    startTime: '',
+    endTime: '',
+    asyncExecution: false,
+    treatFailureAsDeploymentFailure: false,
+    handlerFailure: false,
+  };
+}
+
+// A status file read back: its top-level status and instance view.
+export interface StatusEntry {
+  readonly name: string;
+  readonly seq: number;
+  readonly status: TopLevelStatus;
+  readonly instanceView: InstanceView;
+}
+
+// Reads the status file of (name, seq); undefined when it is absent or not a status document.
+export async function readStatusFile(statusFolder: string, name: string, seq: number): Promise<StatusEntry | undefined> {
+  const text = await readFile(toStatusPath(statusFolder, name, seq), 'utf8').catch(() => undefined);
+  if (text === undefined) return undefined;
+  try {
+    const document = JSON.parse(text) as [{ status: { status: TopLevelStatus; formattedMessage: { message: string } } }];
+    const status = document[0].status;
+    return { name, seq, status: status.status, instanceView: JSON.parse(status.formattedMessage.message) as InstanceView };
+  } catch {
+    return undefined;
+  }
+}
+
+// True when the status file of (name, seq) already reports how the run ended.
+export async function isTerminalStatusFile(statusFolder: string, name: string, seq: number): Promise<boolean> {
+  const entry = await readStatusFile(statusFolder, name, seq);
+  return entry !== undefined && !['Pending', 'Running'].includes(entry.instanceView.executionState);
+}
+
+// The highest-sequence status of every run command in `statusFolder`, sorted by name.
+export async function readStatusEntries(statusFolder: string): Promise<StatusEntry[]> {
+  const newest = new Map<string, number>();
+  for (const file of await readdir(statusFolder).catch(() => [] as string[])) {
+    const match = statusFileName.exec(file);
+    if (!match) continue;
+    const [, name = '', seqText = ''] = match;
+    if ((newest.get(name) ?? -1) < Number(seqText)) newest.set(name, Number(seqText));
+  }
+  const entries = await Promise.all([...newest].map(([name, seq]) => readStatusFile(statusFolder, name, seq)));
+  return entries.filter((entry): entry is StatusEntry => entry !== undefined).sort((a, b) => a.name.localeCompare(b.name));
+}

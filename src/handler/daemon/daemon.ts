@@ -1,0 +1,227 @@
+// The daemon's composition root: wires the watcher, the control endpoint, the scheduler, runs,
+// status files and the log together. Decisions about one run command are serialised per name.
+import { mkdir, stat } from 'node:fs/promises';
+import type { Server } from 'node:net';
+import { basename, join } from 'node:path';
+import type { RunCommand } from '../../config/run-command.js';
+import { parseSettingsFileName, toSettingsFileName } from '../../config/settings-file.js';
+import { errorCodes, HandlerError, toErrorMessage } from '../../errors.js';
+import { toDependencyState, type DependencyState } from '../../runner/dependency-graph.js';
+import { makeRunJournal, Run, type RunDeps, type RunExtension } from '../../runner/run.js';
+import { Scheduler } from '../../runner/scheduler.js';
+import { KeyedQueue } from '../../util/keyed-queue.js';
+import type { Clock } from '../../util/time.js';
+import { listCurrentSettings } from '../agent/settings-folder.js';
+import { makeNotRunStatus, writeStatusFileIfMissing } from '../agent/status-file.js';
+import type { HandlerContext } from '../infra/context.js';
+import { serveDaemon } from '../infra/daemon-client.js';
+import type { Log } from '../infra/logger.js';
+import type { Redactor } from '../infra/redact.js';
+import { shouldRun, type Origin } from '../state/run-store.js';
+import { loadRunCommand } from './intake.js';
+import { recoverRuns } from './recovery.js';
+import { RunRegistry } from './run-registry.js';
+import { makeRunExtensions } from './run-extensions.js';
+import { watchSettingsFolder, type SettingsWatcher } from './watcher.js';
+
+export interface DaemonDeps {
+  readonly context: HandlerContext;
+  readonly log: Log;
+  readonly redactor: Redactor;
+  readonly clock: Clock;
+  readonly runDeps: RunDeps;
+}
+
+export class Daemon {
+  readonly #deps: DaemonDeps;
+  readonly #decisions: KeyedQueue;
+  readonly #runs: RunRegistry;
+  readonly #scheduler: Scheduler;
+  #server: Server | undefined;
+  #watcher: SettingsWatcher | undefined;
+  #stopping = false;
+  readonly stopped: Promise<void>;
+  #resolveStopped!: () => void;
+
+  constructor(deps: DaemonDeps) {
+    this.#deps = deps;
+    this.#decisions = new KeyedQueue((name, error) => deps.log.error('unexpected error handling a run command', { name, error: toErrorMessage(error) }));
+    this.#scheduler = new Scheduler({
+      concurrency: deps.context.options.concurrency,
+      dependencyWaitMs: deps.context.options.dependencyWaitMs,
+      lookup: (name) => this.#lookupDependency(name),
+      clock: deps.runDeps.clock,
+    });
+    this.#runs = new RunRegistry(deps, () => this.#scheduler.notify());
+    this.stopped = new Promise((resolve) => (this.#resolveStopped = resolve));
+  }
+
+  // Takes the single-instance lock, recovers interrupted runs, then serves settings files.
+  async start(): Promise<void> {
+    const { context, log } = this.#deps;
+    const { paths, store } = context;
+    this.#server = await serveDaemon(context.daemonAddress, {
+      hello: async () => ({ pid: process.pid, version: context.version, configFolder: paths.configFolder }),
+      // Answered at once: `enable` must not wait for a superseded run to die.
+      enable: async ({ name, seq }) => (void this.#onEnable(name, seq), {}),
+      disable: async ({ name }) => (await this.#disable(name), {}),
+      cancel: async ({ name }) => ({ canceled: await this.#cancel(name) }),
+      shutdown: async ({ cancelRuns }) => (setImmediate(() => void this.stop(cancelRuns)), {}),
+    });
+    await store.ensure();
+    for (const folder of [paths.logFolder, paths.statusFolder, paths.configFolder]) await mkdir(folder, { recursive: true });
+    log.info('daemon started', { version: context.version, configFolder: paths.configFolder, stateDir: paths.stateDir });
+    const recoveryStart = this.#deps.clock.now();
+    const recovered = await recoverRuns(store, {
+      adopt: (run, command) => this.#runs.adopt(run, command),
+      schedule: (run, command) => this.#scheduler.schedule(run, command.dependsOn),
+      load: (journal) => this.#load(journal.settingsFile, journal.name, journal.seq),
+      extend: (command) => makeRunExtensions(command, { options: context.options, log, redactor: this.#deps.redactor }),
+      runDeps: this.#deps.runDeps,
+      log,
+    });
+    if (recovered > 0) log.info('interrupted runs recovered', { count: recovered, ms: this.#deps.clock.now() - recoveryStart });
+    this.#watcher = await watchSettingsFolder(paths.configFolder, (path) => this.#onSettingsFile(path, 'watch'), (error) => log.error('watcher error', { error: toErrorMessage(error) }));
+    await this.#reconcile();
+  }
+
+  // Stops serving; running scripts keep running unless `cancelRuns` (uninstall).
+  async stop(cancelRuns: boolean): Promise<void> {
+    if (this.#stopping) return this.stopped;
+    this.#stopping = true;
+    await this.#watcher?.close();
+    this.#server?.close();
+    await this.#runs.stop(cancelRuns);
+    this.#deps.log.info('daemon stopped', { cancelRuns });
+    this.#resolveStopped();
+  }
+
+  #onSettingsFile(path: string, origin: Origin): void {
+    if (this.#stopping) return;
+    const parsed = parseSettingsFileName(basename(path));
+    if (parsed.kind === 'other') return;
+    if (parsed.kind === 'refused') {
+      this.#deps.log.warn('settings file refused', { file: basename(path).slice(0, 200), reason: parsed.reason });
+      return;
+    }
+    void this.#decisions.run(parsed.name, () => this.#consider(parsed.name, parsed.seq, path, origin));
+  }
+
+  async #onEnable(name: string, seq: number): Promise<void> {
+    const path = join(this.#deps.context.paths.configFolder, toSettingsFileName(name, seq));
+    await this.#decisions.run(name, () => this.#consider(name, seq, path, 'enable'));
+  }
+
+  // The current settings file of each name is considered at start.
+  async #reconcile(): Promise<void> {
+    for (const { path } of await listCurrentSettings(this.#deps.context.paths.configFolder)) this.#onSettingsFile(path, 'reconcile');
+  }
+
+  async #consider(name: string, seq: number, path: string, origin: Origin): Promise<void> {
+    const { store } = this.#deps.context;
+    const mtimeMs = await stat(path).then((s) => s.mtimeMs, () => undefined);
+    if (mtimeMs === undefined || this.#stopping) return;
+    const record = await store.readRecord(name);
+    if (record.kind === 'corrupt') return this.#refuseUnknown(name, seq, record.reason, origin);
+    if (!shouldRun(record, seq, mtimeMs, origin)) {
+      if (origin !== 'enable' || record.kind !== 'present') return;
+      if (record.value.seq === seq) return this.#restoreStatus(name, record.value.runId);
+      return this.#refuseOlder(name, seq, record.value.seq);
+    }
+    await this.#runs.get(name)?.cancel(`superseded by sequence number ${seq}`);
+    const runId = store.newRunId(name, seq, this.#deps.clock.now());
+    await store.recordLaunch({ name, seq, runId });
+    await this.#accept(name, seq, runId, path);
+  }
+
+  async #accept(name: string, seq: number, runId: string, settingsFile: string): Promise<void> {
+    const { store, options } = this.#deps.context;
+    const identity = { name, seq, runId, settingsFile, bootId: this.#deps.runDeps.bootId };
+    let command: RunCommand | undefined;
+    let extensions: RunExtension[] = [];
+    let failure: HandlerError | undefined;
+    const runDir = await store.makeRunDir(runId).catch((error: unknown) => {
+      failure = new HandlerError(errorCodes.createDataDir, `could not create the run directory: ${toErrorMessage(error)}`);
+      return store.toRunDir(runId);
+    });
+    try {
+      if (!failure) command = await this.#load(settingsFile, name, seq);
+      if (command) extensions = makeRunExtensions(command, { options, log: this.#deps.log, redactor: this.#deps.redactor });
+    } catch (error) {
+      failure = error instanceof HandlerError ? error : new HandlerError(errorCodes.invalidSettings, toErrorMessage(error));
+    }
+    const run = new Run(runDir, makeRunJournal(identity, command), command, this.#deps.runDeps, extensions);
+    this.#runs.adopt(run, command);
+    if (failure) {
+      this.#deps.log.warn('run command refused', { name, seq, runId, error: failure.message, code: failure.code });
+      await run.fail(failure);
+      return;
+    }
+    await run.persist();
+    this.#scheduler.schedule(run, command?.dependsOn);
+  }
+
+  async #load(settingsFile: string, name: string, seq: number): Promise<RunCommand> {
+    const { context, log, redactor } = this.#deps;
+    const { paths, options, platform } = context;
+    const command = await loadRunCommand(settingsFile, name, seq, { certDir: paths.certDir, settleMs: options.settingsSettleMs, decrypt: platform.decryptProtectedSettings });
+    redactor.add(command.secrets);
+    if (command.unknownKeys.length > 0) log.info('unknown settings keys ignored', { name, seq, keys: command.unknownKeys.join(', ') });
+    return command;
+  }
+
+  // The agent enabled a sequence number older than one already run: it never runs, and says so.
+  async #refuseOlder(name: string, seq: number, ranSeq: number): Promise<void> {
+    const message = `sequence number ${seq} is older than ${ranSeq}, which already ran; it is not run (delete and re-create the run command to run it again)`;
+    this.#deps.log.warn('older sequence number not run', { name, seq, ranSeq });
+    await this.#runs.writeStatus({ ...makeNotRunStatus(name, seq, message, this.#deps.clock.now()), runId: `${name}.${seq}.not-run` });
+  }
+
+  // The exactly-once record cannot be read: which sequence number ran is unknown, so nothing runs
+  // (running one twice is worse than not running it); the status says why and what to do.
+  async #refuseUnknown(name: string, seq: number, reason: string, origin: Origin): Promise<void> {
+    this.#deps.log.error('exactly-once record unreadable: not run', { name, seq, reason, origin });
+    if (origin !== 'enable') return;
+    const message = `the record of which sequence number of ${name} already ran ${reason}; to be safe it is not run (delete and re-create the run command to run it again)`;
+    await this.#runs.writeStatusUnlessTerminal({ ...makeNotRunStatus(name, seq, message, this.#deps.clock.now()), runId: `${name}.${seq}.not-run` });
+  }
+
+  // Re-enable of a run already accepted: rewrite its status file if the agent lost it.
+  async #restoreStatus(name: string, runId: string): Promise<void> {
+    const { context } = this.#deps;
+    const live = this.#runs.get(name);
+    const journal = live?.journal.runId === runId ? live.journal : await context.store.readJournal(runId).then((read) => (read.kind === 'present' ? read.value : undefined));
+    if (journal) await writeStatusFileIfMissing(context.paths.statusFolder, journal, context.store.toRunDir(runId), this.#deps.clock.now());
+  }
+
+  // The state of a run command's current run, for its dependents (an unreadable one did not succeed).
+  async #lookupDependency(name: string): Promise<DependencyState> {
+    const live = this.#runs.get(name)?.journal;
+    if (live) return toDependencyState(live);
+    const current = await this.#deps.context.store.currentRun(name);
+    if (current.kind === 'none') return toDependencyState(undefined);
+    if (current.kind === 'run' && current.journal.kind === 'present') return toDependencyState(current.journal.value);
+    return current.kind === 'run' && current.journal.kind === 'absent' ? toDependencyState(undefined) : { kind: 'failed', state: 'Failed', exitCode: -1 };
+  }
+
+  async #cancel(name: string): Promise<boolean> {
+    const run = this.#runs.get(name);
+    if (!run) return false;
+    await run.cancel('canceled by the operator');
+    return true;
+  }
+
+  // The run command was deleted: silence its status, kill its tree, forget its record.
+  async #disable(name: string): Promise<void> {
+    const { store } = this.#deps.context;
+    await this.#decisions.run(name, async () => {
+      const run = this.#runs.get(name);
+      const record = await store.readRecord(name);
+      const recordedRunId = record.kind === 'present' ? record.value.runId : undefined;
+      await this.#runs.silence(name, [run?.journal.runId, recordedRunId].filter((id): id is string => id !== undefined));
+      if (run) await run.cancel('disable: the run command was deleted, or the handler is being updated or removed');
+      await store.markDisabled(name, record, this.#deps.clock.now());
+      this.#deps.log.info('run command disabled', { name, seq: record.kind === 'present' ? record.value.seq : undefined, runId: recordedRunId });
+    });
+  }
+}

@@ -1,0 +1,103 @@
+// After a restart (kill -9, crash, agent restart, reboot): every run the journal says is not
+// terminal is re-attached, finished from its recorded exit status, failed as rebooted, or —
+// if it never started — scheduled again. Nothing runs twice (run-command.md §8): a journal that
+// cannot be read is never taken for "never started".
+import type { RunCommand } from '../../config/run-command.js';
+import { errorCodes, HandlerError, toErrorMessage } from '../../errors.js';
+import { isActiveJournal, type RunJournal } from '../../runner/journal.js';
+import { readProcessIdentity } from '../../runner/process-contract.js';
+import { makeRunJournal, Run, type RunDeps, type RunExtension } from '../../runner/run.js';
+import type { Log } from '../infra/logger.js';
+import type { RunStore, SequenceRecord } from '../state/run-store.js';
+
+export interface RecoveryHooks {
+  adopt(run: Run, command?: RunCommand): void;
+  schedule(run: Run, command: RunCommand): void;
+  load(journal: RunJournal): Promise<RunCommand>;
+  // The run extensions of a command (blob streaming), for runs that are resumed or rescheduled.
+  extend?(command: RunCommand): RunExtension[];
+  readonly runDeps: RunDeps;
+  readonly log: Log;
+}
+
+// Resumes or finishes every interrupted run; returns how many were found.
+export async function recoverRuns(store: RunStore, hooks: RecoveryHooks): Promise<number> {
+  let found = 0;
+  for (const { name, record: read } of await store.listRecords()) {
+    if (read.kind === 'corrupt') {
+      hooks.log.error('exactly-once record unreadable: its run is not recovered, and nothing runs again for it', { name, reason: read.reason });
+      continue;
+    }
+    if (read.kind !== 'present' || read.value.disabledAt !== undefined) continue;
+    const record = read.value;
+    const runDir = store.toRunDir(record.runId);
+    const journal = await store.readJournal(record.runId);
+    if (journal.kind === 'absent') {
+      // Accepted but never journaled: nothing started, so consider its settings afresh.
+      await store.removeRecord(record.name);
+      continue;
+    }
+    if (journal.kind === 'corrupt') {
+      found += 1;
+      await recoverUnreadable(runDir, record, journal.reason, hooks);
+      continue;
+    }
+    if (!isActiveJournal(journal.value)) continue;
+    found += 1;
+    hooks.log.info('recovering run', { name: record.name, seq: record.seq, runId: record.runId, state: journal.value.state });
+    await recoverRun(runDir, journal.value, hooks);
+  }
+  return found;
+}
+
+// A run whose journal cannot be read: followed to its end if its script runs (the wrapper knows its
+// outcome), else ended as failed — never started (again).
+async function recoverUnreadable(runDir: string, record: SequenceRecord, reason: string, hooks: RecoveryHooks): Promise<void> {
+  const { name, seq, runId } = record;
+  hooks.log.error('run journal unreadable: the run is ended, never started again', { name, seq, runId, reason });
+  const journal = { ...makeRunJournal({ name, seq, runId, settingsFile: '', bootId: hooks.runDeps.bootId }), message: `the run journal ${reason}` };
+  const identity = await readProcessIdentity(runDir);
+  if (identity !== undefined) return recoverRun(runDir, { ...journal, state: 'Running', process: identity }, hooks);
+  const run = new Run(runDir, journal, undefined, hooks.runDeps);
+  hooks.adopt(run);
+  await run.fail(new HandlerError(errorCodes.general, `the run journal ${reason}; whether the script started is unknown, so it is not started (again)`));
+}
+
+async function recoverRun(runDir: string, journal: RunJournal, hooks: RecoveryHooks): Promise<void> {
+  const identity = journal.process ?? (await readProcessIdentity(runDir));
+  if (identity !== undefined) {
+    // Started (perhaps before its Running state was journaled): re-attach or finish it.
+    const running: RunJournal = { ...journal, state: 'Running', process: identity, startTime: journal.startTime || journal.endTime };
+    const { command, extensions } = journal.uploads ? await loadStreaming(journal, hooks) : { command: undefined, extensions: [] };
+    const run = new Run(runDir, running, undefined, hooks.runDeps, extensions);
+    hooks.adopt(run, command);
+    void run.resume();
+    return;
+  }
+  let command: RunCommand | undefined;
+  try {
+    command = await hooks.load(journal);
+  } catch (error) {
+    const run = new Run(runDir, journal, undefined, hooks.runDeps);
+    hooks.adopt(run);
+    const cause = error instanceof HandlerError ? error : new HandlerError(errorCodes.invalidSettings, toErrorMessage(error));
+    await run.fail(new HandlerError(cause.code, `the settings could not be read again after a restart: ${cause.message}`));
+    return;
+  }
+  const run = new Run(runDir, journal, command, hooks.runDeps, hooks.extend?.(command) ?? []);
+  hooks.adopt(run, command);
+  hooks.schedule(run, command);
+}
+
+// A run that streams to blobs needs its settings again to resume the uploads (issue 4); if they
+// cannot be read, the run still finishes and its executionMessage says the uploads stopped.
+async function loadStreaming(journal: RunJournal, hooks: RecoveryHooks): Promise<{ command?: RunCommand; extensions: RunExtension[] }> {
+  try {
+    const command = await hooks.load(journal);
+    return { command, extensions: hooks.extend?.(command) ?? [] };
+  } catch (error) {
+    const cause = toErrorMessage(error);
+    hooks.log.warn('blob uploads not resumed: the settings could not be read again', { name: journal.name, seq: journal.seq, runId: journal.runId, error: cause });
+    return { extensions: [{ beforeFinish: async () => `blob uploads were not resumed after a restart: the settings could not be read again (${cause})` }] };
+  }
+}

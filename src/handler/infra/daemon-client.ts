@@ -1,0 +1,112 @@
+// The daemon's control protocol, typed once for both sides: the requests the lifecycle and operator
+// commands send, the replies they get, how long each may take, and the dispatcher the daemon serves
+// them with (which checks every field: names become paths, and the client is not trusted).
+import type { Server } from 'node:net';
+import { isValidName } from '../../config/run-command.js';
+import { sendIpcRequest, startIpcServer, type IpcAddress, type IpcRequest, type IpcResponse } from './ipc.js';
+
+// Each operation: what the request carries and what a successful reply holds.
+export interface DaemonProtocol {
+  // Who serves this install (an update asks another version's daemon to stop).
+  hello: { request: Record<string, never>; reply: { pid: number; version: string; configFolder: string } };
+  // Consider (name, seq) now; answered at once, before any superseded run has died.
+  enable: { request: { name: string; seq: number }; reply: Record<string, never> };
+  // The run command was deleted: kill its run, silence its status, forget its record.
+  disable: { request: { name: string }; reply: Record<string, never> };
+  // The operator's cancel: tree-kill the current run.
+  cancel: { request: { name: string }; reply: { canceled: boolean } };
+  // Stop serving (uninstall cancels the runs; an update leaves them to the next daemon).
+  shutdown: { request: { cancelRuns: boolean }; reply: Record<string, never> };
+}
+
+export type DaemonOp = keyof DaemonProtocol;
+export type DaemonRequest<K extends DaemonOp> = DaemonProtocol[K]['request'];
+export type DaemonReply<K extends DaemonOp> = DaemonProtocol[K]['reply'];
+export type DaemonHandlers = { readonly [K in DaemonOp]: (request: DaemonRequest<K>) => Promise<DaemonReply<K>> };
+
+// How long a client waits for each answer: a kill may take the grace period and its fallback.
+export function toTimeoutMs(op: DaemonOp, killGraceMs: number): number {
+  switch (op) {
+    case 'hello':
+      return 300;
+    case 'enable':
+      return 1000;
+    case 'shutdown':
+      return 1000;
+    case 'disable':
+    case 'cancel':
+      return killGraceMs + 15_000;
+  }
+}
+
+// The typed client of one install's daemon; every method resolves undefined when no daemon answered.
+export class DaemonClient {
+  readonly #address: IpcAddress;
+  readonly #killGraceMs: number;
+
+  constructor(address: IpcAddress, killGraceMs: number) {
+    this.#address = address;
+    this.#killGraceMs = killGraceMs;
+  }
+
+  hello(timeoutMs = toTimeoutMs('hello', this.#killGraceMs)): Promise<DaemonReply<'hello'> | undefined> {
+    return this.#send('hello', {}, timeoutMs);
+  }
+
+  enable(name: string, seq: number): Promise<DaemonReply<'enable'> | undefined> {
+    return this.#send('enable', { name, seq });
+  }
+
+  disable(name: string): Promise<DaemonReply<'disable'> | undefined> {
+    return this.#send('disable', { name });
+  }
+
+  cancel(name: string): Promise<DaemonReply<'cancel'> | undefined> {
+    return this.#send('cancel', { name });
+  }
+
+  shutdown(cancelRuns: boolean): Promise<DaemonReply<'shutdown'> | undefined> {
+    return this.#send('shutdown', { cancelRuns });
+  }
+
+  async #send<K extends DaemonOp>(op: K, request: DaemonRequest<K>, timeoutMs = toTimeoutMs(op, this.#killGraceMs)): Promise<DaemonReply<K> | undefined> {
+    const reply = await sendIpcRequest(this.#address, { op, ...request }, timeoutMs);
+    if (reply?.ok !== true) return undefined;
+    const { ok: _ok, ...fields } = reply;
+    return fields as DaemonReply<K>;
+  }
+}
+
+// Serves the protocol on `address` with `handlers`; a request whose fields are not valid is
+// answered with an error and never reaches them.
+export function serveDaemon(address: IpcAddress, handlers: DaemonHandlers): Promise<Server> {
+  return startIpcServer(address, (request) => dispatch(request, handlers));
+}
+
+async function dispatch(request: IpcRequest, handlers: DaemonHandlers): Promise<IpcResponse> {
+  const refusal = toRefusal(request);
+  if (refusal !== undefined) return { ok: false, error: refusal };
+  const name = request['name'] as string;
+  switch (request.op as DaemonOp) {
+    case 'hello':
+      return { ok: true, ...(await handlers.hello({})) };
+    case 'enable':
+      return { ok: true, ...(await handlers.enable({ name, seq: request['seq'] as number })) };
+    case 'disable':
+      return { ok: true, ...(await handlers.disable({ name })) };
+    case 'cancel':
+      return { ok: true, ...(await handlers.cancel({ name })) };
+    case 'shutdown':
+      return { ok: true, ...(await handlers.shutdown({ cancelRuns: request['cancelRuns'] === true })) };
+  }
+}
+
+// Why a request is refused, if it is: an unknown operation, a name that cannot be a path, a
+// sequence number that is not a non-negative integer.
+function toRefusal(request: IpcRequest): string | undefined {
+  if (!['hello', 'enable', 'disable', 'cancel', 'shutdown'].includes(request.op)) return 'unknown operation';
+  if (['enable', 'disable', 'cancel'].includes(request.op) && (typeof request['name'] !== 'string' || !isValidName(request['name']))) return 'invalid run command name';
+  const seq = request['seq'];
+  if (request.op === 'enable' && !(typeof seq === 'number' && Number.isSafeInteger(seq) && seq >= 0)) return 'invalid sequence number';
+  return undefined;
+}

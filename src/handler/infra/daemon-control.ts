@@ -1,0 +1,57 @@
+// Starting, finding and stopping the daemon from a lifecycle command.
+import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { sleep } from '../../util/time.js';
+import { cliPath, packageRoot, type HandlerContext } from './context.js';
+import type { Log } from './logger.js';
+
+export type DaemonState = 'running' | 'started' | 'starting';
+
+// Waits until no daemon answers for this install (or the time is up); true when gone.
+export async function waitForDaemonGone(context: HandlerContext, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if ((await context.daemon.hello(200)) === undefined) return true;
+    await sleep(50);
+  }
+  return false;
+}
+
+// Starts the daemon in its own session, detached from the agent's process group, with its own
+// stdout/stderr (a file in the log folder), so it holds none of the agent's capture files.
+export async function spawnDaemon(context: HandlerContext): Promise<void> {
+  await mkdir(context.paths.logFolder, { recursive: true });
+  const out = openSync(join(context.paths.logFolder, 'daemon.out'), 'a', 0o644);
+  try {
+    const child = spawn(process.execPath, [cliPath, 'daemon', '--handler-environment', context.paths.handlerEnvironmentPath], {
+      detached: true,
+      stdio: ['ignore', out, out],
+      cwd: packageRoot,
+      env: process.env,
+    });
+    child.unref();
+  } finally {
+    closeSync(out);
+  }
+}
+
+// Makes sure a daemon of this version serves this install; waits for it at most `budgetMs`.
+export async function ensureDaemon(context: HandlerContext, log: Log, budgetMs = 1200): Promise<DaemonState> {
+  const deadline = Date.now() + budgetMs;
+  const hello = await context.daemon.hello();
+  if (hello && hello.configFolder === context.paths.configFolder) return 'running';
+  if (hello) {
+    // Another version's daemon (an update in progress): it leaves its scripts running; ours re-attaches.
+    log.info('asking the daemon of another version to stop', { version: hello.version });
+    await context.daemon.shutdown(false);
+    await waitForDaemonGone(context, Math.max(0, deadline - Date.now() - 300));
+  }
+  await spawnDaemon(context);
+  while (Date.now() < deadline) {
+    await sleep(25);
+    if (await context.daemon.hello(200)) return 'started';
+  }
+  return 'starting';
+}

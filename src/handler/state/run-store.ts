@@ -1,0 +1,157 @@
+// The run store: the one module that owns the handler's state folder (run-command.md §2, §8) —
+// the exactly-once record of each run command (which sequence number was accepted, written before
+// its script starts), every run's own directory and its journal. It answers "the current run of
+// NAME", "every run" and "record this launch"; nothing else builds a path in the state folder.
+// Absent, present and corrupt are three different answers: a corrupt record or journal is never
+// taken for "never ran", so nothing runs twice because a file could not be read.
+import { chmod, mkdir, readdir, rename, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { isValidName } from '../../config/run-command.js';
+import { journalSchema, type RunJournal } from '../../runner/journal.js';
+import { toRunFilePath } from '../../runner/run-directory.js';
+import { readDurableJson, writeFileAtomic, type Read } from '../../util/atomic-file.js';
+
+const recordSchema = z.object({
+  name: z.string(),
+  seq: z.number().int(),
+  runId: z.string(),
+  // Epoch ms when `disable` forgot this run command; absent while it is live.
+  disabledAt: z.number().optional(),
+});
+
+export type SequenceRecord = z.infer<typeof recordSchema>;
+
+// Who asks for a settings file to be considered.
+export type Origin = 'enable' | 'watch' | 'reconcile';
+
+// A run command's current run: none (never accepted, or deleted), a record that cannot be read,
+// or the run its record names with what its journal says.
+export type CurrentRun =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'corrupt-record'; readonly reason: string }
+  | { readonly kind: 'run'; readonly record: SequenceRecord; readonly runDir: string; readonly journal: Read<RunJournal> };
+
+// The state folder's other files: the daemon's control token and the mark an update leaves.
+export type StateFile = 'ipc-token' | 'update-in-progress.json';
+
+let runCounter = 0;
+
+export class RunStore {
+  readonly stateDir: string;
+  readonly #runsDir: string;
+  readonly #recordsDir: string;
+
+  constructor(stateDir: string) {
+    this.stateDir = stateDir;
+    this.#runsDir = join(stateDir, 'runs');
+    this.#recordsDir = join(stateDir, 'records');
+  }
+
+  // Creates the state folders, root-only (0700, also when they existed with another mode: run
+  // directories hold scripts and output, and RunAs users must not reach them); idempotent.
+  async ensure(): Promise<void> {
+    for (const dir of [this.stateDir, this.#runsDir, this.#recordsDir]) {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      await chmod(dir, 0o700);
+    }
+  }
+
+  // The path of one of the state folder's own files.
+  toStateFile(file: StateFile): string {
+    return join(this.stateDir, file);
+  }
+
+  // A new run's id: name, sequence number and a time-based suffix, unique within this process.
+  newRunId(name: string, seq: number, nowMs: number): string {
+    runCounter = (runCounter + 1) % 1296;
+    return `${name}.${seq}.${nowMs.toString(36)}${runCounter.toString(36).padStart(2, '0')}`;
+  }
+
+  // A run's own directory.
+  toRunDir(runId: string): string {
+    return join(this.#runsDir, runId);
+  }
+
+  // Creates a new run's directory (root-only).
+  async makeRunDir(runId: string): Promise<string> {
+    const runDir = this.toRunDir(runId);
+    await mkdir(runDir, { recursive: true, mode: 0o700 });
+    return runDir;
+  }
+
+  // The run ids of every run directory on disk.
+  async listRunIds(): Promise<string[]> {
+    return readdir(this.#runsDir).catch(() => [] as string[]);
+  }
+
+  // A run command's exactly-once record.
+  readRecord(name: string): Promise<Read<SequenceRecord>> {
+    return readDurableJson(this.#recordPath(name), recordSchema);
+  }
+
+  // Records that (name, seq) was accepted as run `runId` (fsynced: exactly-once depends on it).
+  async recordLaunch(record: SequenceRecord): Promise<void> {
+    await writeFileAtomic(this.#recordPath(record.name), JSON.stringify(record));
+  }
+
+  // Marks a run command deleted: a later enable or a newer settings file may run it again, and an
+  // update can restore the record (protocol.md §8). A corrupt record is set aside: nothing to keep.
+  async markDisabled(name: string, record: Read<SequenceRecord>, atMs: number): Promise<void> {
+    if (record.kind === 'present') await this.recordLaunch({ ...record.value, disabledAt: atMs });
+    if (record.kind === 'corrupt') await this.setAsideRecord(name);
+  }
+
+  // Moves a corrupt record out of the way (kept for diagnosis as `<name>.json.corrupt`).
+  async setAsideRecord(name: string): Promise<void> {
+    await rename(this.#recordPath(name), `${this.#recordPath(name)}.corrupt`).catch(() => undefined);
+  }
+
+  // Deletes a run command's record; idempotent.
+  async removeRecord(name: string): Promise<void> {
+    await unlink(this.#recordPath(name)).catch(() => undefined);
+  }
+
+  // Every record on disk, each as read (corrupt ones included: callers must not take them for absent).
+  async listRecords(): Promise<Array<{ readonly name: string; readonly record: Read<SequenceRecord> }>> {
+    const entries = await readdir(this.#recordsDir).catch(() => [] as string[]);
+    const names = entries.filter((entry) => entry.endsWith('.json')).map((entry) => entry.slice(0, -'.json'.length)).filter(isValidName);
+    return Promise.all(names.map(async (name) => ({ name, record: await this.readRecord(name) })));
+  }
+
+  // A run's journal.
+  readJournal(runId: string): Promise<Read<RunJournal>> {
+    return readDurableJson(toRunFilePath(this.toRunDir(runId), 'journal'), journalSchema);
+  }
+
+  // Persists a run's journal atomically (fsynced: it is what recovery trusts).
+  async writeJournal(journal: RunJournal): Promise<void> {
+    await writeFileAtomic(toRunFilePath(this.toRunDir(journal.runId), 'journal'), JSON.stringify(journal));
+  }
+
+  // The current run of `name`: its record's run and journal. A deleted run command (disabled
+  // record) has none, unless `includeDisabled` (an update restoring it, the operator's view).
+  async currentRun(name: string, options: { includeDisabled?: boolean } = {}): Promise<CurrentRun> {
+    const read = await this.readRecord(name);
+    if (read.kind === 'absent') return { kind: 'none' };
+    if (read.kind === 'corrupt') return { kind: 'corrupt-record', reason: read.reason };
+    const record = read.value;
+    if (record.disabledAt !== undefined && options.includeDisabled !== true) return { kind: 'none' };
+    return { kind: 'run', record, runDir: this.toRunDir(record.runId), journal: await this.readJournal(record.runId) };
+  }
+
+  #recordPath(name: string): string {
+    return join(this.#recordsDir, `${name}.json`);
+  }
+}
+
+// Whether settings (seq, mtime) for a name with this record must run: a newer seq runs; an older
+// or equal one never does; after a disable, an explicit enable or a file written since runs. A
+// corrupt record never runs anything: which sequence number ran is unknown.
+export function shouldRun(read: Read<SequenceRecord>, seq: number, mtimeMs: number, origin: Origin): boolean {
+  if (read.kind === 'absent') return true;
+  if (read.kind === 'corrupt') return false;
+  const record = read.value;
+  if (record.disabledAt !== undefined) return origin === 'enable' || mtimeMs > record.disabledAt;
+  return seq > record.seq;
+}

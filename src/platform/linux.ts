@@ -1,0 +1,24 @@
+// Linux: the rch-exec wrapper, setpriv for RunAs, bash for inline scripts, openssl for protected
+// settings, an abstract Unix socket for the daemon.
+import { posix } from 'node:path';
+import { makeHandlerPathsWith } from '../config/handler-paths.js';
+import { linuxProcessLayer } from '../runner/process.linux.js';
+import * as linuxRunAs from '../runner/run-as.linux.js';
+import { linuxPowerShell } from '../runner/sources/powershell.js';
+import { toInstallHash, type Platform } from './platform.js';
+
+export const linuxPlatform: Platform = {
+  name: 'linux',
+  processLayer: linuxProcessLayer,
+  runAs: linuxRunAs,
+  scripts: {
+    catalogue: 'linux',
+    inlineShell: 'bash',
+    uriScriptsMustBePowerShell: false,
+    powerShellNeedsUtf8Help: false,
+    powerShell: linuxPowerShell,
+  },
+  makeHandlerPaths: makeHandlerPathsWith(posix),
+  decryptProtectedSettings: async (...args) => (await import('../config/protected-settings.js')).decryptProtectedSettings(...args),
+  toDaemonEndpoint: (stateDir) => `\0runcommand-handler-${toInstallHash(stateDir)}`,
+};

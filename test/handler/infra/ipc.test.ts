@@ -1,0 +1,211 @@
+import { readFile, stat } from 'node:fs/promises';
+import { createConnection, type Server } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DaemonAlreadyRunning, sendIpcRequest, startIpcServer, type IpcAddress, type IpcRequest, type IpcResponse } from '../../../src/handler/infra/ipc.js';
+import { RunStore } from '../../../src/handler/state/run-store.js';
+import { linuxPlatform } from '../../../src/platform/linux.js';
+
+// The daemon's address for an install whose state is in `stateDir`, as the handler context builds it.
+function toIpcEndpoint(stateDir: string): IpcAddress {
+  return { endpoint: linuxPlatform.toDaemonEndpoint(stateDir), tokenPath: new RunStore(stateDir).toStateFile('ipc-token') };
+}
+import { useTempDir } from '../../helpers/temp-dir.js';
+
+const tempDir = useTempDir('ipc');
+let servers: Server[] = [];
+
+afterEach(async () => {
+  await Promise.all(servers.map((server) => closeServer(server)));
+  servers = [];
+});
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server.listening) {
+      resolve();
+      return;
+    }
+    server.close(() => resolve());
+  });
+}
+
+async function serve(endpoint: IpcAddress, handle: (request: IpcRequest) => Promise<IpcResponse>): Promise<Server> {
+  const server = await startIpcServer(endpoint, handle);
+  servers.push(server);
+  return server;
+}
+
+// Sends raw bytes on a plain connection and collects everything the server sends until it closes.
+// `$TOKEN` in a chunk stands for the daemon's current token.
+async function exchangeRaw(address: IpcAddress, rawChunks: readonly string[], gapMs = 0): Promise<string> {
+  const token = await readFile(address.tokenPath, 'utf8');
+  const chunks = rawChunks.map((chunk) => chunk.replace('$TOKEN', token));
+  return new Promise((resolve, reject) => {
+    const socket = createConnection(address.endpoint);
+    let reply = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      reply += chunk;
+    });
+    socket.on('error', reject);
+    socket.on('close', () => resolve(reply));
+    socket.on('connect', () => {
+      void (async () => {
+        for (const chunk of chunks) {
+          if (socket.destroyed) return;
+          socket.write(chunk);
+          if (gapMs > 0) await new Promise((done) => setTimeout(done, gapMs));
+        }
+      })();
+    });
+  });
+}
+
+describe('the daemon address on Linux', () => {
+  it('derives a stable abstract socket name from the state dir', () => {
+    const { endpoint, tokenPath } = toIpcEndpoint('/var/lib/runcommand-handler');
+    expect(endpoint).toMatch(/^\0runcommand-handler-[0-9a-f]{24}$/);
+    expect(tokenPath).toBe('/var/lib/runcommand-handler/ipc-token');
+    expect(toIpcEndpoint('/var/lib/runcommand-handler').endpoint).toBe(endpoint);
+    expect(toIpcEndpoint('/var/lib/runcommand-handler-2').endpoint).not.toBe(endpoint);
+  });
+});
+
+describe('IPC server and client', () => {
+  it('delivers a request to the handler and its response back to the client', async () => {
+    const endpoint = toIpcEndpoint(tempDir());
+    const received: IpcRequest[] = [];
+    await serve(endpoint, async (request) => {
+      received.push(request);
+      return { ok: true, accepted: 'yes', count: received.length };
+    });
+    const response = await sendIpcRequest(endpoint, { op: 'enable', name: 'hello', seq: 3 }, 5000);
+    expect(response).toEqual({ ok: true, accepted: 'yes', count: 1 });
+    expect(received).toEqual([{ op: 'enable', name: 'hello', seq: 3 }]);
+  });
+
+  it('serves one request per connection, many connections in turn', async () => {
+    const endpoint = toIpcEndpoint(tempDir());
+    await serve(endpoint, async (request) => ({ ok: true, op: request.op }));
+    const ops: IpcRequest[] = [{ op: 'hello' }, { op: 'disable', name: 'a' }, { op: 'cancel', name: 'b' }, { op: 'shutdown', cancelRuns: true }];
+    const responses = await Promise.all(ops.map((request) => sendIpcRequest(endpoint, request, 5000)));
+    expect(responses).toEqual([
+      { ok: true, op: 'hello' },
+      { ok: true, op: 'disable' },
+      { ok: true, op: 'cancel' },
+      { ok: true, op: 'shutdown' },
+    ]);
+  });
+
+  it('answers ok:false with the message when the handler throws', async () => {
+    const endpoint = toIpcEndpoint(tempDir());
+    await serve(endpoint, async () => {
+      throw new Error('settings for hello not found');
+    });
+    expect(await sendIpcRequest(endpoint, { op: 'hello' }, 5000)).toEqual({ ok: false, error: 'settings for hello not found' });
+  });
+
+  it('answers a malformed request with ok:false and closes the connection', async () => {
+    const endpoint = toIpcEndpoint(tempDir());
+    const received: IpcRequest[] = [];
+    await serve(endpoint, async (request) => {
+      received.push(request);
+      return { ok: true };
+    });
+    expect(await exchangeRaw(endpoint, ['{"op": "hello"\n'])).toBe('{"ok":false,"error":"malformed request"}\n');
+    expect(received).toEqual([]);
+  });
+
+  it('refuses a request without the token from the root-only state dir, without calling the handler', async () => {
+    const endpoint = toIpcEndpoint(tempDir());
+    let calls = 0;
+    await serve(endpoint, async () => {
+      calls += 1;
+      return { ok: true };
+    });
+    expect(await exchangeRaw(endpoint, ['{"op":"shutdown","cancelRuns":true}\n'])).toBe('{"ok":false,"error":"not authorised"}\n');
+    expect(await exchangeRaw(endpoint, ['{"op":"shutdown","cancelRuns":true,"token":"guess"}\n'])).toBe('{"ok":false,"error":"not authorised"}\n');
+    expect(calls).toBe(0);
+    expect((await stat(endpoint.tokenPath)).mode & 0o777).toBe(0o600);
+    expect(await sendIpcRequest({ ...endpoint, tokenPath: `${endpoint.tokenPath}.missing` }, { op: 'hello' }, 2000)).toBeUndefined();
+  });
+
+  it('reassembles a request line that arrives in several chunks', async () => {
+    const endpoint = toIpcEndpoint(tempDir());
+    await serve(endpoint, async (request) => ({ ok: true, echo: request }));
+    const reply = await exchangeRaw(endpoint, ['{"op":"ena', 'ble","name":"hel', 'lo","seq":9,"token":"$TOKEN"}\n'], 20);
+    expect(reply).toBe('{"ok":true,"echo":{"op":"enable","name":"hello","seq":9}}\n');
+  });
+
+  it('drops a connection that sends more than 64 KiB without a newline, without calling the handler', async () => {
+    const endpoint = toIpcEndpoint(tempDir());
+    let calls = 0;
+    await serve(endpoint, async () => {
+      calls += 1;
+      return { ok: true };
+    });
+    const reply = await exchangeRaw(endpoint, ['x'.repeat(70 * 1024)]).catch(() => '');
+    expect(reply).toBe('');
+    expect(calls).toBe(0);
+  });
+
+  it('drops a request line longer than 64 KiB without calling the handler, even when its newline arrives', async () => {
+    const endpoint = toIpcEndpoint(tempDir());
+    let calls = 0;
+    await serve(endpoint, async () => {
+      calls += 1;
+      return { ok: true };
+    });
+    const line = `${JSON.stringify({ op: 'hello', padding: 'x'.repeat(70 * 1024) })}\n`;
+    const reply = await exchangeRaw(endpoint, [line]).catch(() => '');
+    // Give a wrongly accepted request time to reach the handler.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(reply).toBe('');
+    expect(calls).toBe(0);
+  });
+
+  it('refuses a second server on the same endpoint with DaemonAlreadyRunning', async () => {
+    const endpoint = toIpcEndpoint(tempDir());
+    await serve(endpoint, async () => ({ ok: true, first: true }));
+    const error = await startIpcServer(endpoint, async () => ({ ok: true, first: false })).then(
+      (server) => {
+        servers.push(server);
+        return undefined;
+      },
+      (caught: unknown) => caught,
+    );
+    expect(error).toBeInstanceOf(DaemonAlreadyRunning);
+    expect(await sendIpcRequest(endpoint, { op: 'hello' }, 5000)).toEqual({ ok: true, first: true });
+  });
+
+  it('resolves undefined at once when nobody listens', async () => {
+    const started = Date.now();
+    expect(await sendIpcRequest(toIpcEndpoint(tempDir()), { op: 'hello' }, 10_000)).toBeUndefined();
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
+  it('resolves undefined when the server does not answer within the timeout', async () => {
+    const endpoint = toIpcEndpoint(tempDir());
+    let calls = 0;
+    await serve(endpoint, () => {
+      calls += 1;
+      return new Promise<IpcResponse>(() => undefined);
+    });
+    const started = Date.now();
+    expect(await sendIpcRequest(endpoint, { op: 'hello' }, 300)).toBeUndefined();
+    const elapsed = Date.now() - started;
+    expect(elapsed).toBeGreaterThanOrEqual(290);
+    expect(elapsed).toBeLessThan(5000);
+    expect(calls).toBe(1);
+  });
+
+  it('releases the endpoint when the server closes, so a new daemon can bind it', async () => {
+    const endpoint = toIpcEndpoint(tempDir());
+    const first = await serve(endpoint, async () => ({ ok: true, generation: 1 }));
+    expect(await sendIpcRequest(endpoint, { op: 'hello' }, 5000)).toEqual({ ok: true, generation: 1 });
+    await closeServer(first);
+    expect(await sendIpcRequest(endpoint, { op: 'hello' }, 5000)).toBeUndefined();
+    await serve(endpoint, async () => ({ ok: true, generation: 2 }));
+    expect(await sendIpcRequest(endpoint, { op: 'hello' }, 5000)).toEqual({ ok: true, generation: 2 });
+  });
+});

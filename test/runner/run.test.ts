@@ -1,0 +1,160 @@
+// The Run state machine with a clock and a process layer the test drives: every transition, the
+// deadline and the kill fallback, cancel in each state, re-attach after a restart and a reboot.
+import { beforeEach, describe, expect, it } from 'vitest';
+import { errorCodes, HandlerError } from '../../src/errors.js';
+import { makeRunJournal, Run } from '../../src/runner/run.js';
+import type { RunJournal } from '../../src/runner/journal.js';
+import { FakeProcesses, flush, makeFakeRunDeps, ManualClock, MemoryJournals, until } from '../helpers/fake-runner.js';
+import { parseSettings } from '../helpers/settings.js';
+import { useTempDir } from '../helpers/temp-dir.js';
+
+const dir = useTempDir('run');
+let clock: ManualClock;
+let processes: FakeProcesses;
+let journals: MemoryJournals;
+
+beforeEach(() => {
+  clock = new ManualClock();
+  processes = new FakeProcesses();
+  journals = new MemoryJournals();
+});
+
+function makeRun(publicSettings: Record<string, unknown> = {}, journal?: RunJournal): Run {
+  const command = parseSettings({ source: { script: 'echo hi' }, ...publicSettings });
+  const start = journal ?? makeRunJournal({ name: 'rc1', seq: 3, runId: 'rc1.3.x', settingsFile: '/config/rc1.3.settings', bootId: 'boot-1' }, command);
+  return new Run(dir(), start, journal ? undefined : command, makeFakeRunDeps({ clock, processes, journals, workRoot: dir() }));
+}
+
+// Starts the run and waits until its script was launched; `done` resolves when the run is terminal.
+async function started(run: Run): Promise<{ done: Promise<RunJournal> }> {
+  await run.persist();
+  const done = run.execute();
+  await until(() => run.journal.state !== 'Pending', 'the script to be launched');
+  expect(run.journal.state).toBe('Running');
+  return { done };
+}
+
+describe('Run', () => {
+  it('goes Pending → Running → Succeeded, journaling each state before announcing it', async () => {
+    const run = makeRun();
+    const announced: string[] = [];
+    run.on('change', (journal) => announced.push(`${journal.state}@${journals.written.length}`));
+    const { done } = await started(run);
+    expect(processes.launches[0]?.program).toBe('/bin/bash');
+    clock.advance(1500);
+    processes.exit(processes.lastPid, { kind: 'exited', exitCode: 0 });
+    const journal = await done;
+    expect(journals.states).toEqual(['Pending', 'Running', 'Succeeded']);
+    expect(announced).toEqual(['Pending@1', 'Running@2', 'Succeeded@3']);
+    expect(journal).toMatchObject({ state: 'Succeeded', message: 'Execution completed', exitCode: 0, startTime: '2026-12-02T10:00:00Z', endTime: '2026-12-02T10:00:01Z' });
+    expect(journal.process?.pid).toBe(processes.lastPid);
+  });
+
+  it('reports a non-zero exit as Failed with the exit code, a signal as Failed −1', async () => {
+    const first = makeRun();
+    const { done } = await started(first);
+    processes.exit(processes.lastPid, { kind: 'exited', exitCode: 7 });
+    expect(await done).toMatchObject({ state: 'Failed', exitCode: 7, handlerFailure: false });
+    const second = makeRun();
+    const { done: killed } = await started(second);
+    processes.exit(processes.lastPid, { kind: 'signaled', signal: 9 });
+    expect(await killed).toMatchObject({ state: 'Failed', exitCode: -1, message: 'Execution failed: the script was killed by signal 9' });
+  });
+
+  it('asks for termination at the deadline, forces it after the grace period, and ends TimedOut', async () => {
+    const run = makeRun({ timeoutInSeconds: 10 });
+    const { done } = await started(run);
+    expect(run.journal.deadline).toBe(clock.now() + 10_000);
+    clock.advance(9_999);
+    expect(processes.terminationRequests).toEqual([]);
+    clock.advance(1);
+    await flush();
+    expect(processes.terminationRequests).toEqual([processes.lastPid]);
+    expect(run.journal.stopRequest).toEqual({ kind: 'timed-out', reason: 'timeoutInSeconds 10' });
+    clock.advance(2000 + 5000);
+    expect(processes.forcedKills).toEqual([processes.lastPid]);
+    processes.exit(processes.lastPid, { kind: 'signaled', signal: 9 });
+    expect(await done).toMatchObject({ state: 'TimedOut', exitCode: -1 });
+    expect(clock.pending).toBe(0);
+  });
+
+  it('cancels a Pending run without launching anything', async () => {
+    const run = makeRun();
+    await run.persist();
+    expect(await run.cancel('disable')).toMatchObject({ state: 'Canceled', message: 'Execution failed: canceled (disable); the script and its child processes were terminated' });
+    expect(await run.execute()).toMatchObject({ state: 'Canceled' });
+    expect(processes.launches).toEqual([]);
+  });
+
+  it('cancels a Running run: the stop request is journaled before the tree is signalled', async () => {
+    const run = makeRun();
+    const { done } = await started(run);
+    const canceled = run.cancel('superseded by sequence number 4');
+    await flush();
+    const requestedAt = journals.written.findIndex((journal) => journal.stopRequest !== undefined);
+    expect(requestedAt).toBeGreaterThan(0);
+    expect(processes.terminationRequests).toEqual([processes.lastPid]);
+    processes.exit(processes.lastPid, { kind: 'signaled', signal: 15 });
+    expect(await canceled).toMatchObject({ state: 'Canceled', exitCode: -1 });
+    expect(await done).toBe(await canceled);
+  });
+
+  it('never changes a terminal run again', async () => {
+    const run = makeRun();
+    const { done } = await started(run);
+    processes.exit(processes.lastPid, { kind: 'exited', exitCode: 0 });
+    await done;
+    const count = journals.written.length;
+    expect(await run.cancel('late')).toMatchObject({ state: 'Succeeded' });
+    expect(await run.skip('late')).toMatchObject({ state: 'Succeeded' });
+    expect(journals.written.length).toBe(count);
+  });
+
+  it('fails a run whose launch fails with the launch error code, as a handler failure', async () => {
+    const run = makeRun();
+    processes.failNextLaunch = new HandlerError(errorCodes.startExecution, 'no wrapper');
+    await run.persist();
+    expect(await run.execute()).toMatchObject({ state: 'Failed', exitCode: -204, message: 'Execution failed: no wrapper', handlerFailure: true });
+  });
+
+  it('reports an exit record that cannot be read as a failure with an unknown outcome, never as a kill', async () => {
+    const run = makeRun();
+    const { done } = await started(run);
+    processes.exit(processes.lastPid, { kind: 'unreadable', reason: 'exit-status.json is not a valid exit record' });
+    const journal = await done;
+    expect(journal).toMatchObject({ state: 'Failed', exitCode: -1, handlerFailure: true });
+    expect(journal.message).toContain('how the script ended is unknown');
+  });
+
+  it('re-attaches to a script of the same boot and keeps its original deadline', async () => {
+    const identity = { wrapperPid: 5, pid: 6, pgid: 6, startTime: '9', wrapperStartTime: '8' };
+    const base = makeRunJournal({ name: 'rc1', seq: 3, runId: 'rc1.3.x', settingsFile: '', bootId: 'boot-1' });
+    const run = makeRun({}, { ...base, state: 'Running', process: identity, deadline: clock.now() + 3000, timeoutInSeconds: 60 });
+    const done = run.resume();
+    expect(processes.attached).toEqual([identity]);
+    clock.advance(3000);
+    await flush();
+    expect(processes.terminationRequests).toEqual([6]);
+    processes.exit(6, { kind: 'signaled', signal: 15 });
+    expect(await done).toMatchObject({ state: 'TimedOut' });
+  });
+
+  it('ends a run of another boot as Failed −1, the VM restarted, without attaching', async () => {
+    const identity = { wrapperPid: 5, pid: 6, pgid: 6, startTime: '9', wrapperStartTime: '8' };
+    const base = makeRunJournal({ name: 'rc1', seq: 3, runId: 'rc1.3.x', settingsFile: '', bootId: 'boot-0' });
+    const journal = await makeRun({}, { ...base, state: 'Running', process: identity }).resume();
+    expect(journal).toMatchObject({ state: 'Failed', exitCode: -1 });
+    expect(journal.message).toContain('the VM restarted during execution');
+    expect(processes.attached).toEqual([]);
+  });
+
+  it('skips a Pending run that will never start, naming why', async () => {
+    const run = makeRun();
+    await run.persist();
+    expect(await run.skip("not run because dependency 'a' did not succeed (Failed, exit code 2)")).toMatchObject({
+      state: 'Failed',
+      exitCode: -1,
+      message: "Execution failed: not run because dependency 'a' did not succeed (Failed, exit code 2)",
+    });
+  });
+});
