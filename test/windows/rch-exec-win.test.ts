@@ -155,5 +155,19 @@ describe.skipIf(lane === null)('rch-exec.exe under Wine', () => {
       expect(await readFile(join(run, 'stderr'), 'utf8')).toBe('err-line\r\n');
       expect(await readFile(join(run, 'exit-status.json'), 'utf8')).toBe('{"exitCode":3}\n');
     });
+
+    it('on a terminate-request kills a script that Start-Process\'d a tree, and everything under it (pwsh.exe, probe.exe tree)', async () => {
+      const { dir, run, token } = await makeRunDir();
+      const script = join(dir, 'hang.ps1');
+      const pids = toWindowsPath(join(dir, 'pids'));
+      await writeFile(script, `Start-Process -NoNewWindow -FilePath '${toWindowsPath(wine.probe)}' -ArgumentList 'tree','${pids}','1'\r\nStart-Sleep -Seconds 300\r\n`);
+      const command = [toWindowsPath(wine.pwsh), '-NoProfile', '-NonInteractive', '-ExecutionPolicy', 'Bypass', '-File', toWindowsPath(script)];
+      const { exited } = startWrapper(wine, dir, run, command, { graceMs: 1000 });
+      await waitFor(() => readText(join(dir, 'pids', 'pid-0')), (pid) => pid !== undefined);
+      await writeFile(join(run, 'terminate-request'), '');
+      expect((await waitForJson(join(run, 'exit-status.json'))).value).toEqual({ exitCode: TERMINATED });
+      expect((await exited).code).toBe(0);
+      await expectNoSurvivors(token);
+    });
   });
 });
