@@ -79,6 +79,15 @@ describe.skipIf(lane === null)('rch-exec.exe under Wine', () => {
     expect(await readText(join(run, 'process.json'))).toBeUndefined();
   });
 
+  it('reports {"execError":5} when <run-dir>\\stdout cannot be opened (it is a directory)', async () => {
+    const { dir, run } = await makeRunDir();
+    await mkdir(join(run, 'stdout'));
+    const result = await startWrapper(wine, dir, run, ['cmd.exe', '/d', '/c', 'exit 0']).exited;
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toContain('rch-exec: cannot start the script: error 5');
+    expect(await readFile(join(run, 'exit-status.json'), 'utf8')).toBe('{"execError":5}\n');
+  });
+
   it('on a terminate-request kills the whole tree (script -> child -> grandchild) and writes exit-status.json (cmd.exe, probe.exe tree)', async () => {
     const { dir, run, token } = await makeRunDir();
     const script = join(dir, 'tree.cmd');
@@ -95,14 +104,23 @@ describe.skipIf(lane === null)('rch-exec.exe under Wine', () => {
     await expectNoSurvivors(token);
   });
 
-  it('stops descendants left behind by a script that exited by itself', async () => {
+  it('stops descendants left behind by a script that exited by itself, before writing exit-status.json', async () => {
     const { dir, run, token } = await makeRunDir();
     const script = join(dir, 'leave.cmd');
     const probe = toWindowsPath(wine.probe);
-    await writeFile(script, `@start "" /b "${probe}" tree "${toWindowsPath(join(dir, 'pids'))}" 1\r\n@"${probe}" wait-file "${toWindowsPath(join(dir, 'pids', 'pid-0'))}" 4\r\n`);
-    const result = await startWrapper(wine, dir, run, ['cmd.exe', '/d', '/c', toWindowsPath(script)], { graceMs: 500 }).exited;
+    const go = join(dir, 'go');
+    await writeFile(script, `@start "" /b "${probe}" tree "${toWindowsPath(join(dir, 'pids'))}" 1\r\n@"${probe}" wait-file "${toWindowsPath(go)}" 4\r\n`);
+    const { exited } = startWrapper(wine, dir, run, ['cmd.exe', '/d', '/c', toWindowsPath(script)], { graceMs: 500 });
+    await waitFor(() => readText(join(dir, 'pids', 'pid-0')), (pid) => pid !== undefined);
+    // A watcher outside the job sees how the leftover ended: TerminateJobObject gives it the wrapper's
+    // code, whereas the job handle closing when the wrapper exits would give 0.
+    const watcher = startWine(wine, wine.probe, ['watch', toWindowsPath(join(dir, 'pids', 'pid-1'))], dir);
+    await waitFor(watcher.readStdout, (text) => text === 'watching\n');
+    await writeFile(go, '');
+    const result = await exited;
     expect(result.code, result.stderr).toBe(0);
     expect(await readFile(join(run, 'exit-status.json'), 'utf8')).toBe('{"exitCode":4}\n');
+    expect((await watcher.exited).stdout).toBe(`watching\nexit ${TERMINATED}\n`);
     await expectNoSurvivors(token);
   });
 

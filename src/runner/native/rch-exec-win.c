@@ -158,18 +158,18 @@ static HANDLE open_inheritable(const wchar_t *path, DWORD access, DWORD disposit
                        disposition, FILE_ATTRIBUTE_NORMAL, NULL);
 }
 
-/* Opens NUL, <run-dir>\stdout and <run-dir>\stderr; returns 0 or the Win32 error. */
+/* Opens NUL, <run-dir>\stdout and <run-dir>\stderr; returns 0 or the Win32 error of the first that
+ * failed (taken at once: a later successful OPEN_ALWAYS sets ERROR_ALREADY_EXISTS). */
 static DWORD open_stdio(const wchar_t *run_dir, HANDLE std[3]) {
     const DWORD append = FILE_APPEND_DATA | FILE_READ_ATTRIBUTES | SYNCHRONIZE;
-    wchar_t *out = join_path(run_dir, L"stdout"), *err = join_path(run_dir, L"stderr");
-    std[0] = open_inheritable(L"NUL", GENERIC_READ, OPEN_EXISTING);
-    std[1] = out ? open_inheritable(out, append, OPEN_ALWAYS) : INVALID_HANDLE_VALUE;
-    std[2] = err ? open_inheritable(err, append, OPEN_ALWAYS) : INVALID_HANDLE_VALUE;
+    wchar_t *paths[3] = {NULL, join_path(run_dir, L"stdout"), join_path(run_dir, L"stderr")};
     DWORD error = 0;
-    for (int i = 0; i < 3; i++)
-        if (std[i] == INVALID_HANDLE_VALUE && !error) error = GetLastError() ? GetLastError() : ERROR_OUTOFMEMORY;
-    free(out);
-    free(err);
+    for (int i = 0; i < 3; i++) {
+        if (i == 0) std[i] = open_inheritable(L"NUL", GENERIC_READ, OPEN_EXISTING);
+        else std[i] = paths[i] ? open_inheritable(paths[i], append, OPEN_ALWAYS) : INVALID_HANDLE_VALUE;
+        if (std[i] == INVALID_HANDLE_VALUE && !error) error = paths[i] || i == 0 ? GetLastError() : ERROR_OUTOFMEMORY;
+        free(paths[i]);
+    }
     return error;
 }
 
@@ -279,9 +279,12 @@ static DWORD active_processes(const run_t *run) {
     return info.ActiveProcesses;
 }
 
+/* The layout of JOBOBJECT_BASIC_PROCESS_ID_LIST with room for 256 ids. Its own ProcessIdList[1]
+ * cannot be indexed past 0: GCC treats that as undefined and cuts the loop to one pass. */
 typedef struct {
-    JOBOBJECT_BASIC_PROCESS_ID_LIST list;
-    ULONG_PTR more[255];
+    DWORD assigned;
+    DWORD count;
+    ULONG_PTR pids[256];
 } job_pids_t;
 
 /* Lists (up to 256 of) the processes in the job; the list is empty when the query fails. */
@@ -289,7 +292,8 @@ static void list_job_pids(const run_t *run, job_pids_t *ids) {
     memset(ids, 0, sizeof *ids);
     if (!QueryInformationJobObject(run->job, JobObjectBasicProcessIdList, ids, sizeof *ids, NULL) &&
         GetLastError() != ERROR_MORE_DATA)
-        ids->list.NumberOfProcessIdsInList = 0;
+        ids->count = 0;
+    if (ids->count > 256) ids->count = 256;
 }
 
 /* The console host of the script's console sits in the job too (seen under Wine) and ends by itself
@@ -309,8 +313,8 @@ static int is_console_host(DWORD pid) {
 static int has_leftovers(const run_t *run) {
     job_pids_t ids;
     list_job_pids(run, &ids);
-    for (DWORD i = 0; i < ids.list.NumberOfProcessIdsInList; i++)
-        if (!is_console_host((DWORD)ids.list.ProcessIdList[i])) return 1;
+    for (DWORD i = 0; i < ids.count; i++)
+        if (!is_console_host((DWORD)ids.pids[i])) return 1;
     return 0;
 }
 
@@ -368,8 +372,8 @@ static void send_ctrl_break(const run_t *run) {
     job_pids_t ids;
     list_job_pids(run, &ids);
     FreeConsole();
-    for (DWORD i = 0; i < ids.list.NumberOfProcessIdsInList; i++) {
-        if (!AttachConsole((DWORD)ids.list.ProcessIdList[i])) continue;
+    for (DWORD i = 0; i < ids.count; i++) {
+        if (!AttachConsole((DWORD)ids.pids[i])) continue;
         if (!GenerateConsoleCtrlEvent(CTRL_BREAK_EVENT, run->pid)) diag("CTRL_BREAK: error %lu", GetLastError());
         FreeConsole();
         return;
