@@ -1,0 +1,446 @@
+/*
+ * rch-exec.exe: the per-run process wrapper of the Run Command handler on Windows (run-command.md
+ * §4, §8); it gives Windows the guarantees rch-exec.c gives Linux. docs/windows-wrapper.md has the
+ * contract; in short:
+ *
+ * Usage: rch-exec.exe --grace-ms N [--verbatim-args] <run-dir> <program> [args...]
+ *
+ *   1. puts the script in a Job Object with KILL_ON_JOB_CLOSE and no breakaway, so every
+ *      descendant is in it and none can leave it (CREATE_BREAKAWAY_FROM_JOB fails with error 5);
+ *   2. starts the script suspended, assigns it, resumes it: no instruction runs outside the job.
+ *      Its stdin is NUL and its stdout/stderr are <run-dir>\stdout and \stderr opened here: a
+ *      console host (pwsh) started by node.exe with file fds crashes under Wine and on Windows
+ *      (windows-under-wine.md, "It needs a console"), while CREATE_NO_WINDOW gives it a headless one;
+ *   3. records the identity (pid + creation time, so a reused pid is told apart) in process.json;
+ *   4. on <run-dir>\terminate-request, sends CTRL_BREAK to the script's process group and after the
+ *      grace period terminates the job;
+ *   5. when the script exits, stops whatever is left in the job the same way, and only then writes
+ *      exit-status.json, so a daemon that died meanwhile still learns the outcome.
+ * It never writes to stdout. With --verbatim-args the arguments after <program> are joined with
+ * single spaces, unquoted (as node's windowsVerbatimArguments): cmd.exe /s /c "..." needs that.
+ */
+#define __USE_MINGW_ANSI_STDIO 1
+#include <windows.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <wchar.h>
+
+#define POLL_MS 1000      /* safety net should a directory change notification be lost */
+#define GIVE_UP_MS 3000   /* how long past TerminateJobObject we wait for the job to empty */
+/* STATUS_CONTROL_C_EXIT: what a console process killed by Ctrl+Break exits with, so a run that was
+ * terminated reports the same code whichever of the two steps ended it. */
+#define TERMINATED_EXIT_CODE 0xC000013AUL
+
+int _dowildcard = 0; /* the mingw runtime must not expand '*' in our arguments */
+
+typedef struct {
+    const wchar_t *run_dir;
+    DWORD grace_ms;
+    HANDLE job;     /* KILL_ON_JOB_CLOSE: if we die, wineserver/the kernel closes it and the tree dies */
+    HANDLE port;    /* the job's completion port, to wait for "no process left" without polling */
+    HANDLE process; /* the script */
+    DWORD pid;
+} run_t;
+
+static void diag(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("rch-exec: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    fflush(stderr);
+    va_end(ap);
+}
+
+/* Our stderr may belong to a process that is gone: a failed diagnostic must not kill us. Console
+ * control events would (the default handler exits), so they are ignored for the wrapper itself. */
+static BOOL WINAPI ignore_control(DWORD event) {
+    (void)event;
+    return TRUE;
+}
+
+/* Returns "<dir>\<name>" in a new buffer. */
+static wchar_t *join_path(const wchar_t *dir, const wchar_t *name) {
+    size_t dn = wcslen(dir), nn = wcslen(name);
+    wchar_t *path = malloc((dn + nn + 2) * sizeof *path);
+    if (!path) return NULL;
+    wmemcpy(path, dir, dn);
+    path[dn] = L'\\';
+    wmemcpy(path + dn + 1, name, nn + 1);
+    return path;
+}
+
+/* ---- command line ---- */
+
+static wchar_t *copy_text(wchar_t *out, const wchar_t *text) {
+    size_t n = wcslen(text);
+    wmemcpy(out, text, n);
+    return out + n;
+}
+
+static wchar_t *repeat_char(wchar_t *out, wchar_t c, size_t count) {
+    while (count--) *out++ = c;
+    return out;
+}
+
+/* Appends arg so that CommandLineToArgvW and the C runtimes give it back unchanged: quoted when it
+ * is empty or holds blanks or quotes; inside quotes, backslashes are literal except in front of a
+ * quote (escaped as \") or of the closing quote, where they are doubled. */
+static wchar_t *append_quoted(wchar_t *out, const wchar_t *arg) {
+    if (*arg && !wcspbrk(arg, L" \t\n\v\"")) return copy_text(out, arg);
+    *out++ = L'"';
+    for (;;) {
+        size_t slashes = 0;
+        while (*arg == L'\\') arg++, slashes++;
+        if (*arg == L'\0') {
+            out = repeat_char(out, L'\\', slashes * 2);
+            break;
+        }
+        out = repeat_char(out, L'\\', *arg == L'"' ? slashes * 2 + 1 : slashes);
+        *out++ = *arg++;
+    }
+    *out++ = L'"';
+    return out;
+}
+
+/* Builds the script's command line from argv. The program name is always quoted and copied as is:
+ * Windows parses the first token without escapes, and a file name cannot contain a quote. */
+static wchar_t *make_command_line(wchar_t **argv, int argc, int verbatim) {
+    size_t size = 1;
+    for (int i = 0; i < argc; i++) size += wcslen(argv[i]) * 2 + 3;
+    wchar_t *line = malloc(size * sizeof *line), *out = line;
+    if (!line) return NULL;
+    *out++ = L'"';
+    out = copy_text(out, argv[0]);
+    *out++ = L'"';
+    for (int i = 1; i < argc; i++) {
+        *out++ = L' ';
+        out = verbatim ? copy_text(out, argv[i]) : append_quoted(out, argv[i]);
+    }
+    *out = L'\0';
+    return line;
+}
+
+/* ---- files ---- */
+
+/* Writes <dir>\<name> atomically: temp file in the same directory, flush, MoveFileEx over the old
+ * one. The file gets the run directory's inherited ACL, which the daemon makes admin-only. */
+static int write_atomic(const wchar_t *dir, const wchar_t *name, const char *text) {
+    wchar_t dot_name[64] = L".";
+    wcsncat(dot_name, name, 50);
+    wcscat(dot_name, L".tmp");
+    wchar_t *tmp = join_path(dir, dot_name), *dst = join_path(dir, name);
+    int ok = 0;
+    HANDLE file = tmp && dst ? CreateFileW(tmp, GENERIC_WRITE, 0, NULL, CREATE_ALWAYS, FILE_ATTRIBUTE_NORMAL, NULL)
+                             : INVALID_HANDLE_VALUE;
+    if (file != INVALID_HANDLE_VALUE) {
+        DWORD len = (DWORD)strlen(text), written = 0;
+        ok = WriteFile(file, text, len, &written, NULL) && written == len && FlushFileBuffers(file);
+        ok = CloseHandle(file) && ok && MoveFileExW(tmp, dst, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH);
+        if (!ok) {
+            DWORD error = GetLastError();
+            DeleteFileW(tmp);
+            SetLastError(error);
+        }
+    }
+    free(tmp);
+    free(dst);
+    return ok ? 0 : -1;
+}
+
+/* Opens a handle the script inherits. Output files are opened for FILE_APPEND_DATA only, so every
+ * write lands at the end even when several processes of the tree share the handle. */
+static HANDLE open_inheritable(const wchar_t *path, DWORD access, DWORD disposition) {
+    SECURITY_ATTRIBUTES inherit = {sizeof inherit, NULL, TRUE};
+    return CreateFileW(path, access, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, &inherit,
+                       disposition, FILE_ATTRIBUTE_NORMAL, NULL);
+}
+
+/* Opens NUL, <run-dir>\stdout and <run-dir>\stderr; returns 0 or the Win32 error of the first that
+ * failed (taken at once: a later successful OPEN_ALWAYS sets ERROR_ALREADY_EXISTS). */
+static DWORD open_stdio(const wchar_t *run_dir, HANDLE std[3]) {
+    const DWORD append = FILE_APPEND_DATA | FILE_READ_ATTRIBUTES | SYNCHRONIZE;
+    wchar_t *paths[3] = {NULL, join_path(run_dir, L"stdout"), join_path(run_dir, L"stderr")};
+    DWORD error = 0;
+    for (int i = 0; i < 3; i++) {
+        if (i == 0) std[i] = open_inheritable(L"NUL", GENERIC_READ, OPEN_EXISTING);
+        else std[i] = paths[i] ? open_inheritable(paths[i], append, OPEN_ALWAYS) : INVALID_HANDLE_VALUE;
+        if (std[i] == INVALID_HANDLE_VALUE && !error) error = paths[i] || i == 0 ? GetLastError() : ERROR_OUTOFMEMORY;
+        free(paths[i]);
+    }
+    return error;
+}
+
+/* ---- the job and the script ---- */
+
+/* No BREAKAWAY_OK nor SILENT_BREAKAWAY_OK: a descendant asking for CREATE_BREAKAWAY_FROM_JOB fails
+ * to start (error 5) instead of escaping the run. */
+static DWORD make_job(run_t *run) {
+    run->job = CreateJobObjectW(NULL, NULL);
+    if (!run->job) return GetLastError();
+    JOBOBJECT_EXTENDED_LIMIT_INFORMATION limits = {0};
+    limits.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
+    if (!SetInformationJobObject(run->job, JobObjectExtendedLimitInformation, &limits, sizeof limits))
+        return GetLastError();
+    run->port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 1);
+    JOBOBJECT_ASSOCIATE_COMPLETION_PORT association = {run->job, run->port};
+    if (!run->port || !SetInformationJobObject(run->job, JobObjectAssociateCompletionPortInformation,
+                                               &association, sizeof association)) {
+        diag("no job completion port (error %lu); polling the job instead", GetLastError());
+        if (run->port) CloseHandle(run->port);
+        run->port = NULL;
+    }
+    return 0;
+}
+
+/* Limits what the script inherits to its three stdio handles, whatever else of ours is inheritable
+ * (handles we inherited from our own parent, say). NULL when unsupported: then all inheritable ones go. */
+static LPPROC_THREAD_ATTRIBUTE_LIST make_handle_list(HANDLE std[3]) {
+    SIZE_T size = 0;
+    InitializeProcThreadAttributeList(NULL, 1, 0, &size);
+    LPPROC_THREAD_ATTRIBUTE_LIST list = size ? malloc(size) : NULL;
+    if (!list) return NULL;
+    if (!InitializeProcThreadAttributeList(list, 1, 0, &size)) return free(list), NULL;
+    if (!UpdateProcThreadAttribute(list, 0, PROC_THREAD_ATTRIBUTE_HANDLE_LIST, std, 3 * sizeof(HANDLE), NULL, NULL)) {
+        DeleteProcThreadAttributeList(list);
+        return free(list), NULL;
+    }
+    return list;
+}
+
+/* CreateProcessW with the script's flags: suspended until it is in the job; CREATE_NO_WINDOW gives
+ * it a console of its own without a window (console hosts need one); its own process group is the
+ * target of CTRL_BREAK. Environment and cwd are ours. */
+static DWORD create_script(wchar_t *command_line, HANDLE std[3], PROCESS_INFORMATION *pi) {
+    STARTUPINFOEXW si;
+    memset(&si, 0, sizeof si);
+    si.StartupInfo.cb = sizeof si;
+    si.StartupInfo.dwFlags = STARTF_USESTDHANDLES;
+    si.StartupInfo.hStdInput = std[0], si.StartupInfo.hStdOutput = std[1], si.StartupInfo.hStdError = std[2];
+    si.lpAttributeList = make_handle_list(std);
+    DWORD flags = CREATE_SUSPENDED | CREATE_NO_WINDOW | CREATE_UNICODE_ENVIRONMENT | CREATE_NEW_PROCESS_GROUP;
+    if (si.lpAttributeList) flags |= EXTENDED_STARTUPINFO_PRESENT;
+    BOOL ok = CreateProcessW(NULL, command_line, NULL, NULL, TRUE, flags, NULL, NULL, &si.StartupInfo, pi);
+    DWORD error = ok ? 0 : GetLastError();
+    if (si.lpAttributeList) DeleteProcThreadAttributeList(si.lpAttributeList), free(si.lpAttributeList);
+    return error;
+}
+
+/* Starts the script in the job; returns 0 or the Win32 error that kept it from running. */
+static DWORD start_script(run_t *run, wchar_t *command_line) {
+    HANDLE std[3];
+    PROCESS_INFORMATION pi;
+    DWORD error = open_stdio(run->run_dir, std);
+    if (!error) error = create_script(command_line, std, &pi);
+    for (int i = 0; i < 3; i++)
+        if (std[i] != INVALID_HANDLE_VALUE) CloseHandle(std[i]);
+    if (error) return error;
+    if (!AssignProcessToJobObject(run->job, pi.hProcess)) {
+        error = GetLastError(); /* it has not run a single instruction: just drop it */
+        TerminateProcess(pi.hProcess, TERMINATED_EXIT_CODE);
+        CloseHandle(pi.hThread), CloseHandle(pi.hProcess);
+        return error;
+    }
+    ResumeThread(pi.hThread);
+    CloseHandle(pi.hThread);
+    run->process = pi.hProcess;
+    run->pid = pi.dwProcessId;
+    return 0;
+}
+
+/* ---- identity ---- */
+
+/* The creation time as a decimal FILETIME (100 ns since 1601): with the pid, it names one process. */
+static void format_creation_time(HANDLE process, char *out, size_t size) {
+    FILETIME created, exited, kernel, user;
+    out[0] = '\0';
+    if (!GetProcessTimes(process, &created, &exited, &kernel, &user)) return diag("GetProcessTimes: error %lu", GetLastError());
+    unsigned long long ticks = ((unsigned long long)created.dwHighDateTime << 32) | created.dwLowDateTime;
+    snprintf(out, size, "%llu", ticks);
+}
+
+/* Same shape as on Linux; pgid is the script's pid since it leads its own process group. */
+static void record_identity(const run_t *run) {
+    char start[32], wrapper_start[32], json[256];
+    format_creation_time(run->process, start, sizeof start);
+    format_creation_time(GetCurrentProcess(), wrapper_start, sizeof wrapper_start);
+    snprintf(json, sizeof json, "{\"wrapperPid\":%lu,\"pid\":%lu,\"pgid\":%lu,\"startTime\":\"%s\",\"wrapperStartTime\":\"%s\"}\n",
+             GetCurrentProcessId(), run->pid, run->pid, start, wrapper_start);
+    if (write_atomic(run->run_dir, L"process.json", json) < 0) diag("cannot write process.json: error %lu", GetLastError());
+}
+
+/* ---- supervision ---- */
+
+static DWORD active_processes(const run_t *run) {
+    JOBOBJECT_BASIC_ACCOUNTING_INFORMATION info;
+    if (!QueryInformationJobObject(run->job, JobObjectBasicAccountingInformation, &info, sizeof info, NULL)) return 0;
+    return info.ActiveProcesses;
+}
+
+/* The layout of JOBOBJECT_BASIC_PROCESS_ID_LIST with room for 256 ids. Its own ProcessIdList[1]
+ * cannot be indexed past 0: GCC treats that as undefined and cuts the loop to one pass. */
+typedef struct {
+    DWORD assigned;
+    DWORD count;
+    ULONG_PTR pids[256];
+} job_pids_t;
+
+/* Lists (up to 256 of) the processes in the job; the list is empty when the query fails. */
+static void list_job_pids(const run_t *run, job_pids_t *ids) {
+    memset(ids, 0, sizeof *ids);
+    if (!QueryInformationJobObject(run->job, JobObjectBasicProcessIdList, ids, sizeof *ids, NULL) &&
+        GetLastError() != ERROR_MORE_DATA)
+        ids->count = 0;
+    if (ids->count > 256) ids->count = 256;
+}
+
+/* The console host of the script's console sits in the job too (seen under Wine) and ends by itself
+ * once its last client is gone: it is not a leftover of the script. */
+static int is_console_host(DWORD pid) {
+    HANDLE process = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, pid);
+    wchar_t image[MAX_PATH];
+    DWORD size = MAX_PATH;
+    int ok = process && QueryFullProcessImageNameW(process, 0, image, &size);
+    if (process) CloseHandle(process);
+    if (!ok) return 0;
+    const wchar_t *base = wcsrchr(image, L'\\');
+    return _wcsicmp(base ? base + 1 : image, L"conhost.exe") == 0;
+}
+
+/* Whether processes other than a console host remain in the job. */
+static int has_leftovers(const run_t *run) {
+    job_pids_t ids;
+    list_job_pids(run, &ids);
+    for (DWORD i = 0; i < ids.count; i++)
+        if (!is_console_host((DWORD)ids.pids[i])) return 1;
+    return 0;
+}
+
+/* Waits up to ms for the job to hold no process; returns 1 once it is empty. Every message on the
+ * completion port (a process started or exited) is a reason to look again. */
+static int wait_job_empty(const run_t *run, DWORD ms) {
+    DWORD start = GetTickCount();
+    while (active_processes(run) > 0) {
+        DWORD elapsed = GetTickCount() - start;
+        if (elapsed >= ms) return 0;
+        DWORD message;
+        ULONG_PTR key;
+        LPOVERLAPPED overlapped;
+        if (run->port) GetQueuedCompletionStatus(run->port, &message, &key, &overlapped, ms - elapsed);
+        else Sleep(50);
+    }
+    return 1;
+}
+
+static int termination_requested(const run_t *run) {
+    wchar_t *path = join_path(run->run_dir, L"terminate-request");
+    int requested = path && GetFileAttributesW(path) != INVALID_FILE_ATTRIBUTES;
+    free(path);
+    return requested;
+}
+
+/* Waits until the script exits (returns 0) or <run-dir>\terminate-request appears (returns 1).
+ * File-name changes in the run dir wake us; output writes do not (they change no name). */
+static int wait_exit_or_request(const run_t *run) {
+    HANDLE change = FindFirstChangeNotificationW(run->run_dir, FALSE, FILE_NOTIFY_CHANGE_FILE_NAME);
+    if (change == INVALID_HANDLE_VALUE) diag("cannot watch the run dir (error %lu); polling it", GetLastError());
+    int requested = 0;
+    for (;;) {
+        /* Looked at after the watch is armed, so a request made before it is not missed. */
+        if ((requested = termination_requested(run))) break;
+        HANDLE handles[2] = {run->process, change};
+        DWORD count = change == INVALID_HANDLE_VALUE ? 1 : 2;
+        DWORD woken = WaitForMultipleObjects(count, handles, FALSE, POLL_MS);
+        if (woken == WAIT_OBJECT_0) break;
+        if (woken == WAIT_OBJECT_0 + 1 && !FindNextChangeNotification(change)) {
+            FindCloseChangeNotification(change);
+            change = INVALID_HANDLE_VALUE;
+        }
+        if (woken == WAIT_FAILED) Sleep(POLL_MS);
+    }
+    if (change != INVALID_HANDLE_VALUE) FindCloseChangeNotification(change);
+    return requested;
+}
+
+/* CTRL_BREAK to the script's process group, best effort. GenerateConsoleCtrlEvent reaches only the
+ * caller's console, and the script has one of its own (CREATE_NO_WINDOW), so we join it for the
+ * call through a process still in the job. Processes that started a new group or console miss it:
+ * TerminateJobObject gets them after the grace period. */
+static void send_ctrl_break(const run_t *run) {
+    job_pids_t ids;
+    list_job_pids(run, &ids);
+    FreeConsole();
+    for (DWORD i = 0; i < ids.count; i++) {
+        if (!AttachConsole((DWORD)ids.pids[i])) continue;
+        if (!GenerateConsoleCtrlEvent(CTRL_BREAK_EVENT, run->pid)) diag("CTRL_BREAK: error %lu", GetLastError());
+        FreeConsole();
+        return;
+    }
+    diag("CTRL_BREAK not sent: no console to join");
+}
+
+/* Asks the tree to stop, gives it the grace period, then kills whatever is left in the job. */
+static void stop_tree(const run_t *run) {
+    send_ctrl_break(run);
+    if (wait_job_empty(run, run->grace_ms)) return;
+    if (!TerminateJobObject(run->job, TERMINATED_EXIT_CODE)) diag("TerminateJobObject: error %lu", GetLastError());
+    if (!wait_job_empty(run, GIVE_UP_MS)) diag("processes of the job survived TerminateJobObject; giving up on them");
+}
+
+/* Runs the script to its end; returns its exit code. */
+static DWORD supervise(const run_t *run) {
+    int requested = wait_exit_or_request(run);
+    /* A script that exited with descendants still running is stopped like a terminated one:
+     * leftovers never outlive a run. */
+    if (requested || has_leftovers(run)) stop_tree(run);
+    DWORD code = TERMINATED_EXIT_CODE;
+    if (WaitForSingleObject(run->process, GIVE_UP_MS) != WAIT_OBJECT_0 || !GetExitCodeProcess(run->process, &code))
+        diag("the script's exit code is unknown; reporting it as terminated");
+    return code;
+}
+
+/* ---- main ---- */
+
+/* Parses "--grace-ms N [--verbatim-args] <run-dir> <program> ..."; returns the index of <program>,
+ * or 0 on a usage error. */
+static int parse_args(int argc, wchar_t **argv, run_t *run, int *verbatim) {
+    if (argc < 5 || wcscmp(argv[1], L"--grace-ms") != 0 || argv[2][0] == L'\0') return 0;
+    wchar_t *end;
+    unsigned long grace = wcstoul(argv[2], &end, 10);
+    if (*end != L'\0' || argv[2][0] == L'-' || grace > 0x7fffffffUL) return 0;
+    int at = 3;
+    *verbatim = wcscmp(argv[at], L"--verbatim-args") == 0;
+    if (*verbatim) at++;
+    if (argc < at + 2 || argv[at][0] == L'\0') return 0;
+    run->grace_ms = (DWORD)grace;
+    run->run_dir = argv[at];
+    return at + 1;
+}
+
+int wmain(int argc, wchar_t **argv) {
+    run_t run;
+    int verbatim = 0;
+    memset(&run, 0, sizeof run);
+    int program = parse_args(argc, argv, &run, &verbatim);
+    if (!program) {
+        diag("usage: rch-exec.exe --grace-ms N [--verbatim-args] <run-dir> <program> [args...]");
+        return 2;
+    }
+    SetConsoleCtrlHandler(ignore_control, TRUE);
+    wchar_t *command_line = make_command_line(argv + program, argc - program, verbatim);
+    DWORD error = command_line ? make_job(&run) : ERROR_OUTOFMEMORY;
+    if (!error) error = start_script(&run, command_line);
+    char json[64];
+    if (error) {
+        diag("cannot start the script: error %lu", error);
+        snprintf(json, sizeof json, "{\"execError\":%lu}\n", error);
+    } else {
+        record_identity(&run);
+        snprintf(json, sizeof json, "{\"exitCode\":%lu}\n", supervise(&run));
+    }
+    if (write_atomic(run.run_dir, L"exit-status.json", json) < 0)
+        return diag("cannot write exit-status.json: error %lu", GetLastError()), 1;
+    return 0; /* closing the job (KILL_ON_JOB_CLOSE) at exit takes down anything we gave up on */
+}
