@@ -32,6 +32,8 @@ export interface Platform {
   readonly makeHandlerPaths: typeof makeLinuxPaths;
   // Loaded on first use: `enable` never needs it.
   readonly decryptProtectedSettings: typeof DecryptProtectedSettings;
+  // How protected settings are decrypted, for the daemon's start-up log.
+  readonly describeDecryptionPath: () => Promise<string>;
   readonly runAs: RunAsModule;
 }
 
@@ -41,6 +43,7 @@ export const linuxPlatform: Platform = {
   processLayer: linuxProcess,
   makeHandlerPaths: makeLinuxPaths,
   decryptProtectedSettings: async (...args) => (await import('./config/protected-settings.js')).decryptProtectedSettings(...args),
+  describeDecryptionPath: async () => (await import('./config/protected-settings.js')).describeDecryptionPath(),
   runAs: linuxRunAs,
 };
 
@@ -50,6 +53,7 @@ export const windowsPlatform: Platform = {
   processLayer: windowsProcess,
   makeHandlerPaths: makeWindowsPaths,
   decryptProtectedSettings: async (...args) => (await import('./config/protected-settings.windows.js')).decryptProtectedSettings(...args),
+  describeDecryptionPath: () => Promise.resolve('PowerShell EnvelopedCms (certificate store)'),
   runAs: windowsRunAs,
 };
 

@@ -28,7 +28,7 @@ async function settingsErrorOf(promise: Promise<unknown>): Promise<SettingsError
 }
 
 describe('decryptProtectedSettings', () => {
-  it('decrypts 3DES-CBC settings, as the agent sends them, through openssl', async () => {
+  it('decrypts 3DES-CBC settings, as the agent sends them', async () => {
     const { thumbprint, crtPath } = await makeCertificate(dir);
     const base64 = await encryptProtectedSettings(plaintext, crtPath, 'des3');
     expect(await decryptProtectedSettings(base64, thumbprint, dir)).toEqual(JSON.parse(plaintext));
@@ -48,7 +48,7 @@ describe('decryptProtectedSettings', () => {
     const script = `#!/bin/sh\necho "$1" >> '${log}'\nif [ "$1" = cms ]; then echo 'cms: disabled for the test' >&2; exit 1; fi\nexec openssl "$@"\n`;
     await writeFile(wrapper, script);
     await chmod(wrapper, 0o755);
-    expect(await decryptProtectedSettings(base64, thumbprint, dir, { openssl: wrapper })).toEqual(JSON.parse(plaintext));
+    expect(await decryptProtectedSettings(base64, thumbprint, dir, { openssl: wrapper, decryptor: null })).toEqual(JSON.parse(plaintext));
     expect((await readFile(log, 'utf8')).split('\n').filter(Boolean)).toEqual(['cms', 'smime']);
   });
 
@@ -122,7 +122,7 @@ describe('decryptProtectedSettings', () => {
   it('reports a missing openssl as a failed decryption', async () => {
     const { thumbprint, crtPath } = await makeCertificate(dir);
     const base64 = await encryptProtectedSettings(plaintext, crtPath);
-    const error = await settingsErrorOf(decryptProtectedSettings(base64, thumbprint, dir, { openssl: join(dir, 'no-openssl') }));
+    const error = await settingsErrorOf(decryptProtectedSettings(base64, thumbprint, dir, { openssl: join(dir, 'no-openssl'), decryptor: null }));
     expect(error.message).toContain(thumbprint);
   });
 });

@@ -34,9 +34,14 @@ export async function encryptProtectedSettings(
   crtPath: string,
   cipher: 'des3' | 'aes256' = 'des3',
 ): Promise<string> {
+  return (await encryptToDer(Buffer.from(plaintext, 'utf8'), crtPath, cipher)).toString('base64');
+}
+
+// The DER CMS EnvelopedData of `plaintext` (any bytes) for the certificate, byte for byte.
+export async function encryptToDer(plaintext: Uint8Array, crtPath: string, cipher: 'des3' | 'aes256' = 'des3'): Promise<Buffer> {
   const { stdout } = await execa('openssl', ['cms', '-encrypt', '-binary', '-outform', 'DER', `-${cipher}`, crtPath], {
     input: plaintext,
     encoding: 'buffer', stripFinalNewline: false,
   });
-  return Buffer.from(stdout).toString('base64');
+  return Buffer.from(stdout);
 }
