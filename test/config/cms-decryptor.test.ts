@@ -1,7 +1,7 @@
 // The libcrypto helper (rch-crypto) through its client, both real, with certificates and envelopes
 // made by openssl at test time.
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,7 +9,7 @@ import { execa } from 'execa';
 import ts from 'typescript';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CmsDecryptor, FastPathUnavailable, type FastDecryption } from '../../src/config/cms-decryptor.js';
-import { encryptToDer, makeCertificate, type TestCertificate } from '../helpers/certificates.js';
+import { encryptToDer, encryptToDerEndingWith, makeCertificate, type TestCertificate } from '../helpers/certificates.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const helperPath = join(root, 'dist/native/rch-crypto');
@@ -67,14 +67,12 @@ describe('CmsDecryptor', () => {
   it('takes an envelope whose last byte is 0x0a and returns NUL and newline bytes intact', async () => {
     decryptor = new CmsDecryptor(helperPath);
     const plaintext = Buffer.from([0x00, 0x0a, 0x7b, 0x0d, 0x0a, 0x00, 0xff, 0x0a, 0x0a]);
-    let der: Buffer | undefined;
-    // The last byte is the ciphertext's: 1 envelope in 256 ends in 0x0a.
-    for (let tries = 0; der === undefined && tries < 1000; tries += 4) {
-      const batch = await Promise.all([1, 2, 3, 4].map(() => encryptToDer(plaintext, mine.crtPath, 'aes256')));
-      der = batch.find((candidate) => candidate.at(-1) === 0x0a);
-    }
-    expect(der?.at(-1)).toBe(0x0a);
-    expect([...plaintextOf(await decryptor.decrypt(der as Buffer, mine.crtPath, mine.prvPath))]).toEqual([...plaintext]);
+    const der = await encryptToDerEndingWith(plaintext, mine, 0x0a);
+    expect(der.at(-1)).toBe(0x0a);
+    expect([...plaintextOf(await decryptor.decrypt(der, mine.crtPath, mine.prvPath))]).toEqual([...plaintext]);
+    // openssl agrees it is a valid envelope.
+    const { stdout } = await execa('openssl', ['cms', '-decrypt', '-inform', 'DER', '-recip', mine.crtPath, '-inkey', mine.prvPath], { input: der, encoding: 'buffer', stripFinalNewline: false });
+    expect([...stdout]).toEqual([...plaintext]);
   });
 
   it('fails like openssl cms for another certificate and for data that is not CMS', async () => {
@@ -91,6 +89,29 @@ describe('CmsDecryptor', () => {
     // Still serving after failures.
     const good = await encryptToDer(Buffer.from('{"b":2}'), mine.crtPath);
     expect(plaintextOf(await decryptor.decrypt(good, mine.crtPath, mine.prvPath)).toString()).toBe('{"b":2}');
+  });
+
+  it('reads a certificate and key again when their files are replaced', async () => {
+    decryptor = new CmsDecryptor(helperPath);
+    const swapDir = await mkdtemp(join(tmpdir(), 'cms-decryptor-swap-'));
+    try {
+      const crt = join(swapDir, 'agent.crt');
+      const prv = join(swapDir, 'agent.prv');
+      for (const [certificate, text] of [[mine, '{"n":1}'], [other, '{"n":2}'], [mine, '{"n":3}']] as const) {
+        // The agent's way: new files renamed into place.
+        await copyFile(certificate.crtPath, `${crt}.new`);
+        await copyFile(certificate.prvPath, `${prv}.new`);
+        await rename(`${crt}.new`, crt);
+        await rename(`${prv}.new`, prv);
+        const der = await encryptToDer(Buffer.from(text), certificate.crtPath);
+        expect(plaintextOf(await decryptor.decrypt(der, crt, prv)).toString()).toBe(text);
+      }
+      await rm(prv);
+      const der = await encryptToDer(Buffer.from('{"n":4}'), mine.crtPath);
+      expect(await decryptor.decrypt(der, crt, prv)).toMatchObject({ ok: false, cause: expect.stringContaining('unable to load private key') as unknown });
+    } finally {
+      await rm(swapDir, { recursive: true, force: true });
+    }
   });
 
   it('answers 50 requests sent at once, each with its own plaintext', async () => {
@@ -136,7 +157,7 @@ describe('CmsDecryptor', () => {
     // A plain-node copy of the client (not vitest), which must exit on its own after one request.
     const moduleDir = await mkdtemp(join(tmpdir(), 'cms-module-'));
     try {
-      const source = await import('node:fs/promises').then((fs) => fs.readFile(join(root, 'src/config/cms-decryptor.ts'), 'utf8'));
+      const source = await readFile(join(root, 'src/config/cms-decryptor.ts'), 'utf8');
       const compilerOptions = { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 };
       await writeFile(join(moduleDir, 'cms-decryptor.mjs'), ts.transpileModule(source, { compilerOptions }).outputText);
       const der = await encryptToDer(Buffer.from('{"idle":true}'), mine.crtPath);

@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define MAX_REQUEST (64u << 20)
@@ -168,6 +169,49 @@ static void *read_pem(const char *path, void *(*read)(void *, void **, pem_passw
     return object;
 }
 
+/* Parsed certificates and keys by path, reused while the file is unchanged (same inode, size,
+ * mtime and ctime): parsing them costs about as much as the RSA operation itself. */
+#define CACHE_SLOTS 8
+static struct {
+    char *path;
+    struct stat st;
+    void *object;
+    void (*release)(void *);
+} cache[CACHE_SLOTS];
+static unsigned next_slot;
+
+static int same_file(const struct stat *a, const struct stat *b) {
+    return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+           a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+static void drop_slot(unsigned i) {
+    if (cache[i].object) cache[i].release(cache[i].object);
+    free(cache[i].path);
+    cache[i].path = NULL, cache[i].object = NULL;
+}
+
+/* The object in `path`, from the cache or read now; owned by the cache (never freed by callers). */
+static void *load_cached(const char *path, void *(*read)(void *, void **, pem_password_cb *, void *), void (*release)(void *)) {
+    struct stat st;
+    int found = stat(path, &st) == 0;
+    for (unsigned i = 0; i < CACHE_SLOTS; i++) {
+        if (!cache[i].path || strcmp(cache[i].path, path) != 0) continue;
+        if (found && same_file(&cache[i].st, &st)) return cache[i].object;
+        drop_slot(i); /* changed or gone: never use it again */
+    }
+    void *object = read_pem(path, read); /* also when stat failed: OpenSSL then says why */
+    char *copy = object && found ? strdup(path) : NULL;
+    /* Not cacheable (the file appeared between stat and open, or no memory): fail this request
+     * rather than hand out an object nobody frees; the next one reads it again. */
+    if (!copy) return object ? (release(object), NULL) : NULL;
+    unsigned slot = next_slot++ % CACHE_SLOTS;
+    drop_slot(slot);
+    cache[slot].path = copy, cache[slot].st = st, cache[slot].object = object, cache[slot].release = release;
+    return object;
+}
+
 /* Decrypts like `openssl cms -decrypt -inform DER -recip <crt> -inkey <prv>`: the recipient is
  * matched by the certificate, then the content is decrypted; the same stages fail with the same
  * words. Replies with the plaintext or the cause; returns -1 when the reply could not be sent. */
@@ -176,8 +220,8 @@ static int decrypt(const char *crt, const char *prv, const unsigned char *der, s
     void *cert = NULL, *pkey = NULL, *in = NULL, *cms = NULL, *out = NULL;
     const char *stage = NULL;
     api.ERR_clear_error();
-    if (!(cert = read_pem(crt, api.PEM_read_bio_X509))) stage = "unable to load recipient certificate";
-    else if (!(pkey = read_pem(prv, api.PEM_read_bio_PrivateKey))) stage = "unable to load private key";
+    if (!(cert = load_cached(crt, api.PEM_read_bio_X509, api.X509_free))) stage = "unable to load recipient certificate";
+    else if (!(pkey = load_cached(prv, api.PEM_read_bio_PrivateKey, api.EVP_PKEY_free))) stage = "unable to load private key";
     else if (!(in = api.BIO_new_mem_buf(der, (int)size)) || !(cms = api.d2i_CMS_bio(in, NULL))) stage = "Error reading SMIME Content Info";
     else if (!api.CMS_decrypt_set1_pkey(cms, pkey, cert)) stage = "Error decrypting CMS using private key";
     else if (!(out = api.BIO_new(api.BIO_s_secmem ? api.BIO_s_secmem() : api.BIO_s_mem())) ||
@@ -194,8 +238,6 @@ static int decrypt(const char *crt, const char *prv, const unsigned char *der, s
     if (out) api.BIO_free(out); /* a secmem BIO wipes the plaintext here */
     if (cms) api.CMS_ContentInfo_free(cms);
     if (in) api.BIO_free(in);
-    if (pkey) api.EVP_PKEY_free(pkey);
-    if (cert) api.X509_free(cert);
     api.ERR_clear_error();
     return sent;
 }
