@@ -1,5 +1,6 @@
 // `daemon`: the long-lived process that watches settings files and runs scripts.
 import { toErrorMessage } from '../../errors.js';
+import { platform } from '../../platform.js';
 import { systemClock } from '../../util/time.js';
 import type { HandlerContext } from '../context.js';
 import { Daemon } from '../daemon.js';
@@ -33,6 +34,8 @@ export async function runDaemon(context: HandlerContext, env: NodeJS.ProcessEnv,
     await log.close();
     return 0;
   }
+  // Once per daemon: which path decrypts protected settings (it starts the libcrypto helper).
+  void platform.describeDecryptionPath().then((path) => log.info('protected settings decryption', { path })).catch(() => undefined);
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => void daemon.stop(false));
   await daemon.stopped;
   await log.close();
