@@ -100,11 +100,14 @@ export class CmsDecryptor {
     });
   }
 
-  // Ends the helper (it exits on EOF); the next request starts a new one.
+  // Ends the helper (it exits on EOF); requests it has not answered fall back, the next one starts
+  // a new helper.
   close(): void {
     const session = this.#session;
+    if (!session) return;
     this.#session = undefined;
-    session?.child.stdin?.end();
+    session.killedBecause ??= 'was closed';
+    session.child.stdin?.end();
   }
 
   #submit(request: Request): void {

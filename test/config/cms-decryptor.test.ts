@@ -153,6 +153,14 @@ describe('CmsDecryptor', () => {
     await expect(decryptor.decrypt(Buffer.from([0x30]), mine.crtPath, mine.prvPath)).rejects.toThrow(/no-such-helper is missing/);
   });
 
+  it('stops starting a helper that exits before it is ready three times in a row', async () => {
+    decryptor = new CmsDecryptor('/bin/false');
+    for (let i = 0; i < 2; i += 1) await expect(decryptor.probe()).rejects.toThrow('rch-crypto exited with code 1');
+    await expect(decryptor.probe()).rejects.toThrow('(3 times before it was ready)');
+    await expect(decryptor.decrypt(Buffer.from([0x30]), mine.crtPath, mine.prvPath)).rejects.toThrow('(3 times before it was ready)');
+    expect(decryptor.pid).toBeUndefined();
+  });
+
   it('does not keep an idle process alive', async () => {
     // A plain-node copy of the client (not vitest), which must exit on its own after one request.
     const moduleDir = await mkdtemp(join(tmpdir(), 'cms-module-'));

@@ -152,10 +152,14 @@ static int no_passphrase(char *buf, int size, int rwflag, void *userdata) {
 
 /* "<stage>: <first line of OpenSSL's error queue>", printable, into cause. */
 static void describe_failure(const char *stage, char *cause, size_t size) {
-    char detail[256] = "";
+    char detail[256];
     unsigned long code = api.ERR_get_error();
-    if (code) api.ERR_error_string_n(code, detail, sizeof detail);
-    snprintf(cause, size, code ? "%s: %s" : "%s", stage, detail);
+    if (code) {
+        api.ERR_error_string_n(code, detail, sizeof detail);
+        snprintf(cause, size, "%s: %s", stage, detail);
+    } else {
+        snprintf(cause, size, "%s", stage); /* e.g. no recipient matches: openssl prints nothing more */
+    }
     for (char *p = cause; *p; p++)
         if (*p < 0x20 || *p > 0x7e) *p = '?';
 }
