@@ -95,7 +95,7 @@ export class CmsDecryptor {
       try {
         this.#submit({ frame: toDecryptRequest(der, crtPath, prvPath), resolve, reject, retried: false });
       } catch (error) {
-        reject(error as Error);
+        reject(error instanceof FastPathUnavailable ? error : new FastPathUnavailable(`rch-crypto: ${String(error)}`));
       }
     });
   }
