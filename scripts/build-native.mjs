@@ -1,16 +1,28 @@
-// Compiles the run wrappers:
-// - src/runner/native/rch-exec.c to dist/native/rch-exec with the system C compiler: statically
-//   linked where libc.a is available (so the packaged binary runs on any distro), dynamically
-//   otherwise;
-// - src/runner/native/rch-exec-win.c to dist/native/rch-exec.exe with mingw-w64, only when
+// Compiles the native helpers, each skipped when its binary is newer than its source:
+// - the run wrapper (src/runner/native/rch-exec.c) to dist/native/rch-exec with the system C
+//   compiler: statically linked where libc.a is available (so the packaged binary runs on any
+//   distro), dynamically otherwise;
+// - the protected-settings decryptor (rch-crypto.c) to dist/native/rch-crypto: always dynamically
+//   linked, because it dlopens libcrypto and a static glibc program can only dlopen with the exact
+//   glibc it was built with (glibc before 2.34 needs -ldl). Where it cannot run (no libcrypto, an
+//   older glibc) the daemon falls back to `openssl cms`;
+// - the Windows wrapper (rch-exec-win.c) to dist/native/rch-exec.exe with mingw-w64, only when
 //   x86_64-w64-mingw32-gcc (or $MINGW_CC) is on PATH: without it the Linux build is all there is.
-// Skips a compile when the binary is newer than its source.
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
+const linuxFlags = ['-std=c11', '-D_GNU_SOURCE', '-O2', '-Wall', '-Wextra', '-Werror'];
+const linuxCompiler = process.env.CC || 'cc';
+const windowsCompiler = process.env.MINGW_CC || 'x86_64-w64-mingw32-gcc';
+const targets = [
+  { source: 'src/runner/native/rch-exec.c', output: 'dist/native/rch-exec', compiler: linuxCompiler, flags: linuxFlags, links: [['-static'], []], required: true },
+  { source: 'src/runner/native/rch-crypto.c', output: 'dist/native/rch-crypto', compiler: linuxCompiler, flags: linuxFlags, links: [[], ['-ldl']], required: true },
+  // Optional: the Windows wrapper (docs/windows-wrapper.md) needs scripts/install-windows-toolchain.sh.
+  { source: 'src/runner/native/rch-exec-win.c', output: 'dist/native/rch-exec.exe', compiler: windowsCompiler, flags: ['-O2', '-Wall', '-Wextra', '-Werror', '-municode'], links: [[]], required: false },
+];
 
 function modifiedAt(path) {
   try {
@@ -25,24 +37,19 @@ function fail(message) {
   process.exit(1);
 }
 
-function isUpToDate(source, output) {
-  const builtAt = modifiedAt(output);
-  return builtAt !== undefined && builtAt >= (modifiedAt(source) ?? Infinity);
-}
-
 function hasCompiler(compiler) {
   const probe = spawnSync(compiler, ['--version'], { stdio: 'ignore' });
   return !probe.error && probe.status === 0;
 }
 
-// Compiles to a temp name and renames, so a concurrent reader never sees a half-written binary.
-// Each entry of linkVariants is tried in turn until one links.
-function compile(compiler, flags, linkVariants, source, output) {
+// Compiles `source` with the first link options that work, to a temp name then renamed, so a
+// concurrent reader never sees a half-written binary.
+function build({ source, output, compiler, flags, links }) {
   mkdirSync(dirname(output), { recursive: true });
   const temp = `${output}.${process.pid}.tmp`;
   let result;
-  for (const link of linkVariants) {
-    result = spawnSync(compiler, [...flags, ...link, '-o', temp, source], { encoding: 'utf8' });
+  for (const link of links) {
+    result = spawnSync(compiler, [...flags, '-o', temp, source, ...link], { encoding: 'utf8' });
     if (!result.error && result.status === 0) break;
   }
   if (result.error || result.status !== 0) {
@@ -53,27 +60,13 @@ function compile(compiler, flags, linkVariants, source, output) {
   renameSync(temp, output);
 }
 
-function buildLinux() {
-  const source = join(root, 'src/runner/native/rch-exec.c');
-  const output = join(root, 'dist/native/rch-exec');
-  if (isUpToDate(source, output)) return;
-  const compiler = process.env.CC || 'cc';
-  if (!hasCompiler(compiler)) {
-    fail(`no C compiler found ('${compiler}'); install one (e.g. apt-get install gcc) or set CC`);
+for (const target of targets) {
+  const source = join(root, target.source);
+  const output = join(root, target.output);
+  if ((modifiedAt(output) ?? -Infinity) >= (modifiedAt(source) ?? Infinity)) continue;
+  if (!hasCompiler(target.compiler)) {
+    if (!target.required) continue;
+    fail(`no C compiler found ('${target.compiler}'); install one (e.g. apt-get install gcc) or set CC`);
   }
-  const flags = ['-std=c11', '-D_GNU_SOURCE', '-O2', '-Wall', '-Wextra', '-Werror'];
-  compile(compiler, flags, [['-static'], []], source, output);
+  build({ ...target, source, output });
 }
-
-// Optional: the Windows wrapper (docs/windows-wrapper.md) is built where the cross compiler is
-// installed (scripts/install-windows-toolchain.sh) and silently left out elsewhere.
-function buildWindows() {
-  const source = join(root, 'src/runner/native/rch-exec-win.c');
-  const output = join(root, 'dist/native/rch-exec.exe');
-  const compiler = process.env.MINGW_CC || 'x86_64-w64-mingw32-gcc';
-  if (isUpToDate(source, output) || !hasCompiler(compiler)) return;
-  compile(compiler, ['-O2', '-Wall', '-Wextra', '-Werror', '-municode'], [[]], source, output);
-}
-
-buildLinux();
-buildWindows();

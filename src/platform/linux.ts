@@ -1,5 +1,5 @@
-// Linux: the rch-exec wrapper, setpriv for RunAs, bash for inline scripts, openssl for protected
-// settings, an abstract Unix socket for the daemon.
+// Linux: the rch-exec wrapper, setpriv for RunAs, bash for inline scripts, libcrypto (rch-crypto,
+// `openssl cms` as the fallback) for protected settings, an abstract Unix socket for the daemon.
 import { posix } from 'node:path';
 import { makeHandlerPathsWith } from '../config/handler-paths.js';
 import { linuxProcessLayer } from '../runner/process.linux.js';
@@ -20,5 +20,6 @@ export const linuxPlatform: Platform = {
   },
   makeHandlerPaths: makeHandlerPathsWith(posix),
   decryptProtectedSettings: async (...args) => (await import('../config/protected-settings.js')).decryptProtectedSettings(...args),
+  describeDecryptionPath: async () => (await import('../config/protected-settings.js')).describeDecryptionPath(),
   toDaemonEndpoint: (stateDir) => `\0runcommand-handler-${toInstallHash(stateDir)}`,
 };

@@ -13,6 +13,8 @@ export interface Platform extends RunnerPlatform {
   // Decrypts base64 protected settings with the certificate `thumbprint` and parses the JSON
   // (loaded on first use: `enable` never needs it).
   decryptProtectedSettings(base64: string, thumbprint: string | undefined, certDir: string): Promise<unknown>;
+  // How protected settings are decrypted here, for the daemon's start-up log.
+  describeDecryptionPath(): Promise<string>;
   // The daemon's control endpoint for the install whose state is in `stateDir`.
   toDaemonEndpoint(stateDir: string): string;
 }

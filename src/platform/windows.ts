@@ -21,5 +21,6 @@ export const windowsPlatform: Platform = {
   },
   makeHandlerPaths: makeHandlerPathsWith(win32),
   decryptProtectedSettings: async (...args) => (await import('../config/protected-settings.windows.js')).decryptProtectedSettings(...args),
+  describeDecryptionPath: () => Promise.resolve('PowerShell EnvelopedCms (certificate store)'),
   toDaemonEndpoint: (stateDir) => `\\\\.\\pipe\\runcommand-handler-${toInstallHash(stateDir)}`,
 };

@@ -1,6 +1,7 @@
 // Test certificates for protected settings, made by openssl at test time (protocol.md §6): no
 // private key is ever committed.
 
+import { createCipheriv, createHash } from 'node:crypto';
 import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -34,9 +35,42 @@ export async function encryptProtectedSettings(
   crtPath: string,
   cipher: 'des3' | 'aes256' = 'des3',
 ): Promise<string> {
+  return (await encryptToDer(Buffer.from(plaintext, 'utf8'), crtPath, cipher)).toString('base64');
+}
+
+// The DER CMS EnvelopedData of `plaintext` (any bytes) for the certificate, byte for byte.
+export async function encryptToDer(plaintext: Uint8Array, crtPath: string, cipher: 'des3' | 'aes256' = 'des3'): Promise<Buffer> {
   const { stdout } = await execa('openssl', ['cms', '-encrypt', '-binary', '-outform', 'DER', `-${cipher}`, crtPath], {
     input: plaintext,
     encoding: 'buffer', stripFinalNewline: false,
   });
-  return Buffer.from(stdout).toString('base64');
+  return Buffer.from(stdout);
+}
+
+// An AES-256 envelope of `plaintext` whose last DER byte is `lastByte` (the last ciphertext byte:
+// random, so 1 envelope in 256 has it). Deterministic and cheap instead of encrypting until one
+// does: openssl makes an envelope, openssl recovers its content key, then the content is encrypted
+// again here under IVs until the last byte fits, and the IV and ciphertext (same lengths) are
+// written over the originals.
+export async function encryptToDerEndingWith(plaintext: Uint8Array, certificate: TestCertificate, lastByte: number): Promise<Buffer> {
+  const der = await encryptToDer(plaintext, certificate.crtPath, 'aes256');
+  // rsaEncryption OID, NULL parameters, then the 256-byte encrypted key (RSA 2048) as an OCTET STRING.
+  const keyHeader = Buffer.from('06092a864886f70d010101050004820100', 'hex');
+  // aes256-CBC OID, then the 16-byte IV as an OCTET STRING.
+  const ivHeader = Buffer.from('060960864801650304012a0410', 'hex');
+  const keyAt = der.indexOf(keyHeader) + keyHeader.length;
+  const ivAt = der.indexOf(ivHeader) + ivHeader.length;
+  if (keyAt < keyHeader.length || ivAt < ivHeader.length) throw new Error('unexpected envelope layout');
+  const { stdout: key } = await execa('openssl', ['pkeyutl', '-decrypt', '-inkey', certificate.prvPath, '-pkeyopt', 'rsa_padding_mode:pkcs1'], {
+    input: der.subarray(keyAt, keyAt + 256), encoding: 'buffer', stripFinalNewline: false,
+  });
+  for (let i = 0; ; i += 1) {
+    const iv = createHash('sha256').update(String(i)).digest().subarray(0, 16);
+    const cipher = createCipheriv('aes-256-cbc', Buffer.from(key), iv);
+    const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+    if (ciphertext.at(-1) !== lastByte) continue;
+    iv.copy(der, ivAt);
+    ciphertext.copy(der, der.length - ciphertext.length);
+    return der;
+  }
 }

@@ -25,6 +25,8 @@ export async function runDaemon(context: HandlerContext, env: NodeJS.ProcessEnv,
     await log.close();
     return 0;
   }
+  // Once per daemon: which path decrypts protected settings (it starts the libcrypto helper).
+  void context.platform.describeDecryptionPath().then((path) => log.info('protected settings decryption', { path })).catch(() => undefined);
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => void daemon.stop(false));
   await daemon.stopped;
   await log.close();
