@@ -19,6 +19,9 @@ async function dispatch(args: ParsedArgs): Promise<number> {
     return runLifecycleCommand(args.command, explicit, process.env);
   }
   if (args.command === 'daemon') {
+    // Stack traces in the daemon's log through the package's source maps: turned on before the
+    // daemon's modules load, and in the daemon only (the lifecycle commands stay fast to start).
+    process.setSourceMapsEnabled(true);
     const { runDaemonCommand } = await import('./handler/cli/daemon-command.js');
     return runDaemonCommand(explicit, args.flags.has('local'), process.env);
   }

@@ -1,10 +1,10 @@
 // Everything a command needs to know about where it runs: the HandlerEnvironment.json it found,
 // the options and the derived paths. Found once, the same way for every command.
 import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { findHandlerEnvironment, readHandlerEnvironment } from '../config/handler-environment.js';
 import { parseOptions, type Options } from '../config/options.js';
+import { packageRoot } from '../package-root.js';
 import { platform } from '../platform.js';
 import type { HandlerPaths } from './paths.js';
 
@@ -14,10 +14,10 @@ export interface HandlerContext {
   readonly version: string;
 }
 
-// The package root (dist/handler/../..), where the shim, the manifest and package.json live.
-export const packageRoot = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
+// The package root, where the shim, the manifest and package.json live.
+export { packageRoot };
 
-// The compiled CLI entry, for starting the daemon.
+// The CLI entry (tsc output or the bundle), for starting the daemon.
 export const cliPath = join(packageRoot, 'dist', 'cli.js');
 
 // The handler's version from its package.json.

@@ -7,9 +7,9 @@ import { closeSync, constants, openSync, readFileSync, readdirSync, watch, type 
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { HandlerError, errorCodes } from '../errors.js';
+import { packageRoot } from '../package-root.js';
 import { WrapperLauncher } from './launcher.linux.js';
 
 export interface ScriptLaunch {
@@ -28,9 +28,8 @@ export interface ProcessIdentity { wrapperPid: number; pid: number; pgid: number
 export type ExitRecord = { kind: 'exited'; exitCode: number } | { kind: 'signaled'; signal: number } | { kind: 'exec-failed'; errno: number };
 export interface ScriptHandle { identity: ProcessIdentity; exited: Promise<ExitRecord> }
 
-// dist/runner/process.linux.js (or src/runner/process.linux.ts under vitest) → dist/native/rch-exec
-// (scripts/build-native.mjs puts it there).
-const defaultWrapperPath = fileURLToPath(new URL('../../dist/native/rch-exec', import.meta.url));
+// scripts/build-native.mjs puts it there; the package ships it at the same place.
+const defaultWrapperPath = join(packageRoot, 'dist', 'native', 'rch-exec');
 const processFile = 'process.json';
 const exitStatusFile = 'exit-status.json';
 // What a wrapper that vanished without a record (SIGKILLed, OOM-killed) most likely met.

@@ -84,7 +84,7 @@ beforeAll(() => {
   // A plain-node copy of the module under test, for a launcher process that is not vitest.
   moduleDir = mkdtempSync(join(tmpdir(), 'rch-module-'));
   mkdirSync(join(moduleDir, 'runner'));
-  const modules = [['src/runner/process.linux.ts', 'runner/process.linux.js'], ['src/runner/launcher.linux.ts', 'runner/launcher.linux.js'], ['src/errors.ts', 'errors.js']] as const;
+  const modules = [['src/runner/process.linux.ts', 'runner/process.linux.js'], ['src/runner/launcher.linux.ts', 'runner/launcher.linux.js'], ['src/errors.ts', 'errors.js'], ['src/package-root.ts', 'package-root.js']] as const;
   for (const [source, target] of modules) {
     const compilerOptions = { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 };
     writeFileSync(join(moduleDir, target), ts.transpileModule(readFileSync(join(root, source), 'utf8'), { compilerOptions }).outputText);
