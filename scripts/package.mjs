@@ -138,15 +138,15 @@ function copyCatalogue(stage) {
   }
 }
 
-// This node, as bin/node: without its symbol table and debug info when `strip` is there (the
-// dynamic symbols that native addons link against stay), else as is.
-function copyNode(target, strip) {
+// Copies an executable (this node, the wrapper) without its symbol table and debug info when
+// `strip` is there (the dynamic symbols that native addons link against stay), else as is.
+function copyExecutable(source, target, strip) {
   if (strip) {
-    const result = spawnSync('strip', ['--strip-all', '-o', target, process.execPath], { stdio: ['ignore', 'inherit', 'inherit'] });
+    const result = spawnSync('strip', ['--strip-all', '-o', target, source], { stdio: ['ignore', 'inherit', 'inherit'] });
     if (!result.error && result.status === 0) return;
-    log(`strip failed (${result.error?.message ?? `exit ${result.status}`}): shipping node unstripped`);
+    log(`strip ${source} failed (${result.error?.message ?? `exit ${result.status}`}): shipping it unstripped`);
   }
-  fs.copyFileSync(process.execPath, target);
+  fs.copyFileSync(source, target);
 }
 
 // Throws on any symlink left in the stage (ours, in dist/ or bin/, are a build bug).
@@ -169,13 +169,13 @@ async function populateStage(stage, version, options) {
   fs.copyFileSync(path.join(root, 'HandlerManifest.json'), path.join(stage, 'HandlerManifest.json'));
   fs.mkdirSync(path.join(stage, 'bin'));
   fs.copyFileSync(path.join(root, 'bin', 'runcommand-handler'), path.join(stage, 'bin', 'runcommand-handler'));
-  copyNode(path.join(stage, 'bin', 'node'), options.strip);
+  copyExecutable(process.execPath, path.join(stage, 'bin', 'node'), options.strip);
   for (const name of fs.readdirSync(path.join(stage, 'bin'))) {
     fs.chmodSync(path.join(stage, 'bin', name), 0o755);
   }
   await bundle(stage);
   fs.mkdirSync(path.join(stage, 'dist', 'native'));
-  fs.copyFileSync(path.join(root, 'dist', 'native', 'rch-exec'), path.join(stage, 'dist', 'native', 'rch-exec'));
+  copyExecutable(path.join(root, 'dist', 'native', 'rch-exec'), path.join(stage, 'dist', 'native', 'rch-exec'), options.strip);
   fs.chmodSync(path.join(stage, 'dist', 'native', 'rch-exec'), 0o755);
   copyCatalogue(stage);
   writeStagedPackageJson(stage, version);
@@ -210,7 +210,7 @@ async function main() {
     } finally {
       fs.rmSync(stage, { recursive: true, force: true });
     }
-    log(`wrote ${path.relative(root, zipPath)} (${(fs.statSync(zipPath).size / 1048576).toFixed(1)} MiB)`);
+    log(`wrote ${path.relative(root, zipPath)} (${(fs.statSync(zipPath).size / 1e6).toFixed(1)} MB)`);
   }
   process.stdout.write(`${zipPath}\n`);
 }
