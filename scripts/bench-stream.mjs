@@ -15,7 +15,9 @@ import { fileURLToPath } from 'node:url';
 import { BlobSASPermissions, BlobServiceClient, generateBlobSASQueryParameters, StorageSharedKeyCredential } from '@azure/storage-blob';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
-const cli = join(root, 'dist', 'cli.js');
+// bench.mjs passes the unpacked package's entry and node; run alone: the work tree's.
+const cli = process.env['BENCH_CLI'] ?? join(root, 'dist', 'cli.js');
+const nodePath = process.env['BENCH_NODE'] ?? process.execPath;
 const { ensureLocalLayout } = await import(join(root, 'dist/handler/cli/local-layout.js'));
 const { readHandlerEnvironment } = await import(join(root, 'dist/config/handler-environment.js'));
 const { toAgentJson } = await import(join(root, 'dist/handler/cli/submit.js'));
@@ -139,7 +141,7 @@ async function main() {
   try {
     azurite = await startAzurite(join(top, 'azurite'));
     const daemonEnv = { RUNCOMMAND_HANDLER_STATE_DIR: stateDir, RUNCOMMAND_HANDLER_SETTINGS_SETTLE_MS: '0' };
-    daemon = spawn(process.execPath, [cli, 'daemon', '--handler-environment', layout.handlerEnvironmentPath], { env: { ...process.env, ...daemonEnv }, stdio: 'ignore' });
+    daemon = spawn(nodePath, [cli, 'daemon', '--handler-environment', layout.handlerEnvironmentPath], { env: { ...process.env, ...daemonEnv }, stdio: 'ignore' });
     const result = await measure(env, azurite, daemon.pid);
     const blobTail = round(await measureBlobTail(env, azurite, top));
     const ratio = round(result.streamed / result.baseline);

@@ -2,8 +2,13 @@
 // `npm run bench`: measures the figures of shared/spec/targets.md on a temp local layout, with
 // baselines taken in the same run, and prints one JSON object per figure on stdout (a short human
 // summary goes to stderr). It stops everything it started.
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+// It measures the shipped handler: the zip scripts/package.mjs makes, unpacked into a temp base dir
+// and run with the node it carries, as the agent would.
+// Usage: node scripts/bench.mjs [--only figure1,figure2,...] [--zip PATH | --tree]
+//   --only  measure only the groups holding these figures (e.g. enable_ms_not_running,idle_rss_mb)
+//   --zip   measure this zip instead of packaging the work tree; --tree: the work tree's dist/cli.js
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -12,7 +17,11 @@ import { performance } from 'node:perf_hooks';
 import { terminalStatus } from './bench-status.mjs';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
-const cli = join(root, 'dist', 'cli.js');
+const benchArgs = parseBenchArgs(process.argv.slice(2));
+const zipPath = benchArgs.tree ? undefined : (benchArgs.zip ?? packageZip());
+const unpacked = zipPath === undefined ? undefined : unpack(zipPath);
+const cli = unpacked === undefined ? join(root, 'dist', 'cli.js') : join(unpacked, 'dist', 'cli.js');
+const nodePath = unpacked === undefined ? process.execPath : join(unpacked, 'bin', 'node');
 const { ensureLocalLayout, encryptToCertificate, findLocalCertificate } = await import(join(root, 'dist/handler/cli/local-layout.js'));
 const { readHandlerEnvironment } = await import(join(root, 'dist/config/handler-environment.js'));
 const { toAgentJson } = await import(join(root, 'dist/handler/cli/submit.js'));
@@ -23,6 +32,38 @@ const nowMs = () => performance.timeOrigin + performance.now();
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const percentile = (values, p) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor((p / 100) * values.length))];
 const round = (value, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits;
+
+function parseBenchArgs(argv) {
+  const options = { only: undefined, zip: undefined, tree: false };
+  for (let i = 0; i < argv.length; i += 1) {
+    const arg = argv[i];
+    if (arg === '--only') options.only = new Set(argv[(i += 1)].split(','));
+    else if (arg.startsWith('--only=')) options.only = new Set(arg.slice('--only='.length).split(','));
+    else if (arg === '--zip') options.zip = argv[(i += 1)];
+    else if (arg === '--tree') options.tree = true;
+    else throw new Error(`bench: unknown argument ${arg}`);
+  }
+  return options;
+}
+
+// True when any of these figures is asked for (all are without --only).
+function wanted(...names) {
+  return benchArgs.only === undefined || names.some((name) => benchArgs.only.has(name));
+}
+
+// Packages the work tree (reused when up to date) and returns the zip's path.
+function packageZip() {
+  const stdout = execFileSync(process.execPath, [join(root, 'scripts', 'package.mjs')], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  return stdout.trim().split('\n').at(-1);
+}
+
+// Unpacks the zip into a temp base dir (removed on exit) and returns it.
+function unpack(zip) {
+  const dir = mkdtempSync(join(tmpdir(), 'rch-bench-pkg-'));
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  execFileSync('unzip', ['-q', zip, '-d', dir]);
+  return dir;
+}
 
 function report(name, value, note = '') {
   figures.push({ [name]: value });
@@ -43,7 +84,7 @@ async function waitFor(probe, timeoutMs = 30_000, intervalMs = 2) {
 function run(args, env) {
   return new Promise((resolve) => {
     const started = nowMs();
-    const child = spawn(process.execPath, [cli, ...args], { env: { ...process.env, ...env }, stdio: 'ignore' });
+    const child = spawn(nodePath, [cli, ...args], { env: { ...process.env, ...env }, stdio: 'ignore' });
     child.on('exit', (code) => resolve({ code, ms: nowMs() - started }));
   });
 }
@@ -91,8 +132,8 @@ async function benchEnable(env, handlerEnvironment, options) {
   const cold = await run(['enable', '--handler-environment', handlerEnvironment], base);
   const warm = [];
   for (let i = 0; i < 10; i += 1) warm.push((await run(['enable', '--handler-environment', handlerEnvironment], base)).ms);
-  report('enable_ms_running', round(percentile(warm, 50)), 'target ≤ 300 (daemon already running)');
-  report('enable_ms_not_running', round(cold.ms), 'target ≤ 1500 (enable had to start the daemon)');
+  report('enable_ms_running', round(percentile(warm, 50)), 'target ≤ 100 (daemon already running)');
+  report('enable_ms_not_running', round(cold.ms), 'target ≤ 200 (enable had to start the daemon)');
 }
 
 async function benchDispatch(env, work) {
@@ -189,7 +230,7 @@ async function benchIdle() {
     await sleep(60_000);
     const after = await processStats(pid);
     const cpu = ((after.cpuTicks - before.cpuTicks) / 100 / ((Date.now() - started) / 1000)) * 100;
-    report('idle_rss_mb', round(after.rssMb), 'target ≤ 80 (fresh daemon, 25 finished run commands, 60 s idle)');
+    report('idle_rss_mb', round(after.rssMb), 'target ≤ 50 (fresh daemon, 25 finished run commands, 60 s idle)');
     report('idle_cpu_pct', round(cpu, 2), 'target ≤ 0.5');
   } finally {
     await run(['uninstall', '--handler-environment', layout.handlerEnvironmentPath], options);
@@ -206,7 +247,30 @@ async function makeLayout() {
   return { layout: { ...layout, root: top }, env, options };
 }
 
+// The zip as shipped: its size and how many files (directories not counted) it holds.
+function benchPackage() {
+  if (zipPath === undefined) return;
+  const files = execFileSync('unzip', ['-Z1', zipPath], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 })
+    .split('\n')
+    .filter((line) => line !== '' && !line.endsWith('/')).length;
+  const bytes = statSync(zipPath).size;
+  report('package_zip_mb', round(bytes / 1e6), `target ≤ 30 (${round(bytes / 1048576)} MiB)`);
+  report('package_files', files, 'target < 50');
+}
+
 async function main() {
+  if (wanted('package_zip_mb', 'package_files')) benchPackage();
+  const mainFigures = ['enable_ms_running', 'enable_ms_not_running', 'dispatch_p50_ms', 'dispatch_p95_ms', 'status_lag_ms', 'spawn_overhead_ratio', 'spawn_overhead_ratio_public', 'burst_200_s', 'tail_latency_s', 'daemon_peak_rss_mb'];
+  if (wanted(...mainFigures)) await benchMain();
+  if (!process.env['BENCH_QUICK'] && wanted('idle_rss_mb', 'idle_cpu_pct')) await benchIdle();
+  const stream = join(root, 'scripts', 'bench-stream.mjs');
+  if (existsSync(stream) && wanted('stream_overhead_ratio', 'stream_cpu_ratio', 'stream_daemon_rss_mb')) {
+    await new Promise((resolve) => spawn(process.execPath, [stream], { stdio: 'inherit', env: { ...process.env, BENCH_CLI: cli, BENCH_NODE: nodePath } }).on('exit', resolve));
+  }
+  process.stderr.write(`\nrun-command handler bench (${new Date().toISOString()}, ${zipPath ?? 'work tree'})\n${summary.join('\n')}\n`);
+}
+
+async function benchMain() {
   const { layout, env, options } = await makeLayout();
   const work = join(layout.root, 'work');
   await mkdir(work, { recursive: true });
@@ -214,22 +278,16 @@ async function main() {
   try {
     await benchEnable(env, layout.handlerEnvironmentPath, options);
     pid = await waitFor(() => daemonPid(layout.handlerEnvironmentPath), 10_000, 20);
-    await benchDispatch(env, work);
-    await benchSpawnOverhead(env, work, { protectedSettings: true, figure: 'spawn_overhead_ratio' });
-    await benchSpawnOverhead(env, work, { protectedSettings: false, figure: 'spawn_overhead_ratio_public' });
-    await benchBurst(env, pid);
-    await benchTail(env);
-    report('daemon_peak_rss_mb', round((await processStats(pid)).hwmMb), 'the runs above (VmHWM)');
+    if (wanted('dispatch_p50_ms', 'dispatch_p95_ms', 'status_lag_ms')) await benchDispatch(env, work);
+    if (wanted('spawn_overhead_ratio')) await benchSpawnOverhead(env, work, { protectedSettings: true, figure: 'spawn_overhead_ratio' });
+    if (wanted('spawn_overhead_ratio_public')) await benchSpawnOverhead(env, work, { protectedSettings: false, figure: 'spawn_overhead_ratio_public' });
+    if (wanted('burst_200_s')) await benchBurst(env, pid);
+    if (wanted('tail_latency_s')) await benchTail(env);
+    if (wanted('daemon_peak_rss_mb')) report('daemon_peak_rss_mb', round((await processStats(pid)).hwmMb), 'the runs above (VmHWM)');
   } finally {
     await run(['uninstall', '--handler-environment', layout.handlerEnvironmentPath], options);
     await rm(layout.root, { recursive: true, force: true });
   }
-  if (!process.env['BENCH_QUICK']) await benchIdle();
-  const stream = join(root, 'scripts', 'bench-stream.mjs');
-  if (existsSync(stream)) {
-    await new Promise((resolve) => spawn(process.execPath, [stream], { stdio: 'inherit' }).on('exit', resolve));
-  }
-  process.stderr.write(`\nrun-command handler bench (${new Date().toISOString()})\n${summary.join('\n')}\n`);
 }
 
 await main();

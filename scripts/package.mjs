@@ -1,15 +1,18 @@
 #!/usr/bin/env node
-// Builds the extension zip from an already-built tree (`npm run package` builds first).
-// Usage: node scripts/package.mjs [--force] [--version X.Y.Z]
+// Builds the extension zip from an already-built tree (`npm run package` builds first): the
+// handler bundled by esbuild from src/ (dist/cli.js plus lazily loaded chunks under dist/chunks/,
+// with source maps; no node_modules), the native wrapper and the Linux command catalogue from
+// dist/, the shim, the manifest, package.json and a stripped copy of this node.
+// Usage: node scripts/package.mjs [--force] [--version X.Y.Z] [--no-strip]
 // The zip's absolute path is the last line of stdout; progress goes to stderr.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import * as esbuild from 'esbuild';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const buildDir = path.join(root, 'build');
-const nodeModules = path.join(root, 'node_modules');
 
 function log(message) {
   process.stderr.write(`package: ${message}\n`);
@@ -22,10 +25,11 @@ function fail(message) {
 
 // Reads --force and --version from argv.
 function parseArgs(argv) {
-  const options = { force: false, version: undefined };
+  const options = { force: false, version: undefined, strip: true };
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i];
     if (arg === '--force') options.force = true;
+    else if (arg === '--no-strip') options.strip = false;
     else if (arg === '--version') options.version = argv[(i += 1)];
     else if (arg.startsWith('--version=')) options.version = arg.slice('--version='.length);
     else fail(`unknown argument ${arg}`);
@@ -55,7 +59,7 @@ function readNewestMtime(target) {
 function isZipUpToDate(zipPath) {
   const zip = fs.statSync(zipPath, { throwIfNoEntry: false });
   if (!zip) return false;
-  const inputs = ['dist', 'bin', 'package-lock.json', 'package.json', 'HandlerManifest.json', 'scripts/package.mjs'];
+  const inputs = ['src', 'dist', 'bin', 'package-lock.json', 'package.json', 'HandlerManifest.json', 'scripts/package.mjs'];
   const newestInput = Math.max(
     ...inputs.map((input) => readNewestMtime(path.join(root, input))),
     fs.statSync(process.execPath).mtimeMs,
@@ -63,48 +67,86 @@ function isZipUpToDate(zipPath) {
   return zip.mtimeMs > newestInput;
 }
 
-// Absolute paths of the production dependencies, from the local tree only (no network).
-function listProductionPackages() {
-  const result = spawnSync('npm', ['ls', '--omit=dev', '--all', '--parseable'], {
-    cwd: root,
-    encoding: 'utf8',
-    maxBuffer: 64 * 1024 * 1024,
+// zod re-exports every locale (`z.locales`, `z.core.locales`: ~360 KB, which `z` carries as one
+// object, so the bundler cannot drop them); the handler uses only the default English messages.
+// This swaps zod's locales index for one that exports `en` alone: less to load on each `enable`.
+const zodEnglishOnly = {
+  name: 'zod-english-only',
+  setup(build) {
+    build.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) => {
+      if (!/[\\/]node_modules[\\/]zod[\\/]v4[\\/](classic|core|mini)[\\/][^\\/]+\.js$/.test(args.importer)) return undefined;
+      return { path: path.join(path.dirname(args.importer), '..', 'locales', 'index.js'), namespace: 'zod-english-only' };
+    });
+    build.onLoad({ filter: /.*/, namespace: 'zod-english-only' }, (args) => ({
+      contents: `export { default as en } from ${JSON.stringify(path.join(path.dirname(args.path), 'en.js'))};\n`,
+      resolveDir: path.dirname(args.path),
+    }));
+  },
+};
+
+// Bundles src/cli.ts into stage/dist: dist/cli.js (the path the shim and the daemon's argv use)
+// and chunks for what the code imports dynamically (per-command modules, winston, the storage
+// SDK), each with a linked source map (the daemon turns source maps on: src/cli.ts). Node
+// builtins stay imports; the CommonJS dependencies get a `require` for theirs.
+async function bundle(stage) {
+  const result = await esbuild.build({
+    absWorkingDir: root,
+    entryPoints: { cli: 'src/cli.ts' },
+    // Laid out as if in the tree's dist/ (then written to the stage), so that the maps name the
+    // sources as ../src/... from dist/: `<base dir>/src/handler/daemon.ts:12:5` in a stack trace.
+    outdir: path.join(root, 'dist'),
+    write: false,
+    chunkNames: 'chunks/[name]-[hash]',
+    bundle: true,
+    splitting: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    sourcemap: 'linked',
+    sourcesContent: false,
+    banner: { js: "import { createRequire as __rchCreateRequire } from 'node:module'; const require = __rchCreateRequire(import.meta.url);" },
+    plugins: [zodEnglishOnly],
+    // Less to read and parse at each start; identifiers stay, so stack frames keep their names.
+    minifyWhitespace: true,
+    minifySyntax: true,
+    logLevel: 'warning',
+    metafile: true,
   });
-  if (result.status !== 0) fail(`npm ls failed (${result.status}):\n${result.stderr}`);
-  const paths = new Set(result.stdout.split('\n').map((line) => line.trim()).filter(Boolean));
-  paths.delete(root);
-  for (const packagePath of paths) {
-    if (!packagePath.startsWith(nodeModules + path.sep)) {
-      fail(`dependency outside node_modules (linked package?): ${packagePath}`);
-    }
+  if (result.errors.length > 0) fail('esbuild failed');
+  for (const file of result.outputFiles) {
+    const target = path.join(stage, 'dist', path.relative(path.join(root, 'dist'), file.path));
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+    fs.writeFileSync(target, file.contents);
   }
-  return [...paths].sort();
+  const outputs = Object.entries(result.metafile.outputs).filter(([file]) => file.endsWith('.js'));
+  const bytes = outputs.reduce((sum, [, output]) => sum + output.bytes, 0);
+  log(`bundled ${outputs.length} files, ${(bytes / 1048576).toFixed(1)} MiB of JS`);
 }
 
-// Copies one package without its nested node_modules (npm ls lists those separately, so only
-// production packages are shipped) and without .bin dirs.
-function copyPackage(packagePath, stage) {
-  const nested = path.join(packagePath, 'node_modules');
-  fs.cpSync(packagePath, path.join(stage, path.relative(root, packagePath)), {
-    recursive: true,
-    verbatimSymlinks: true,
-    filter: (source) => source !== nested && path.basename(source) !== '.bin',
-  });
+// The command catalogue (src/runner/sources/catalogue.ts reads it from dist/runner/commands/):
+// catalogue.json and the scripts of the Linux commands; the Windows scripts stay out of this zip.
+function copyCatalogue(stage) {
+  const from = path.join(root, 'dist', 'runner', 'commands');
+  const to = path.join(stage, 'dist', 'runner', 'commands');
+  const catalogue = JSON.parse(fs.readFileSync(path.join(from, 'catalogue.json'), 'utf8'));
+  fs.mkdirSync(to, { recursive: true });
+  fs.copyFileSync(path.join(from, 'catalogue.json'), path.join(to, 'catalogue.json'));
+  for (const command of catalogue) {
+    if (command.script === undefined || !command.platforms.includes('linux')) continue;
+    fs.mkdirSync(path.dirname(path.join(to, command.script)), { recursive: true });
+    fs.copyFileSync(path.join(from, command.script), path.join(to, command.script));
+  }
 }
 
-// The agent's unzip keeps no symlinks (protocol.md §2): drop those dependencies carry.
-function removeLinksAndBinDirs(dir) {
-  let removed = 0;
-  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
-    const full = path.join(dir, entry.name);
-    if (entry.isSymbolicLink() || (entry.isDirectory() && entry.name === '.bin')) {
-      fs.rmSync(full, { recursive: true, force: true });
-      removed += 1;
-    } else if (entry.isDirectory()) {
-      removed += removeLinksAndBinDirs(full);
-    }
+// Copies an executable (this node, the wrapper) without its symbol table and debug info when
+// `strip` is there (the dynamic symbols that native addons link against stay), else as is.
+function copyExecutable(source, target, strip) {
+  if (strip) {
+    const result = spawnSync('strip', ['--strip-all', '-o', target, source], { stdio: ['ignore', 'inherit', 'inherit'] });
+    if (!result.error && result.status === 0) return;
+    log(`strip ${source} failed (${result.error?.message ?? `exit ${result.status}`}): shipping it unstripped`);
   }
-  return removed;
+  fs.copyFileSync(source, target);
 }
 
 // Throws on any symlink left in the stage (ours, in dist/ or bin/, are a build bug).
@@ -123,22 +165,23 @@ function writeStagedPackageJson(stage, version) {
 }
 
 // Lays out everything the zip contains under `stage`.
-function populateStage(stage, version) {
+async function populateStage(stage, version, options) {
   fs.copyFileSync(path.join(root, 'HandlerManifest.json'), path.join(stage, 'HandlerManifest.json'));
   fs.mkdirSync(path.join(stage, 'bin'));
   fs.copyFileSync(path.join(root, 'bin', 'runcommand-handler'), path.join(stage, 'bin', 'runcommand-handler'));
-  fs.copyFileSync(process.execPath, path.join(stage, 'bin', 'node'));
+  copyExecutable(process.execPath, path.join(stage, 'bin', 'node'), options.strip);
   for (const name of fs.readdirSync(path.join(stage, 'bin'))) {
     fs.chmodSync(path.join(stage, 'bin', name), 0o755);
   }
-  fs.cpSync(path.join(root, 'dist'), path.join(stage, 'dist'), { recursive: true, verbatimSymlinks: true });
+  await bundle(stage);
+  fs.mkdirSync(path.join(stage, 'dist', 'native'));
+  // The Linux helpers: the run wrapper and the protected-settings decryptor (never the Windows .exe).
+  for (const helper of ['rch-exec', 'rch-crypto']) {
+    copyExecutable(path.join(root, 'dist', 'native', helper), path.join(stage, 'dist', 'native', helper), options.strip);
+    fs.chmodSync(path.join(stage, 'dist', 'native', helper), 0o755);
+  }
+  copyCatalogue(stage);
   writeStagedPackageJson(stage, version);
-  const packages = listProductionPackages();
-  for (const packagePath of packages) copyPackage(packagePath, stage);
-  const removed = fs.existsSync(path.join(stage, 'node_modules'))
-    ? removeLinksAndBinDirs(path.join(stage, 'node_modules'))
-    : 0;
-  log(`${packages.length} production packages staged, ${removed} symlinks/.bin dirs removed`);
   validateNoSymlinks(stage);
 }
 
@@ -146,13 +189,13 @@ function populateStage(stage, version) {
 function writeZip(stage, zipPath) {
   const temp = `${zipPath}.${process.pid}.tmp`;
   fs.rmSync(temp, { force: true });
-  const result = spawnSync('zip', ['-r', '-X', '-q', temp, '.'], { cwd: stage, stdio: ['ignore', 'inherit', 'inherit'] });
+  const result = spawnSync('zip', ['-r', '-9', '-X', '-q', temp, '.'], { cwd: stage, stdio: ['ignore', 'inherit', 'inherit'] });
   if (result.error) fail(`zip: ${result.error.message}`);
   if (result.status !== 0) fail(`zip exited with ${result.status}`);
   fs.renameSync(temp, zipPath);
 }
 
-function main() {
+async function main() {
   const options = parseArgs(process.argv.slice(2));
   if (!fs.existsSync(path.join(root, 'dist', 'cli.js'))) fail('dist/cli.js is missing: run `npm run build` first');
   const manifest = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
@@ -165,18 +208,18 @@ function main() {
     // A private stage dir: two versions may be packaged at once by parallel test files.
     const stage = fs.mkdtempSync(path.join(buildDir, 'stage', `${version}-`));
     try {
-      populateStage(stage, version);
+      await populateStage(stage, version, options);
       writeZip(stage, zipPath);
     } finally {
       fs.rmSync(stage, { recursive: true, force: true });
     }
-    log(`wrote ${path.relative(root, zipPath)} (${(fs.statSync(zipPath).size / 1048576).toFixed(1)} MiB)`);
+    log(`wrote ${path.relative(root, zipPath)} (${(fs.statSync(zipPath).size / 1e6).toFixed(1)} MB)`);
   }
   process.stdout.write(`${zipPath}\n`);
 }
 
 try {
-  main();
+  await main();
 } catch (error) {
   log(`error: ${error instanceof Error ? error.message : String(error)}`);
   process.exitCode = 1;

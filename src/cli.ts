@@ -34,6 +34,9 @@ const commands: Readonly<Record<string, Entry>> = {
   uninstall: lifecycle,
   update: lifecycle,
   daemon: async (args, explicit) => {
+    // Stack traces in the daemon's log through the package's source maps: turned on before the
+    // daemon's modules load, and in the daemon only (the lifecycle commands stay fast to start).
+    process.setSourceMapsEnabled(true);
     const { runDaemonCommand } = await import('./handler/cli/daemon-command.js');
     return runDaemonCommand(explicit, args.flags.has('local'), process.env);
   },

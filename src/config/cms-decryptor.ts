@@ -5,7 +5,8 @@
 // a file, an argv or an environment. The helper starts on first use, is unref'd while idle (like
 // the launcher), answers requests in order (they are pipelined) and is restarted when it dies.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { packageRoot } from '../util/package-root.js';
 
 export type FastDecryption = { readonly ok: true; readonly plaintext: Buffer } | { readonly ok: false; readonly cause: string };
 
@@ -21,8 +22,8 @@ export function fastPathDisabledBy(env: NodeJS.ProcessEnv = process.env): string
   return env[switchName] === '0' ? `${switchName}=0` : undefined;
 }
 
-// dist/config/cms-decryptor.js (or src/config/cms-decryptor.ts under vitest) → dist/native/rch-crypto
-const defaultHelperPath = fileURLToPath(new URL('../../dist/native/rch-crypto', import.meta.url));
+// scripts/build-native.mjs puts it there; the package ships it at the same place.
+const defaultHelperPath = join(packageRoot, 'dist', 'native', 'rch-crypto');
 const maxRequestBytes = 64 * 1024 * 1024; // the helper's own limit
 const maxFailedStarts = 3;
 const statusOk = 0;

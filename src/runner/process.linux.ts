@@ -5,17 +5,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, constants, openSync, readFileSync, readdirSync, watch, type FSWatcher } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { HandlerError, errorCodes } from '../errors.js';
+import { join } from 'node:path';
+import { packageRoot } from '../util/package-root.js';
 import { WrapperLauncher } from './launcher.linux.js';
 import {
   parseProcessIdentity, readExitRecord, toRecordedExit, type ExitRecord, type ProcessIdentity, type ProcessLayer, type ScriptHandle, type ScriptLaunch,
 } from './process-contract.js';
 import { runFiles } from './run-directory.js';
 
-// dist/runner/process.linux.js (or src/runner/process.linux.ts under vitest) → dist/native/rch-exec
-// (scripts/build-native.mjs puts it there).
-const defaultWrapperPath = fileURLToPath(new URL('../../dist/native/rch-exec', import.meta.url));
+// scripts/build-native.mjs puts it there; the package ships it at the same place.
+const defaultWrapperPath = join(packageRoot, 'dist', 'native', 'rch-exec');
 // What a wrapper that vanished without a record (SIGKILLed, OOM-killed) most likely met.
 const killedRecord: ExitRecord = { kind: 'signaled', signal: 9 };
 

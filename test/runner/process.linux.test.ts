@@ -91,6 +91,7 @@ beforeAll(() => {
     ['src/runner/process-contract.ts', 'runner/process-contract.js'],
     ['src/runner/run-directory.ts', 'runner/run-directory.js'],
     ['src/errors.ts', 'errors.js'],
+    ['src/util/package-root.ts', 'util/package-root.js'],
   ] as const;
   for (const [source, target] of modules) {
     const compilerOptions = { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 };

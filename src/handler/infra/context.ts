@@ -2,11 +2,11 @@
 // the options, the platform, the derived paths, the run store and the daemon's client. Found
 // once, the same way for every command.
 import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { findHandlerEnvironment, readHandlerEnvironment } from '../../config/handler-environment.js';
 import type { HandlerPaths } from '../../config/handler-paths.js';
 import { parseOptions, type Options } from '../../config/options.js';
+import { packageRoot } from '../../util/package-root.js';
 import type { Platform } from '../../platform/platform.js';
 import { selectPlatform } from '../../platform/select.js';
 import { RunStore } from '../state/run-store.js';
@@ -31,10 +31,10 @@ export function makeHandlerContext(parts: { paths: HandlerPaths; options: Option
   return { ...parts, store, daemonAddress, daemon: new DaemonClient(daemonAddress, parts.options.killGraceMs) };
 }
 
-// The package root (dist/handler/infra/../../..), where the shim, the manifest and package.json live.
-export const packageRoot = dirname(dirname(dirname(dirname(fileURLToPath(import.meta.url)))));
+// The package root, where the shim, the manifest and package.json live.
+export { packageRoot };
 
-// The compiled CLI entry, for starting the daemon.
+// The CLI entry (tsc output or the bundle), for starting the daemon.
 export const cliPath = join(packageRoot, 'dist', 'cli.js');
 
 // The handler's version from its package.json.

@@ -2,13 +2,14 @@
 // catalogue.json (each command's platforms, shell and script file) and the scripts; the build
 // copies it to dist/runner/commands/, which the package ships.
 import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { z } from 'zod';
 import { SettingsError } from '../../errors.js';
+import { packageRoot } from '../../util/package-root.js';
 import type { PlatformName } from '../platform-contract.js';
 
-// dist/runner/sources/ (or src/runner/sources/ under vitest) → ../commands/
-export const catalogueDir = fileURLToPath(new URL('../commands/', import.meta.url));
+// The copy the build makes (also under vitest), at the same place in the package.
+export const catalogueDir = join(packageRoot, 'dist', 'runner', 'commands');
 
 const commandSchema = z.object({
   id: z.string().regex(/^[A-Za-z][A-Za-z0-9]*$/),
