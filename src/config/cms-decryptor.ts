@@ -5,8 +5,6 @@
 // a file, an argv or an environment. The helper starts on first use, is unref'd while idle (like
 // the launcher), answers requests in order (they are pipelined) and is restarted when it dies.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
-import { packageRoot } from '../util/package-root.js';
 
 export type FastDecryption = { readonly ok: true; readonly plaintext: Buffer } | { readonly ok: false; readonly cause: string };
 
@@ -22,8 +20,6 @@ export function fastPathDisabledBy(env: NodeJS.ProcessEnv = process.env): string
   return env[switchName] === '0' ? `${switchName}=0` : undefined;
 }
 
-// scripts/build-native.mjs puts it there; the package ships it at the same place.
-const defaultHelperPath = join(packageRoot, 'dist', 'native', 'rch-crypto');
 const maxRequestBytes = 64 * 1024 * 1024; // the helper's own limit
 const maxFailedStarts = 3;
 const statusOk = 0;
@@ -69,7 +65,7 @@ export class CmsDecryptor {
   #failedStarts = 0;
   #unavailable: string | undefined;
 
-  constructor(helperPath: string = defaultHelperPath, options: { timeoutMs?: number } = {}) {
+  constructor(helperPath: string, options: { timeoutMs?: number } = {}) {
     this.#helperPath = helperPath;
     this.#timeoutMs = options.timeoutMs ?? 10_000;
   }

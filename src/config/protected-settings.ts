@@ -5,6 +5,7 @@
 
 import { access, constants } from 'node:fs/promises';
 import { join } from 'node:path';
+import { packageRoot } from '../util/package-root.js';
 import { runProcess } from '../util/run-process.js';
 import { SettingsError, toErrorMessage } from '../errors.js';
 import { CmsDecryptor, FastPathUnavailable, fastPathDisabledBy } from './cms-decryptor.js';
@@ -25,11 +26,13 @@ export function decryptionCounts(): Readonly<typeof succeeded> {
   return { ...succeeded };
 }
 
+// scripts/build-native.mjs puts it there; the package ships it at the same place.
+const helperPath = join(packageRoot, 'dist', 'native', 'rch-crypto');
 let shared: CmsDecryptor | undefined;
 
 function sharedDecryptor(): CmsDecryptor | null {
   if (fastPathDisabledBy(process.env) !== undefined) return null;
-  return (shared ??= new CmsDecryptor());
+  return (shared ??= new CmsDecryptor(helperPath));
 }
 
 // Which path decrypts protected settings, for the daemon's start-up log: 'libcrypto (libcrypto.so.3:

@@ -85,6 +85,7 @@ beforeAll(() => {
   // A plain-node copy of the module under test, for a launcher process that is not vitest.
   moduleDir = mkdtempSync(join(tmpdir(), 'rch-module-'));
   mkdirSync(join(moduleDir, 'runner'));
+  mkdirSync(join(moduleDir, 'util'));
   const modules = [
     ['src/runner/process.linux.ts', 'runner/process.linux.js'],
     ['src/runner/launcher.linux.ts', 'runner/launcher.linux.js'],
