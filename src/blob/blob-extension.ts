@@ -9,7 +9,8 @@ import { toRunFilePath } from '../runner/run-directory.js';
 import type { Run, RunExtension } from '../runner/run.js';
 import { BlobStream, type StreamResult } from './append-stream.js';
 import { toBlobAddress, type AppendTarget, type BlobAddress } from './blob-target.js';
-import { toBackoffMs, toFailureKind, toFailureText } from './storage-failure.js';
+import { retryPolicies, withRetry } from '../util/retry.js';
+import { toFailureKind, toFailureText } from './storage-failure.js';
 
 type OutputName = 'stdout' | 'stderr';
 type Uploads = NonNullable<RunJournal['uploads']>;
@@ -41,7 +42,6 @@ interface Channel {
   stream?: BlobStream;
 }
 
-const createAttempts = 3;
 const createTimeoutMs = 20_000;
 const permissionHint = 'the SAS token or managed identity needs read, add, create and write (racw) permissions on it';
 
@@ -108,17 +108,11 @@ export class BlobStreaming implements RunExtension {
   }
 
   async #reset(channel: Channel): Promise<void> {
-    for (let attempt = 1; ; attempt += 1) {
-      try {
-        await channel.target.reset(AbortSignal.timeout(createTimeoutMs));
-        return;
-      } catch (error) {
-        if (toFailureKind(error) === 'final' || attempt >= createAttempts) {
-          const message = `could not create or empty the ${channel.label} ${channel.target.loggable} (${toFailureText(error)}); ${permissionHint}`;
-          throw new HandlerError(errorCodes.blobCreate, message, { blame: 'user' });
-        }
-      }
-      await new Promise((resolve) => setTimeout(resolve, toBackoffMs(attempt)));
+    try {
+      await withRetry(retryPolicies.blobCreate, () => channel.target.reset(AbortSignal.timeout(createTimeoutMs)), { isTransient: (error) => toFailureKind(error) !== 'final' });
+    } catch (error) {
+      const message = `could not create or empty the ${channel.label} ${channel.target.loggable} (${toFailureText(error)}); ${permissionHint}`;
+      throw new HandlerError(errorCodes.blobCreate, message, { blame: 'user' });
     }
   }
 

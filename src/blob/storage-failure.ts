@@ -1,14 +1,10 @@
-// How a failed storage request is treated (issue 4): transient faults are retried with backoff,
-// a failed append position is resolved by reading the blob's length, anything else is final.
+// How a failed storage request is treated (issue 4), on the handler's one retry policy
+// (util/retry.ts): transient faults are retried with backoff, a failed append position is resolved
+// by reading the blob's length, anything else is final.
+import { isNetworkError, isTransientStatus, retryPolicies, toRetryDelayMs } from '../util/retry.js';
 
 // What to do about a failed request.
 export type FailureKind = 'transient' | 'position' | 'final';
-
-// Node and undici network error codes that say nothing about the request's own validity.
-const networkCodes = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN',
-  'EAI_AGAIN', 'ENOTFOUND', 'ESOCKETTIMEDOUT', 'REQUEST_SEND_ERROR', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT',
-]);
 
 interface ErrorShape {
   readonly name?: unknown;
@@ -24,24 +20,21 @@ function toShape(error: unknown): ErrorShape {
 
 // Classifies a storage request failure (an SDK RestError, a network error, an abort by timeout).
 export function toFailureKind(error: unknown): FailureKind {
-  const { statusCode, code, name, cause } = toShape(error);
+  const { statusCode, code, cause } = toShape(error);
   if (typeof statusCode === 'number' && statusCode > 0) {
     if (statusCode === 412 && code === 'AppendPositionConditionNotMet') return 'position';
-    if (statusCode === 408 || statusCode === 429 || statusCode >= 500) return 'transient';
-    return 'final';
+    return isTransientStatus(statusCode) ? 'transient' : 'final';
   }
-  if (typeof code === 'string' && networkCodes.has(code)) return 'transient';
-  if (name === 'AbortError' || name === 'TimeoutError') return 'transient';
+  if (isNetworkError(error)) return 'transient';
   if (cause !== undefined && cause !== error) return toFailureKind(cause);
   // Anything else (no token from IMDS, bearer over plain HTTP, a bug) will not heal by retrying.
   return 'final';
 }
 
-// Milliseconds to wait before attempt `attempt + 1` (1-based): exponential from 250 ms, capped,
-// with jitter so that many streams recovering at once do not retry in step.
-export function toBackoffMs(attempt: number, capMs = 5000, random: () => number = Math.random): number {
-  const base = Math.min(capMs, 250 * 2 ** Math.max(0, attempt - 1));
-  return Math.round(base / 2 + (random() * base) / 2);
+// Milliseconds to wait before attempt `attempt + 1` (1-based) of an append: the retry policy's
+// exponential backoff from 250 ms, capped, with jitter so that streams recovering at once do not retry in step.
+export function toBackoffMs(attempt: number, capMs = retryPolicies.blobAppend.maxDelayMs, random: () => number = Math.random): number {
+  return toRetryDelayMs({ ...retryPolicies.blobAppend, maxDelayMs: capMs }, attempt, random);
 }
 
 // A short description of a failure for messages and logs: status and service code, or the

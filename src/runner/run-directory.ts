@@ -13,6 +13,8 @@ export const runFiles = {
   process: 'process.json',
   // Written by the wrapper once the script and every descendant are gone: how it ended.
   exitStatus: 'exit-status.json',
+  // Windows: the daemon asks the wrapper to end the run's tree by creating it.
+  terminateRequest: 'terminate-request',
 } as const;
 
 export type RunFile = keyof typeof runFiles;

@@ -1,7 +1,7 @@
 // The closed set of run states, the allowed transitions, and the one mapping from an
 // outcome to the instance view's executionState (run-command.md §6).
 
-export const runStates = ['Pending', 'Running', 'Succeeded', 'Failed', 'TimedOut', 'Canceled', 'Unknown'] as const;
+export const runStates = ['Pending', 'Running', 'Succeeded', 'Failed', 'TimedOut', 'Canceled'] as const;
 export type RunState = (typeof runStates)[number];
 
 const transitions: Readonly<Record<RunState, readonly RunState[]>> = {
@@ -11,7 +11,6 @@ const transitions: Readonly<Record<RunState, readonly RunState[]>> = {
   Failed: [],
   TimedOut: [],
   Canceled: [],
-  Unknown: ['Failed'],
 };
 
 // True for states a run never leaves.

@@ -57,12 +57,6 @@ export function toContainedPath(dir: string, name: string): string {
   return path;
 }
 
-// True when `path` is `dir` itself or lies below it (lexically; callers create what they check).
-export function isInside(dir: string, path: string): boolean {
-  const rel = relative(resolve(dir), resolve(path));
-  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
-}
-
 // A name as it may appear in a message: printable, bounded.
 function toShownName(name: string): string {
   const shown = name.replace(/[^\x20-\x7e]/g, '?');

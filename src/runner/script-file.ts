@@ -9,11 +9,13 @@ export interface LaunchCommand {
   readonly args: readonly string[];
 }
 
-// Writes an inline script into the run directory, readable and executable by its owner only.
-export async function writeInlineScript(runDir: string, script: string): Promise<string> {
-  const path = join(runDir, 'script.sh');
+// Writes script text as `name` in `dir`, readable and executable by its owner only (also when the
+// file existed with another mode); with `bom`, a UTF-8 BOM first (Windows PowerShell 5.1 reads a
+// BOM-less script as ANSI). Returns its path; −203 when it cannot be saved.
+export async function writeScriptFile(dir: string, name: string, text: string, bom = false): Promise<string> {
+  const path = join(dir, name);
   try {
-    await writeFile(path, script, { mode: 0o700 });
+    await writeFile(path, bom ? `\uFEFF${text}` : text, { mode: 0o700 });
     await chmod(path, 0o700);
     return path;
   } catch (error) {

@@ -1,6 +1,6 @@
 // Managed-identity access tokens from the instance metadata service (IMDS), cached until shortly
 // before they expire. The endpoint is configurable so tests use a loopback token server.
-import { sleep } from './time.js';
+import { isTransientStatus, retryPolicies, withRetry } from './retry.js';
 
 // A managed identity as IMDS takes it: a client id, an object id, or neither (the system-assigned one).
 export interface ManagedIdentity {
@@ -25,7 +25,18 @@ export interface ImdsOptions {
 
 // Refresh this long before expiry so an upload never starts with a token about to lapse.
 const refreshMarginMs = 5 * 60 * 1000;
-const retryable = new Set([404, 408, 410, 429, 500, 502, 503, 504]);
+// IMDS answers 404 while an identity is being assigned and 410 while it is updated: both pass.
+const isTransientImdsStatus = (status: number): boolean => status === 404 || status === 410 || isTransientStatus(status);
+
+// A failed token request, and whether asking again may help.
+class ImdsError extends Error {
+  readonly transient: boolean;
+
+  constructor(message: string, transient: boolean) {
+    super(message);
+    this.transient = transient;
+  }
+}
 
 function toTokenUrl(endpoint: string, identity: ManagedIdentity, resource: string): string {
   const url = new URL('/metadata/identity/oauth2/token', endpoint);
@@ -61,27 +72,28 @@ export class ImdsTokenSource {
   }
 
   async #fetch(url: string): Promise<AccessToken> {
-    const attempts = this.#options.attempts ?? 5;
-    let lastError = 'no attempt made';
-    for (let attempt = 1; attempt <= attempts; attempt += 1) {
-      try {
-        const response = await fetch(url, { headers: { Metadata: 'true' }, signal: AbortSignal.timeout(10_000) });
-        if (response.ok) return toAccessToken(await response.json(), this.#options.now ?? Date.now);
-        lastError = `HTTP ${response.status}`;
-        if (!retryable.has(response.status)) break;
-      } catch (error) {
-        lastError = error instanceof Error ? error.message : String(error);
-      }
-      if (attempt < attempts) await sleep(Math.min(200 * 2 ** attempt, 5000));
+    const policy = { ...retryPolicies.imds, attempts: this.#options.attempts ?? retryPolicies.imds.attempts };
+    try {
+      return await withRetry(policy, () => this.#fetchOnce(url), { isTransient: (error) => !(error instanceof ImdsError) || error.transient });
+    } catch (error) {
+      throw new Error(`could not get a managed identity token from the instance metadata service: ${error instanceof Error ? error.message : String(error)}`);
     }
-    throw new Error(`could not get a managed identity token from the instance metadata service: ${lastError}`);
+  }
+
+  async #fetchOnce(url: string): Promise<AccessToken> {
+    const response = await fetch(url, { headers: { Metadata: 'true' }, signal: AbortSignal.timeout(10_000) });
+    if (!response.ok) {
+      await response.body?.cancel().catch(() => undefined);
+      throw new ImdsError(`HTTP ${response.status}`, isTransientImdsStatus(response.status));
+    }
+    return toAccessToken(await response.json(), this.#options.now ?? Date.now);
   }
 }
 
 function toAccessToken(body: unknown, now: () => number): AccessToken {
   const record = (body ?? {}) as Record<string, unknown>;
   const token = record['access_token'];
-  if (typeof token !== 'string' || token === '') throw new Error('the instance metadata service returned no access_token');
+  if (typeof token !== 'string' || token === '') throw new ImdsError('the instance metadata service returned no access_token', false);
   const expiresOn = Number(record['expires_on']);
   const expiresIn = Number(record['expires_in']);
   const expiresOnMs = Number.isFinite(expiresOn) && expiresOn > 0 ? expiresOn * 1000 : now() + (Number.isFinite(expiresIn) ? expiresIn : 3600) * 1000;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { HandlerError } from '../../src/errors.js';
-import { isInside, isSafeFileName, maxFileNameBytes, toContainedPath, toFileNameFromUrl, toSafeFileName } from '../../src/runner/safe-path.js';
+import { isSafeFileName, maxFileNameBytes, toContainedPath, toFileNameFromUrl, toSafeFileName } from '../../src/runner/safe-path.js';
 
 const hostile = ['..', '.', '', '../x', '../../etc/passwd', '/etc/passwd', 'a/b', 'a\\b', 'a\u0000b', 'a\nb', 'a\rb', '\u001b[31mred', 'a\u007fb', 'a\u0085b', 'evil\u202etxt.sh'];
 
@@ -55,10 +55,9 @@ describe('toFileNameFromUrl', () => {
   });
 });
 
-describe('toContainedPath and isInside', () => {
+describe('toContainedPath', () => {
   it('joins a plain name to its directory', () => {
     expect(toContainedPath('/runs/r1/', 'script.sh')).toBe('/runs/r1/script.sh');
-    expect(isInside('/runs/r1', '/runs/r1/script.sh')).toBe(true);
   });
 
   it('throws an invalid-settings error for every name that would land elsewhere', () => {
@@ -73,11 +72,5 @@ describe('toContainedPath and isInside', () => {
       expect((error as HandlerError).code).toBe(-202);
       expect((error as HandlerError).message).not.toMatch(/[\u0000-\u001f]/);
     }
-  });
-
-  it('sees through dot-segments', () => {
-    expect(isInside('/runs/r1', '/runs/r1/../r2/stdout')).toBe(false);
-    expect(isInside('/runs/r1', '/runs/r10')).toBe(false);
-    expect(isInside('/runs/r1', '/etc')).toBe(false);
   });
 });

@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { HandlerError } from '../../src/errors.js';
-import { findDefaultShell, toLaunchCommand, writeInlineScript } from '../../src/runner/script-file.js';
+import { findDefaultShell, toLaunchCommand, writeScriptFile } from '../../src/runner/script-file.js';
+
+const writeInlineScript = (dir: string, script: string): Promise<string> => writeScriptFile(dir, 'script.sh', script);
 import { useTempDir } from '../helpers/temp-dir.js';
 
 const run = promisify(execFile);
@@ -19,7 +21,7 @@ async function catchError(promise: Promise<unknown>): Promise<unknown> {
   );
 }
 
-describe('writeInlineScript', () => {
+describe('writeScriptFile', () => {
   it('writes the script as script.sh in the run directory with mode 0700', async () => {
     const path = await writeInlineScript(tempDir(), 'echo hello\n');
     expect(path).toBe(join(tempDir(), 'script.sh'));
@@ -34,6 +36,11 @@ describe('writeInlineScript', () => {
     await writeInlineScript(tempDir(), 'new\n');
     expect(await readFile(path, 'utf8')).toBe('new\n');
     expect((await stat(path)).mode & 0o777).toBe(0o700);
+  });
+
+  it('puts a UTF-8 BOM first when asked (Windows PowerShell scripts)', async () => {
+    const path = await writeScriptFile(tempDir(), 'script.ps1', 'Write-Host "ü"', true);
+    expect(await readFile(path)).toEqual(Buffer.from('\uFEFFWrite-Host "ü"', 'utf8'));
   });
 
   it('keeps the script bytes exactly, multi-byte characters and CRLF included', async () => {

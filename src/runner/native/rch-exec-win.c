@@ -27,6 +27,8 @@
 #include <string.h>
 #include <wchar.h>
 
+#include "run-files.h" /* the run directory's file names, generated from src/runner/run-directory.ts */
+
 #define POLL_MS 1000      /* safety net should a directory change notification be lost */
 #define GIVE_UP_MS 3000   /* how long past TerminateJobObject we wait for the job to empty */
 /* STATUS_CONTROL_C_EXIT: what a console process killed by Ctrl+Break exits with, so a run that was
@@ -162,7 +164,7 @@ static HANDLE open_inheritable(const wchar_t *path, DWORD access, DWORD disposit
  * failed (taken at once: a later successful OPEN_ALWAYS sets ERROR_ALREADY_EXISTS). */
 static DWORD open_stdio(const wchar_t *run_dir, HANDLE std[3]) {
     const DWORD append = FILE_APPEND_DATA | FILE_READ_ATTRIBUTES | SYNCHRONIZE;
-    wchar_t *paths[3] = {NULL, join_path(run_dir, L"stdout"), join_path(run_dir, L"stderr")};
+    wchar_t *paths[3] = {NULL, join_path(run_dir, RUN_FILE_STDOUT_W), join_path(run_dir, RUN_FILE_STDERR_W)};
     DWORD error = 0;
     for (int i = 0; i < 3; i++) {
         if (i == 0) std[i] = open_inheritable(L"NUL", GENERIC_READ, OPEN_EXISTING);
@@ -268,7 +270,7 @@ static void record_identity(const run_t *run) {
     format_creation_time(GetCurrentProcess(), wrapper_start, sizeof wrapper_start);
     snprintf(json, sizeof json, "{\"wrapperPid\":%lu,\"pid\":%lu,\"pgid\":%lu,\"startTime\":\"%s\",\"wrapperStartTime\":\"%s\"}\n",
              GetCurrentProcessId(), run->pid, run->pid, start, wrapper_start);
-    if (write_atomic(run->run_dir, L"process.json", json) < 0) diag("cannot write process.json: error %lu", GetLastError());
+    if (write_atomic(run->run_dir, RUN_FILE_PROCESS_W, json) < 0) diag("cannot write %s: error %lu", RUN_FILE_PROCESS, GetLastError());
 }
 
 /* ---- supervision ---- */
@@ -335,7 +337,7 @@ static int wait_job_empty(const run_t *run, DWORD ms) {
 }
 
 static int termination_requested(const run_t *run) {
-    wchar_t *path = join_path(run->run_dir, L"terminate-request");
+    wchar_t *path = join_path(run->run_dir, RUN_FILE_TERMINATE_REQUEST_W);
     int requested = path && GetFileAttributesW(path) != INVALID_FILE_ATTRIBUTES;
     free(path);
     return requested;
@@ -440,7 +442,7 @@ int wmain(int argc, wchar_t **argv) {
         record_identity(&run);
         snprintf(json, sizeof json, "{\"exitCode\":%lu}\n", supervise(&run));
     }
-    if (write_atomic(run.run_dir, L"exit-status.json", json) < 0)
-        return diag("cannot write exit-status.json: error %lu", GetLastError()), 1;
+    if (write_atomic(run.run_dir, RUN_FILE_EXIT_STATUS_W, json) < 0)
+        return diag("cannot write %s: error %lu", RUN_FILE_EXIT_STATUS, GetLastError()), 1;
     return 0; /* closing the job (KILL_ON_JOB_CLOSE) at exit takes down anything we gave up on */
 }

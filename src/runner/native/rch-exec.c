@@ -44,6 +44,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "run-files.h" /* the run directory's file names, generated from src/runner/run-directory.ts */
+
 #define TICK_MS 10          /* sweep polling interval */
 #define GIVE_UP_MS 3000     /* how long past the grace period we keep re-killing and reaping */
 #define DAEMON_FD 3
@@ -226,7 +228,7 @@ static void record_identity(const char *run_dir, int daemon_fd) {
         diag("cannot read process start times from /proc");
     snprintf(json, sizeof json, "{\"wrapperPid\":%d,\"pid\":%d,\"pgid\":%d,\"startTime\":\"%s\",\"wrapperStartTime\":\"%s\"}\n",
              (int)self_pid, (int)script_pid, (int)script_pid, start, wrapper_start);
-    if (write_atomic(run_dir, "process.json", json) < 0) diag("cannot write process.json: %s", strerror(errno));
+    if (write_atomic(run_dir, RUN_FILE_PROCESS, json) < 0) diag("cannot write %s: %s", RUN_FILE_PROCESS, strerror(errno));
     if (daemon_fd < 0) return;
     if (write(daemon_fd, json, strlen(json)) < 0) { /* the daemon is gone: process.json is enough */ }
     close(daemon_fd);
@@ -278,7 +280,7 @@ static int wrapper_main(int argc, char **argv) {
     if (exec_error) snprintf(json, sizeof json, "{\"execError\":%d}\n", exec_error);
     else if (WIFSIGNALED(status)) snprintf(json, sizeof json, "{\"signal\":%d}\n", WTERMSIG(status));
     else snprintf(json, sizeof json, "{\"exitCode\":%d}\n", WEXITSTATUS(status));
-    if (write_atomic(run_dir, "exit-status.json", json) < 0) return diag("cannot write exit-status.json: %s", strerror(errno)), 1;
+    if (write_atomic(run_dir, RUN_FILE_EXIT_STATUS, json) < 0) return diag("cannot write %s: %s", RUN_FILE_EXIT_STATUS, strerror(errno)), 1;
     return 0;
 }
 

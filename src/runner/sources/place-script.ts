@@ -1,12 +1,13 @@
 // Puts a run command's script into its directory (run-command.md §3): the inline text, the
 // scriptUri download or the built-in command's file, and says which shell runs it.
-import { chmod, copyFile, readFile, writeFile } from 'node:fs/promises';
+import { chmod, readFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import type { RunCommand } from '../../config/run-command.js';
 import { errorCodes, HandlerError, SettingsError, toErrorMessage } from '../../errors.js';
 import type { ScriptTraits } from '../platform-contract.js';
 import { catalogueDir as shippedCatalogueDir, findCommand, readCatalogue } from './catalogue.js';
 import { downloadScript, type DownloadDeps, type TakenNames } from './downloads.js';
+import { writeScriptFile } from '../script-file.js';
 
 export type ScriptShell = 'bash' | 'powershell';
 
@@ -19,18 +20,6 @@ export interface PlaceScriptDeps {
   readonly scripts: ScriptTraits;
   readonly download: DownloadDeps;
   readonly catalogueDir?: string;
-}
-
-// Writes script text readable and executable by its owner only; .ps1 on Windows gets a UTF-8 BOM.
-async function writeScriptFile(dir: string, name: string, text: string, bom: boolean): Promise<string> {
-  const path = join(dir, name);
-  try {
-    await writeFile(path, bom ? `\uFEFF${text}` : text, { mode: 0o700 });
-    await chmod(path, 0o700);
-    return path;
-  } catch (error) {
-    throw new HandlerError(errorCodes.saveScript, `could not save the script: ${toErrorMessage(error)}`, { cause: error });
-  }
 }
 
 async function placeText(dir: string, taken: TakenNames, text: string, shell: ScriptShell, deps: PlaceScriptDeps): Promise<PlacedScript> {
