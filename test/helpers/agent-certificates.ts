@@ -1,9 +1,7 @@
 // The agent's tenant certificate for protected settings (protocol.md §1, §6): a self-signed RSA
 // certificate in the agent's lib dir, `<THUMBPRINT>.crt` + `.prv`, and CMS encryption to it.
-import { randomUUID, X509Certificate } from 'node:crypto';
-import { chmod, readFile, rename } from 'node:fs/promises';
-import path from 'node:path';
 import { execa } from 'execa';
+import { encryptProtectedSettings, makeCertificate as makeTestCertificate } from './certificates.js';
 
 export interface AgentCertificate {
   // Upper-case hex SHA-1 of the DER certificate, no colons.
@@ -20,22 +18,7 @@ export async function makeCertificate(layout: {
   readonly libDir: string;
   certificate: AgentCertificate | undefined;
 }): Promise<AgentCertificate> {
-  const stem = path.join(layout.libDir, `.new-${randomUUID()}`);
-  await execa('openssl', [
-    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-days', '2',
-    '-subj', '/CN=runcommand-handler-test', '-keyout', `${stem}.prv`, '-out', `${stem}.crt`,
-  ]);
-  const pem = await readFile(`${stem}.crt`, 'utf8');
-  // X509Certificate.fingerprint is the SHA-1 of the DER encoding, upper-case, colon-separated.
-  const thumbprint = new X509Certificate(pem).fingerprint.replaceAll(':', '');
-  const certificate: AgentCertificate = {
-    thumbprint,
-    crtPath: path.join(layout.libDir, `${thumbprint}.crt`),
-    prvPath: path.join(layout.libDir, `${thumbprint}.prv`),
-  };
-  await chmod(`${stem}.prv`, 0o600);
-  await rename(`${stem}.prv`, certificate.prvPath);
-  await rename(`${stem}.crt`, certificate.crtPath);
+  const certificate = await makeTestCertificate(layout.libDir);
   layout.certificate = certificate;
   return certificate;
 }
@@ -46,12 +29,7 @@ export async function encryptForCertificate(
   plaintext: string,
   cipher: ProtectedSettingsCipher = 'des3',
 ): Promise<string> {
-  const { stdout } = await execa(
-    'openssl',
-    ['cms', '-encrypt', '-binary', '-outform', 'DER', `-${cipher}`, certificate.crtPath],
-    { input: plaintext, encoding: 'buffer', stripFinalNewline: false },
-  );
-  return Buffer.from(stdout).toString('base64');
+  return encryptProtectedSettings(plaintext, certificate.crtPath, cipher);
 }
 
 // Decrypts like Microsoft's handler does (protocol.md §6); lets tests check a round trip.

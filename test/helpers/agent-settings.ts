@@ -20,6 +20,9 @@ export interface SettingsOptions {
   cipher?: ProtectedSettingsCipher;
 }
 
+// What writing settings needs of a layout: the agent simulator's, or the daemon harness's.
+export type SettingsLayout = Pick<AgentLayout, 'configFolder' | 'libDir'> & { certificate: AgentLayout['certificate'] };
+
 export interface SettingsFile {
   readonly name: string;
   readonly seq: number;
@@ -27,11 +30,11 @@ export interface SettingsFile {
 }
 
 // Path of a run command's settings file (multi-config naming).
-export function toSettingsPath(layout: AgentLayout, name: string, seq: number): string {
+export function toSettingsPath(layout: Pick<AgentLayout, 'configFolder'>, name: string, seq: number): string {
   return path.join(layout.configFolder, `${name}.${seq}.settings`);
 }
 
-async function toHandlerSettings(layout: AgentLayout, options: SettingsOptions): Promise<object> {
+async function toHandlerSettings(layout: SettingsLayout, options: SettingsOptions): Promise<object> {
   const publicSettings = options.publicSettings ?? null;
   let protectedSettings: string | null = null;
   let thumbprint: string | null = null;
@@ -50,7 +53,7 @@ async function toHandlerSettings(layout: AgentLayout, options: SettingsOptions):
 // Writes `config/<name>.<seq>.settings` the way the agent does: in place (not atomically), one
 // line of ASCII JSON with nulls rather than absent keys.
 export async function writeSettings(
-  layout: AgentLayout,
+  layout: SettingsLayout,
   name: string,
   seq: number,
   options: SettingsOptions,

@@ -135,12 +135,12 @@ export function validateStatus(bytes: Buffer, name: string, where = 'status file
 }
 
 // Path of a run command's status file (multi-config naming).
-export function toStatusPath(layout: AgentLayout, name: string, seq: number): string {
+export function toStatusPath(layout: Pick<AgentLayout, 'statusFolder'>, name: string, seq: number): string {
   return path.join(layout.statusFolder, `${name}.${seq}.status`);
 }
 
 // Reads and validates `status/<name>.<seq>.status`; undefined when there is none.
-export async function readStatus(layout: AgentLayout, name: string, seq: number): Promise<StatusReport | undefined> {
+export async function readStatus(layout: Pick<AgentLayout, 'statusFolder'>, name: string, seq: number): Promise<StatusReport | undefined> {
   const file = toStatusPath(layout, name, seq);
   let bytes: Buffer;
   try {

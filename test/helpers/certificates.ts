@@ -1,8 +1,8 @@
 // Test certificates for protected settings, made by openssl at test time (protocol.md §6): no
 // private key is ever committed.
 
-import { createCipheriv, createHash } from 'node:crypto';
-import { rename } from 'node:fs/promises';
+import { createCipheriv, createHash, randomUUID, X509Certificate } from 'node:crypto';
+import { chmod, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 
@@ -12,20 +12,21 @@ export interface TestCertificate {
   readonly prvPath: string;
 }
 
-// Makes a self-signed RSA 2048 certificate in `dir`, named `<THUMBPRINT>.crt` / `.prv` like the agent's.
+// Makes a self-signed RSA 2048 certificate in `dir`, named `<THUMBPRINT>.crt` / `.prv` like the
+// agent's (thumbprint: upper-case hex SHA-1 of the DER certificate; the key 0600). The one
+// certificate maker of the tests; agent-certificates.ts gives the agent simulator its own view.
 export async function makeCertificate(dir: string): Promise<TestCertificate> {
-  const tmpCrt = join(dir, 'new.crt');
-  const tmpPrv = join(dir, 'new.prv');
+  const stem = join(dir, `.new-${randomUUID()}`);
   await execa('openssl', [
-    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=test', '-days', '2',
-    '-keyout', tmpPrv, '-out', tmpCrt,
+    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-subj', '/CN=runcommand-handler-test', '-days', '2',
+    '-keyout', `${stem}.prv`, '-out', `${stem}.crt`,
   ]);
-  const { stdout } = await execa('openssl', ['x509', '-in', tmpCrt, '-noout', '-fingerprint', '-sha1']);
-  const thumbprint = stdout.slice(stdout.indexOf('=') + 1).replace(/:/g, '').trim().toUpperCase();
+  const thumbprint = new X509Certificate(await readFile(`${stem}.crt`, 'utf8')).fingerprint.replaceAll(':', '');
   const crtPath = join(dir, `${thumbprint}.crt`);
   const prvPath = join(dir, `${thumbprint}.prv`);
-  await rename(tmpCrt, crtPath);
-  await rename(tmpPrv, prvPath);
+  await chmod(`${stem}.prv`, 0o600);
+  await rename(`${stem}.prv`, prvPath);
+  await rename(`${stem}.crt`, crtPath);
   return { thumbprint, crtPath, prvPath };
 }
 
@@ -33,13 +34,13 @@ export async function makeCertificate(dir: string): Promise<TestCertificate> {
 export async function encryptProtectedSettings(
   plaintext: string,
   crtPath: string,
-  cipher: 'des3' | 'aes256' = 'des3',
+  cipher: 'des3' | 'aes128' | 'aes256' = 'des3',
 ): Promise<string> {
   return (await encryptToDer(Buffer.from(plaintext, 'utf8'), crtPath, cipher)).toString('base64');
 }
 
 // The DER CMS EnvelopedData of `plaintext` (any bytes) for the certificate, byte for byte.
-export async function encryptToDer(plaintext: Uint8Array, crtPath: string, cipher: 'des3' | 'aes256' = 'des3'): Promise<Buffer> {
+export async function encryptToDer(plaintext: Uint8Array, crtPath: string, cipher: 'des3' | 'aes128' | 'aes256' = 'des3'): Promise<Buffer> {
   const { stdout } = await execa('openssl', ['cms', '-encrypt', '-binary', '-outform', 'DER', `-${cipher}`, crtPath], {
     input: plaintext,
     encoding: 'buffer', stripFinalNewline: false,

@@ -1,6 +1,6 @@
 // An in-process daemon on a temp layout laid out like /var/lib/waagent, with real processes,
 // real files and real openssl: for tests of the daemon's decisions without packaging.
-import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { HandlerPaths } from '../../src/config/handler-paths.js';
@@ -11,10 +11,9 @@ import type { Log, LogMeta } from '../../src/handler/infra/logger.js';
 import { Redactor } from '../../src/handler/infra/redact.js';
 import { linuxPlatform } from '../../src/platform/linux.js';
 import { makeRunDeps } from '../../src/handler/daemon/run-deps.js';
-import { toAgentJson } from '../../src/handler/cli/submit.js';
-import { encryptToCertificate } from '../../src/handler/cli/local-layout.js';
 import { systemClock } from '../../src/util/time.js';
-import { makeCertificate, type TestCertificate } from './certificates.js';
+import { writeSettings as writeAgentSettings, type SettingsLayout } from './agent-settings.js';
+import { readStatus as readAgentStatus, type InstanceView } from './agent-status.js';
 
 export interface Harness {
   readonly root: string;
@@ -23,7 +22,8 @@ export interface Harness {
   readonly options: Options;
   readonly lines: string[];
   daemon: Daemon;
-  certificate?: TestCertificate;
+  // The layout as the agent simulator's settings writer sees it (its certificate made on first use).
+  readonly agent: SettingsLayout;
 }
 
 // A log that keeps its lines in memory (they are checked for secrets).
@@ -43,7 +43,8 @@ export async function makeHarness(env: Record<string, string> = {}): Promise<Har
   const options = parseOptions({ RUNCOMMAND_HANDLER_STATUS_INTERVAL_MS: '200', RUNCOMMAND_HANDLER_KILL_GRACE_MS: '1000', ...env });
   const paths = linuxPlatform.makeHandlerPaths(join(base, 'HandlerEnvironment.json'), environment, options);
   const context = makeHandlerContext({ paths, options, version: 'test', platform: linuxPlatform });
-  const harness: Harness = { root, context, paths, options, lines: [], daemon: undefined as unknown as Daemon };
+  const agent: SettingsLayout = { configFolder: paths.configFolder, libDir: paths.libDir, certificate: undefined };
+  const harness: Harness = { root, context, paths, options, lines: [], daemon: undefined as unknown as Daemon, agent };
   harness.daemon = makeDaemon(harness);
   return harness;
 }
@@ -60,32 +61,21 @@ export function makeDaemon(harness: Harness): Daemon {
   });
 }
 
-// Writes `<name>.<seq>.settings` the way the agent does (one line, nulls, encrypted protected settings).
-export async function writeSettings(harness: Harness, name: string, seq: number, publicSettings: unknown, protectedSettings?: unknown): Promise<string> {
-  let protectedText: string | null = null;
-  let thumbprint: string | null = null;
-  if (protectedSettings !== undefined) {
-    harness.certificate ??= await makeCertificate(harness.paths.libDir);
-    protectedText = await encryptToCertificate(JSON.stringify(protectedSettings), harness.certificate.crtPath);
-    thumbprint = harness.certificate.thumbprint;
-  }
-  const path = join(harness.paths.configFolder, `${name}.${seq}.settings`);
-  const handlerSettings = { publicSettings, protectedSettings: protectedText, protectedSettingsCertThumbprint: thumbprint };
-  await writeFile(path, toAgentJson({ runtimeSettings: [{ handlerSettings }] }));
-  return path;
+// Writes `<name>.<seq>.settings` the way the agent does (the agent simulator's own writer: one line,
+// nulls, protected settings encrypted to a certificate made in the lib dir on first use).
+export async function writeSettings(harness: Harness, name: string, seq: number, publicSettings: unknown, protectedSettings?: object): Promise<string> {
+  return writeAgentSettings(harness.agent, name, seq, { publicSettings, ...(protectedSettings === undefined ? {} : { protectedSettings }) });
 }
 
 export interface ParsedStatus {
   readonly status: string;
-  readonly view: { executionState: string; executionMessage: string; output: string; error: string; exitCode: number; startTime: string; endTime: string };
+  readonly view: InstanceView;
 }
 
-// Reads a status file; undefined when absent.
+// Reads a status file as the agent does (validated); undefined when absent.
 export async function readStatus(harness: Harness, name: string, seq: number): Promise<ParsedStatus | undefined> {
-  const text = await readFile(join(harness.paths.statusFolder, `${name}.${seq}.status`), 'utf8').catch(() => undefined);
-  if (text === undefined) return undefined;
-  const [entry] = JSON.parse(text) as [{ status: { status: string; formattedMessage: { message: string } } }];
-  return { status: entry.status.status, view: JSON.parse(entry.status.formattedMessage.message) as ParsedStatus['view'] };
+  const report = await readAgentStatus(harness.paths, name, seq);
+  return report === undefined ? undefined : { status: report.topStatus.status.status, view: report.instanceView };
 }
 
 // Polls `probe` until it returns a value that satisfies `done`; throws with the last value on timeout.
