@@ -8,6 +8,7 @@ import type { JournalStore, RunJournal } from './journal.js';
 import type { RunnerPlatform } from './platform-contract.js';
 import type { ExitRecord, ScriptHandle, ScriptLaunch } from './process-contract.js';
 import { canTransition, isTerminal, toExecutionState, toExitCode, toOutcomeMessage, type Outcome } from './run-state.js';
+import { toRunEnvironment } from './parameters.js';
 import { prepareScript, type ScriptSourceDeps } from './prepare-script.js';
 import { toRunFilePath } from './run-directory.js';
 
@@ -20,6 +21,8 @@ export interface RunDeps {
   readonly graceMs: number;
   readonly bootId: string;
   readonly baseEnv: Readonly<Record<string, string>>;
+  // The agent's AZURE_GUEST_AGENT_* variables as of the latest enable (run-command.md §4).
+  readonly agentEnv?: () => Readonly<Record<string, string>>;
   // Where RunAs runs get their working directories (run-as-work-dir.linux.ts).
   readonly workRoot: string;
   // Masks the run's secrets in anything it persists (messages built from errors).
@@ -195,16 +198,17 @@ export class Run extends EventEmitter<RunEvents> {
       signal: this.#preparing.signal,
       sources: { ...this.#deps.sources, scripts },
     });
+    const runEnv = toRunEnvironment(this.#journal.name, this.#journal.seq, this.#deps.agentEnv?.() ?? {});
     const launch: ScriptLaunch = {
       runDir: this.runDir,
       program: script.program,
       args: script.args,
-      env: { ...this.#deps.baseEnv, ...script.env },
+      env: { ...this.#deps.baseEnv, ...runEnv, ...script.env },
       stdoutPath: toRunFilePath(this.runDir, 'stdout'),
       stderrPath: toRunFilePath(this.runDir, 'stderr'),
       graceMs: this.#deps.graceMs,
     };
-    return runAsLayer.applyRunAs(launch, runAs, script.env);
+    return runAsLayer.applyRunAs(launch, runAs, { ...runEnv, ...script.env });
   }
 
   async #markRunning(handle: ScriptHandle): Promise<void> {

@@ -7,11 +7,12 @@ import type { RunCommand } from '../../config/run-command.js';
 import { parseSettingsFileName, toSettingsFileName } from '../../config/settings-file.js';
 import { errorCodes, HandlerError, toErrorMessage } from '../../errors.js';
 import { toDependencyState, type DependencyState } from '../../runner/dependency-graph.js';
+import { toAgentVariables } from '../../runner/parameters.js';
 import { makeRunJournal, Run, type RunDeps, type RunExtension } from '../../runner/run.js';
 import { Scheduler } from '../../runner/scheduler.js';
 import { KeyedQueue } from '../../util/keyed-queue.js';
 import type { Clock } from '../../util/time.js';
-import { listCurrentSettings } from '../agent/settings-folder.js';
+import { listCurrentSettings, removeOlderSettings } from '../agent/settings-folder.js';
 import { makeNotRunStatus, writeStatusFileIfMissing } from '../agent/status-file.js';
 import type { HandlerContext } from '../infra/context.js';
 import { serveDaemon } from '../infra/daemon-client.js';
@@ -24,6 +25,9 @@ import { RunRegistry } from './run-registry.js';
 import { makeRunExtensions } from './run-extensions.js';
 import { watchSettingsFolder, type SettingsWatcher } from './watcher.js';
 
+// How often runs of deleted run commands are looked for while the daemon runs.
+const retentionIntervalMs = 60 * 60 * 1000;
+
 export interface DaemonDeps {
   readonly context: HandlerContext;
   readonly log: Log;
@@ -34,17 +38,23 @@ export interface DaemonDeps {
 
 export class Daemon {
   readonly #deps: DaemonDeps;
+  // The runs' dependencies, with the agent's variables of the latest enable (run-command.md §4).
+  readonly #runDeps: RunDeps;
+  #agentEnv: Readonly<Record<string, string>>;
   readonly #decisions: KeyedQueue;
   readonly #runs: RunRegistry;
   readonly #scheduler: Scheduler;
   #server: Server | undefined;
   #watcher: SettingsWatcher | undefined;
+  #retention: NodeJS.Timeout | undefined;
   #stopping = false;
   readonly stopped: Promise<void>;
   #resolveStopped!: () => void;
 
   constructor(deps: DaemonDeps) {
     this.#deps = deps;
+    this.#agentEnv = toAgentVariables(process.env);
+    this.#runDeps = { ...deps.runDeps, agentEnv: () => this.#agentEnv };
     this.#decisions = new KeyedQueue((name, error) => deps.log.error('unexpected error handling a run command', { name, error: toErrorMessage(error) }));
     this.#scheduler = new Scheduler({
       concurrency: deps.context.options.concurrency,
@@ -52,7 +62,7 @@ export class Daemon {
       lookup: (name) => this.#lookupDependency(name),
       clock: deps.runDeps.clock,
     });
-    this.#runs = new RunRegistry(deps, () => this.#scheduler.notify());
+    this.#runs = new RunRegistry(deps, () => this.#scheduler.notify(), (name) => void this.#decisions.run(name, () => this.#retain(name)));
     this.stopped = new Promise((resolve) => (this.#resolveStopped = resolve));
   }
 
@@ -63,7 +73,11 @@ export class Daemon {
     this.#server = await serveDaemon(context.daemonAddress, {
       hello: async () => ({ pid: process.pid, version: context.version, configFolder: paths.configFolder }),
       // Answered at once: `enable` must not wait for a superseded run to die.
-      enable: async ({ name, seq }) => (void this.#onEnable(name, seq), {}),
+      enable: async ({ name, seq, agentEnv }) => {
+        if (agentEnv !== undefined) this.#agentEnv = agentEnv;
+        void this.#onEnable(name, seq);
+        return {};
+      },
       disable: async ({ name }) => (await this.#disable(name), {}),
       cancel: async ({ name }) => ({ canceled: await this.#cancel(name) }),
       shutdown: async ({ cancelRuns }) => (setImmediate(() => void this.stop(cancelRuns)), {}),
@@ -77,10 +91,13 @@ export class Daemon {
       schedule: (run, command) => this.#scheduler.schedule(run, command.dependsOn),
       load: (journal) => this.#load(journal.settingsFile, journal.name, journal.seq),
       extend: (command) => makeRunExtensions(command, { options: context.options, log, redactor: this.#deps.redactor }),
-      runDeps: this.#deps.runDeps,
+      runDeps: this.#runDeps,
       log,
     });
     if (recovered > 0) log.info('interrupted runs recovered', { count: recovered, ms: this.#deps.clock.now() - recoveryStart });
+    await this.#applyRetention();
+    this.#retention = setInterval(() => void this.#applyRetention(), retentionIntervalMs);
+    this.#retention.unref();
     this.#watcher = await watchSettingsFolder(paths.configFolder, (path) => this.#onSettingsFile(path, 'watch'), (error) => log.error('watcher error', { error: toErrorMessage(error) }));
     await this.#reconcile();
   }
@@ -91,6 +108,7 @@ export class Daemon {
     this.#stopping = true;
     await this.#watcher?.close();
     this.#server?.close();
+    clearInterval(this.#retention);
     await this.#runs.stop(cancelRuns);
     this.#deps.log.info('daemon stopped', { cancelRuns });
     this.#resolveStopped();
@@ -131,7 +149,28 @@ export class Daemon {
     await this.#runs.get(name)?.cancel(`superseded by sequence number ${seq}`);
     const runId = store.newRunId(name, seq, this.#deps.clock.now());
     await store.recordLaunch({ name, seq, runId });
+    const settingsRemoved = await removeOlderSettings(this.#deps.context.paths.configFolder, name, seq);
+    if (settingsRemoved.length > 0) this.#deps.log.info('older settings files removed', { name, seq, files: settingsRemoved.join(', ') });
     await this.#accept(name, seq, runId, path);
+  }
+
+  // Retention (run-command.md §8): once a run of `name` has ended, only its current run stays.
+  async #retain(name: string): Promise<void> {
+    const record = await this.#deps.context.store.readRecord(name);
+    if (record.kind !== 'present' || record.value.disabledAt !== undefined) return;
+    // The ended run's last status reads its output tails: let it land first.
+    await this.#runs.statusSettled(name);
+    const removed = await this.#deps.context.store.removeOlderRuns(name, record.value.runId);
+    if (removed.length > 0) this.#deps.log.info('older runs removed', { name, runIds: removed.join(', ') });
+  }
+
+  // Retention for every name (at start and hourly): deleted run commands' runs go too.
+  async #applyRetention(): Promise<void> {
+    const removed = await this.#deps.context.store.applyRetention(this.#deps.clock.now()).catch((error: unknown) => {
+      this.#deps.log.warn('retention pass failed', { error: toErrorMessage(error) });
+      return [] as string[];
+    });
+    if (removed.length > 0) this.#deps.log.info('runs removed by retention', { runIds: removed.join(', ') });
   }
 
   async #accept(name: string, seq: number, runId: string, settingsFile: string): Promise<void> {
@@ -150,7 +189,7 @@ export class Daemon {
     } catch (error) {
       failure = error instanceof HandlerError ? error : new HandlerError(errorCodes.invalidSettings, toErrorMessage(error));
     }
-    const run = new Run(runDir, makeRunJournal(identity, command), command, this.#deps.runDeps, extensions);
+    const run = new Run(runDir, makeRunJournal(identity, command), command, this.#runDeps, extensions);
     this.#runs.adopt(run, command);
     if (failure) {
       this.#deps.log.warn('run command refused', { name, seq, runId, error: failure.message, code: failure.code });
