@@ -67,7 +67,8 @@ export function toExitCode(outcome: Outcome): number {
 export function toOutcomeMessage(outcome: Outcome): string {
   switch (outcome.kind) {
     case 'exited':
-      return outcome.exitCode === 0 ? 'Execution completed' : `Execution failed: the script exited with code ${outcome.exitCode}`;
+      // Compat wording, parsed by callers (run-command.md §6).
+      return outcome.exitCode === 0 ? 'Execution completed' : `Execution failed: command terminated with exit status=${outcome.exitCode}`;
     case 'signaled':
       return `Execution failed: the script was killed by signal ${outcome.signal}`;
     case 'timed-out':

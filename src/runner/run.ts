@@ -37,10 +37,12 @@ export interface RunEvents {
 
 type StopRequest = NonNullable<RunJournal['stopRequest']>;
 
-// Builds the journal of a run that has just been accepted (`command` is absent when its
-// settings could not be read: the run will only ever fail).
+// Builds the journal of a run that has just been accepted at `acceptedMs` (its startTime,
+// run-command.md §6); `command` is absent when its settings could not be read: the run will only
+// ever fail.
 export function makeRunJournal(
   identity: { name: string; seq: number; runId: string; settingsFile: string; bootId: string },
+  acceptedMs: number,
   command?: RunCommand,
 ): RunJournal {
   const { name, seq, runId, settingsFile, bootId } = identity;
@@ -52,7 +54,7 @@ export function makeRunJournal(
     state: 'Pending',
     message: 'Execution pending',
     exitCode: 0,
-    startTime: '',
+    startTime: toRfc3339(acceptedMs),
     endTime: '',
     bootId,
     settingsFile,
@@ -214,7 +216,8 @@ export class Run extends EventEmitter<RunEvents> {
     await this.#transition({
       state: 'Running',
       message: 'Execution in progress',
-      startTime: toRfc3339(now),
+      // startTime stays the acceptance time; the launch is kept for the events' duration.
+      launchTime: toRfc3339(now),
       process: handle.identity,
       ...(timeout > 0 ? { deadline: now + timeout * 1000 } : {}),
     });
@@ -276,11 +279,14 @@ export class Run extends EventEmitter<RunEvents> {
       const note = await extension.beforeFinish?.(this).catch((error: unknown) => `(${toErrorMessage(error)})`);
       if (note) notes.push(note);
     }
+    const endTime = toRfc3339(this.#deps.clock.now());
     await this.#transition({
       state: toExecutionState(outcome),
       message: this.#deps.redact([toOutcomeMessage(outcome), ...notes].join('; ')),
       exitCode: toExitCode(outcome),
-      endTime: toRfc3339(this.#deps.clock.now()),
+      // Never '' in a terminal status (run-command.md §6), even for a journal from before that rule.
+      startTime: this.#journal.startTime || endTime,
+      endTime,
       handlerFailure: outcome.kind === 'handler-error',
     });
     // The wrapper has reaped the whole tree by now: a RunAs working directory can go.

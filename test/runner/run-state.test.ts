@@ -60,14 +60,14 @@ const cases: Case[] = [
     outcome: { kind: 'exited', exitCode: 3 },
     state: 'Failed',
     exitCode: 3,
-    message: 'Execution failed: the script exited with code 3',
+    message: 'Execution failed: command terminated with exit status=3',
   },
   {
     title: 'an exit with code 255',
     outcome: { kind: 'exited', exitCode: 255 },
     state: 'Failed',
     exitCode: 255,
-    message: 'Execution failed: the script exited with code 255',
+    message: 'Execution failed: command terminated with exit status=255',
   },
   {
     title: 'a kill by signal 9',

@@ -21,7 +21,7 @@ beforeEach(() => {
 
 function makeRun(publicSettings: Record<string, unknown> = {}, journal?: RunJournal): Run {
   const command = parseSettings({ source: { script: 'echo hi' }, ...publicSettings });
-  const start = journal ?? makeRunJournal({ name: 'rc1', seq: 3, runId: 'rc1.3.x', settingsFile: '/config/rc1.3.settings', bootId: 'boot-1' }, command);
+  const start = journal ?? makeRunJournal({ name: 'rc1', seq: 3, runId: 'rc1.3.x', settingsFile: '/config/rc1.3.settings', bootId: 'boot-1' }, clock.now(), command);
   return new Run(dir(), start, journal ? undefined : command, makeFakeRunDeps({ clock, processes, journals, workRoot: dir() }));
 }
 
@@ -46,7 +46,7 @@ describe('Run', () => {
     const journal = await done;
     expect(journals.states).toEqual(['Pending', 'Running', 'Succeeded']);
     expect(announced).toEqual(['Pending@1', 'Running@2', 'Succeeded@3']);
-    expect(journal).toMatchObject({ state: 'Succeeded', message: 'Execution completed', exitCode: 0, startTime: '2026-12-02T10:00:00Z', endTime: '2026-12-02T10:00:01Z' });
+    expect(journal).toMatchObject({ state: 'Succeeded', message: 'Execution completed', exitCode: 0, startTime: '2026-12-02T10:00:00Z', launchTime: '2026-12-02T10:00:00Z', endTime: '2026-12-02T10:00:01Z' });
     expect(journal.process?.pid).toBe(processes.lastPid);
   });
 
@@ -81,7 +81,15 @@ describe('Run', () => {
   it('cancels a Pending run without launching anything', async () => {
     const run = makeRun();
     await run.persist();
-    expect(await run.cancel('disable')).toMatchObject({ state: 'Canceled', message: 'Execution failed: canceled (disable); the script and its child processes were terminated' });
+    clock.advance(2000);
+    expect(await run.cancel('disable')).toMatchObject({
+      state: 'Canceled',
+      message: 'Execution failed: canceled (disable); the script and its child processes were terminated',
+      // startTime is the acceptance, even for a run that never launched (run-command.md §6).
+      startTime: '2026-12-02T10:00:00Z',
+      endTime: '2026-12-02T10:00:02Z',
+    });
+    expect(run.journal.launchTime).toBeUndefined();
     expect(await run.execute()).toMatchObject({ state: 'Canceled' });
     expect(processes.launches).toEqual([]);
   });
@@ -114,7 +122,7 @@ describe('Run', () => {
     const run = makeRun();
     processes.failNextLaunch = new HandlerError(errorCodes.startExecution, 'no wrapper');
     await run.persist();
-    expect(await run.execute()).toMatchObject({ state: 'Failed', exitCode: -204, message: 'Execution failed: no wrapper', handlerFailure: true });
+    expect(await run.execute()).toMatchObject({ state: 'Failed', exitCode: -204, message: 'Execution failed: no wrapper', handlerFailure: true, startTime: '2026-12-02T10:00:00Z' });
   });
 
   it('reports an exit record that cannot be read as a failure with an unknown outcome, never as a kill', async () => {
@@ -128,7 +136,7 @@ describe('Run', () => {
 
   it('re-attaches to a script of the same boot and keeps its original deadline', async () => {
     const identity = { wrapperPid: 5, pid: 6, pgid: 6, startTime: '9', wrapperStartTime: '8' };
-    const base = makeRunJournal({ name: 'rc1', seq: 3, runId: 'rc1.3.x', settingsFile: '', bootId: 'boot-1' });
+    const base = makeRunJournal({ name: 'rc1', seq: 3, runId: 'rc1.3.x', settingsFile: '', bootId: 'boot-1' }, clock.now());
     const run = makeRun({}, { ...base, state: 'Running', process: identity, deadline: clock.now() + 3000, timeoutInSeconds: 60 });
     const done = run.resume();
     expect(processes.attached).toEqual([identity]);
@@ -141,7 +149,7 @@ describe('Run', () => {
 
   it('ends a run of another boot as Failed −1, the VM restarted, without attaching', async () => {
     const identity = { wrapperPid: 5, pid: 6, pgid: 6, startTime: '9', wrapperStartTime: '8' };
-    const base = makeRunJournal({ name: 'rc1', seq: 3, runId: 'rc1.3.x', settingsFile: '', bootId: 'boot-0' });
+    const base = makeRunJournal({ name: 'rc1', seq: 3, runId: 'rc1.3.x', settingsFile: '', bootId: 'boot-0' }, clock.now());
     const journal = await makeRun({}, { ...base, state: 'Running', process: identity }).resume();
     expect(journal).toMatchObject({ state: 'Failed', exitCode: -1 });
     expect(journal.message).toContain('the VM restarted during execution');

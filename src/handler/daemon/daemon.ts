@@ -150,7 +150,7 @@ export class Daemon {
     } catch (error) {
       failure = error instanceof HandlerError ? error : new HandlerError(errorCodes.invalidSettings, toErrorMessage(error));
     }
-    const run = new Run(runDir, makeRunJournal(identity, command), command, this.#deps.runDeps, extensions);
+    const run = new Run(runDir, makeRunJournal(identity, this.#deps.clock.now(), command), command, this.#deps.runDeps, extensions);
     this.#runs.adopt(run, command);
     if (failure) {
       this.#deps.log.warn('run command refused', { name, seq, runId, error: failure.message, code: failure.code });
