@@ -37,6 +37,11 @@ export interface RunEvents {
 
 type StopRequest = NonNullable<RunJournal['stopRequest']>;
 
+// installAsService without a source (run-command.md §1): Microsoft's handler would install its
+// immediate run-command service; this one does not provide it, and says so.
+export const noServiceMessage =
+  'nothing was run: installAsService asks for the immediate run-command service, which this handler does not provide (give source.script, source.scriptUri or source.commandId to run a script)';
+
 // Builds the journal of a run that has just been accepted at `acceptedMs` (its startTime,
 // run-command.md §6); `command` is absent when its settings could not be read: the run will only
 // ever fail.
@@ -114,6 +119,10 @@ export class Run extends EventEmitter<RunEvents> {
     const command = this.#command;
     if (this.#journal.state !== 'Pending' || command === undefined) return this.done;
     if (this.#stop) return this.#finish({ kind: 'canceled', reason: this.#stop.reason });
+    for (const warning of command.warnings) this.emit('warning', warning);
+    if (command.source.kind === 'none') {
+      return this.#finish({ kind: 'nothing-to-run', reason: noServiceMessage });
+    }
     this.#launching = true;
     try {
       const launch = await this.#prepare(command);

@@ -27,7 +27,8 @@ function parse(settings: WireSettings, name = 'rc1', seq = 3): RunCommand {
 // What must survive a round trip: everything but the unknown keys (serialisation drops them) and
 // the order of secrets (a set, collected in field order).
 function toComparable(command: RunCommand): unknown {
-  return { ...command, secrets: [...command.secrets].sort(), unknownKeys: [] };
+  // Warnings name fields by their position on the wire, which the canonical form renumbers.
+  return { ...command, secrets: [...command.secrets].sort(), unknownKeys: [], warnings: command.warnings.length > 0 };
 }
 
 describe('settings parser properties', () => {
@@ -104,6 +105,7 @@ function toWireSettingsOf(command: RunCommand): WireSettings {
   const { source } = command;
   if (source.kind === 'script') pub['source'] = { script: source.script };
   else if (source.kind === 'commandId') pub['source'] = { commandId: source.commandId, ...(source.script === undefined ? {} : { script: source.script }) };
+  else if (source.kind === 'none') pub['source'] = {};
   else {
     pub['source'] = { scriptUri: source.scriptUri };
     Object.assign(prot, defined({ sourceSASToken: source.sasToken, sourceManagedIdentity: source.managedIdentity }));
@@ -117,7 +119,7 @@ function toWireSettingsOf(command: RunCommand): WireSettings {
     outputBlobSASToken: command.outputBlob?.sasToken, outputBlobManagedIdentity: command.outputBlob?.managedIdentity,
     errorBlobSASToken: command.errorBlob?.sasToken, errorBlobManagedIdentity: command.errorBlob?.managedIdentity,
   }));
-  Object.assign(pub, { timeoutInSeconds: command.timeoutInSeconds, asyncExecution: command.asyncExecution, treatFailureAsDeploymentFailure: command.treatFailureAsDeploymentFailure });
+  Object.assign(pub, { timeoutInSeconds: command.timeoutInSeconds, asyncExecution: command.asyncExecution, treatFailureAsDeploymentFailure: command.treatFailureAsDeploymentFailure, installAsService: command.installAsService });
   pub['artifacts'] = command.artifacts.map((a) => defined({ id: a.id, uri: a.uri, fileName: a.fileName }));
   prot['artifacts'] = command.artifacts.map((a) => defined({ id: a.id, sasToken: a.sasToken, artifactManagedIdentity: a.managedIdentity }));
   pub['dependsOn'] = [...command.dependsOn];

@@ -12,7 +12,8 @@ import {
 
 // The allowed transitions, written out independently of the implementation.
 const allowed: Record<RunState, RunState[]> = {
-  Pending: ['Running', 'Failed', 'Canceled'],
+  // Pending → Succeeded: nothing to run (installAsService without a source, run-command.md §1).
+  Pending: ['Running', 'Succeeded', 'Failed', 'Canceled'],
   Running: ['Succeeded', 'Failed', 'TimedOut', 'Canceled'],
   Succeeded: [],
   Failed: [],
@@ -89,6 +90,13 @@ const cases: Case[] = [
     state: 'Canceled',
     exitCode: -1,
     message: 'Execution failed: canceled (disable); the script and its child processes were terminated',
+  },
+  {
+    title: 'nothing to run (installAsService without a source)',
+    outcome: { kind: 'nothing-to-run', reason: 'nothing was run' },
+    state: 'Succeeded',
+    exitCode: 0,
+    message: 'Execution completed: nothing was run',
   },
   {
     title: 'a reboot during execution',

@@ -2,7 +2,7 @@
 // deadline and the kill fallback, cancel in each state, re-attach after a restart and a reboot.
 import { beforeEach, describe, expect, it } from 'vitest';
 import { errorCodes, HandlerError } from '../../src/errors.js';
-import { makeRunJournal, Run } from '../../src/runner/run.js';
+import { makeRunJournal, noServiceMessage, Run } from '../../src/runner/run.js';
 import type { RunJournal } from '../../src/runner/journal.js';
 import { FakeProcesses, flush, makeFakeRunDeps, ManualClock, MemoryJournals, until } from '../helpers/fake-runner.js';
 import { parseSettings } from '../helpers/settings.js';
@@ -154,6 +154,31 @@ describe('Run', () => {
     expect(journal).toMatchObject({ state: 'Failed', exitCode: -1 });
     expect(journal.message).toContain('the VM restarted during execution');
     expect(processes.attached).toEqual([]);
+  });
+
+  it('ends installAsService without a source as Succeeded at once, launching nothing, saying the service is not provided', async () => {
+    const run = makeRun({ source: null, installAsService: true });
+    await run.persist();
+    const journal = await run.execute();
+    expect(journal).toMatchObject({ state: 'Succeeded', exitCode: 0, startTime: '2026-12-02T10:00:00Z', endTime: '2026-12-02T10:00:00Z' });
+    expect(journal.message).toBe(`Execution completed: ${noServiceMessage}`);
+    expect(journal.message).toContain('immediate run-command service');
+    expect(processes.launches).toEqual([]);
+  });
+
+  it("emits the settings' warnings (accepted names a shell cannot reference, negative timeout) as the run's warnings", async () => {
+    const run = makeRun({ timeoutInSeconds: -1, parameters: [{ name: 'my-param', value: 'v' }] });
+    const warnings: string[] = [];
+    run.on('warning', (message) => warnings.push(message));
+    const { done } = await started(run);
+    processes.exit(processes.lastPid, { kind: 'exited', exitCode: 0 });
+    expect(await done).toMatchObject({ state: 'Succeeded', timeoutInSeconds: 0 });
+    expect(run.journal.deadline).toBeUndefined();
+    expect(warnings).toEqual([
+      expect.stringContaining("parameters[0].name 'my-param' is not a name a shell can reference"),
+      expect.stringContaining('timeoutInSeconds -1 is negative: no time limit'),
+    ]);
+    expect(processes.launches[0]?.env['my-param']).toBe('v');
   });
 
   it('skips a Pending run that will never start, naming why', async () => {
