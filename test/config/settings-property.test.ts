@@ -74,6 +74,35 @@ describe('settings parser properties', () => {
     );
   });
 
+  // run-command.md §1 (12-01, Compat): a parameter name is accepted exactly when it is non-empty and
+  // holds no '=' and no NUL; otherwise −202 naming the field and the rule.
+  it('accepts any parameter name without = or NUL, and refuses one with either, naming the field and the rule', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', minLength: 1, maxLength: 20 }), fc.boolean(), (name, asProtected) => {
+        const entry = [{ name, value: 'v' }];
+        const settings: WireSettings = asProtected
+          ? { publicSettings: { source: { script: 'ls' } }, protectedSettings: { protectedParameters: entry } }
+          : { publicSettings: { source: { script: 'ls' }, parameters: entry } };
+        if (name.includes('=') || name.includes('\0')) {
+          let caught: unknown;
+          try {
+            parse(settings);
+          } catch (error) {
+            caught = error;
+          }
+          expect(caught).toBeInstanceOf(SettingsError);
+          expect(caught).toMatchObject({
+            field: asProtected ? 'protectedSettings.protectedParameters[0].name' : 'parameters[0].name',
+            rule: "must not contain '=' or NUL characters (it becomes an environment variable name)",
+          });
+        } else {
+          expect(parse(settings).parameters).toEqual([{ name, value: 'v' }]);
+        }
+      }),
+      runs,
+    );
+  });
+
   it('round-trips every valid settings object: parse, serialise the same logical settings, parse again', () => {
     fc.assert(
       fc.property(arbitraryValidSettings, (valid) => {
