@@ -43,12 +43,12 @@ export const noServiceMessage =
   'nothing was run: installAsService asks for the immediate run-command service, which this handler does not provide (give source.script, source.scriptUri or source.commandId to run a script)';
 
 // Builds the journal of a run that has just been accepted at `acceptedMs` (its startTime,
-// run-command.md §6); `command` is absent when its settings could not be read: the run will only
-// ever fail.
+// run-command.md §6); `command` is absent (or only what could be read of it) when its settings
+// were refused: the run will only ever fail.
 export function makeRunJournal(
   identity: { name: string; seq: number; runId: string; settingsFile: string; bootId: string },
   acceptedMs: number,
-  command?: RunCommand,
+  command?: Partial<Pick<RunCommand, 'timeoutInSeconds' | 'asyncExecution' | 'treatFailureAsDeploymentFailure'>>,
 ): RunJournal {
   const { name, seq, runId, settingsFile, bootId } = identity;
   return {

@@ -71,6 +71,9 @@ describe('conformance with Microsoft’s handler (packaged, under the agent simu
     ];
     for (const [name, settings] of cases) await submit(name, 0, settings);
     await submit('strict', 0, { publicSettings: { source: { script: 'exit 4' }, treatFailureAsDeploymentFailure: true } });
+    // Refused settings that ask for it: error too (the flag is read from the refused settings).
+    await submit('strictbad', 0, { publicSettings: { source: {}, TreatFailureAsDeploymentFailure: true } });
+    await submit('strictdownload', 0, { publicSettings: { source: { scriptUri: `${origin}/gone.sh` }, treatFailureAsDeploymentFailure: true } });
     await submit('strictok', 0, { publicSettings: { source: { script: 'echo fine' }, treatFailureAsDeploymentFailure: true } });
     for (const [name, , want] of cases) {
       const report = await waitForStatus(current(), name, 0, terminal, 60_000);
@@ -85,6 +88,12 @@ describe('conformance with Microsoft’s handler (packaged, under the agent simu
     const strict = await waitForStatus(current(), 'strict', 0, terminal);
     expect(strict.instanceView).toMatchObject({ executionState: 'Failed', exitCode: 4 });
     expect(strict.topStatus.status.status).toBe('error');
+    for (const [name, exitCode] of [['strictbad', -202], ['strictdownload', -100]] as const) {
+      const refused = await waitForStatus(current(), name, 0, terminal);
+      expect(refused.instanceView, name).toMatchObject({ executionState: 'Failed', exitCode });
+      expect(refused.topStatus.status.status, name).toBe('error');
+      expectTimes(refused, name);
+    }
     const strictOk = await waitForStatus(current(), 'strictok', 0, terminal);
     expect(strictOk.instanceView.executionState).toBe('Succeeded');
     expect(strictOk.topStatus.status.status).toBe('success');
