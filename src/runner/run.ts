@@ -119,7 +119,6 @@ export class Run extends EventEmitter<RunEvents> {
     const command = this.#command;
     if (this.#journal.state !== 'Pending' || command === undefined) return this.done;
     if (this.#stop) return this.#finish({ kind: 'canceled', reason: this.#stop.reason });
-    for (const warning of command.warnings) this.emit('warning', warning);
     if (command.source.kind === 'none') {
       return this.#finish({ kind: 'nothing-to-run', reason: noServiceMessage });
     }
@@ -168,8 +167,10 @@ export class Run extends EventEmitter<RunEvents> {
     return this.done;
   }
 
-  // Persists and announces the run as it is now (its first Pending status).
+  // Persists and announces the run as it is now (its first Pending status), with what its settings
+  // warn about (names a shell cannot reference, a repeated name, a negative timeout…).
   persist(): Promise<void> {
+    for (const warning of this.#command?.warnings ?? []) this.emit('warning', warning);
     return this.#transition({});
   }
 
