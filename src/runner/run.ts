@@ -40,11 +40,18 @@ export interface RunEvents {
 
 type StopRequest = NonNullable<RunJournal['stopRequest']>;
 
-// Builds the journal of a run that has just been accepted (`command` is absent when its
-// settings could not be read: the run will only ever fail).
+// installAsService without a source (run-command.md §1): Microsoft's handler would install its
+// immediate run-command service; this one does not provide it, and says so.
+export const noServiceMessage =
+  'nothing was run: installAsService asks for the immediate run-command service, which this handler does not provide (give source.script, source.scriptUri or source.commandId to run a script)';
+
+// Builds the journal of a run that has just been accepted at `acceptedMs` (its startTime,
+// run-command.md §6); `command` is absent (or only what could be read of it) when its settings
+// were refused: the run will only ever fail.
 export function makeRunJournal(
   identity: { name: string; seq: number; runId: string; settingsFile: string; bootId: string },
-  command?: RunCommand,
+  acceptedMs: number,
+  command?: Partial<Pick<RunCommand, 'timeoutInSeconds' | 'asyncExecution' | 'treatFailureAsDeploymentFailure'>>,
 ): RunJournal {
   const { name, seq, runId, settingsFile, bootId } = identity;
   return {
@@ -55,7 +62,7 @@ export function makeRunJournal(
     state: 'Pending',
     message: 'Execution pending',
     exitCode: 0,
-    startTime: '',
+    startTime: toRfc3339(acceptedMs),
     endTime: '',
     bootId,
     settingsFile,
@@ -115,6 +122,9 @@ export class Run extends EventEmitter<RunEvents> {
     const command = this.#command;
     if (this.#journal.state !== 'Pending' || command === undefined) return this.done;
     if (this.#stop) return this.#finish({ kind: 'canceled', reason: this.#stop.reason });
+    if (command.source.kind === 'none') {
+      return this.#finish({ kind: 'nothing-to-run', reason: noServiceMessage });
+    }
     this.#launching = true;
     try {
       const launch = await this.#prepare(command);
@@ -160,8 +170,10 @@ export class Run extends EventEmitter<RunEvents> {
     return this.done;
   }
 
-  // Persists and announces the run as it is now (its first Pending status).
+  // Persists and announces the run as it is now (its first Pending status), with what its settings
+  // warn about (names a shell cannot reference, a repeated name, a negative timeout…).
   persist(): Promise<void> {
+    for (const warning of this.#command?.warnings ?? []) this.emit('warning', warning);
     return this.#transition({});
   }
 
@@ -218,7 +230,8 @@ export class Run extends EventEmitter<RunEvents> {
     await this.#transition({
       state: 'Running',
       message: 'Execution in progress',
-      startTime: toRfc3339(now),
+      // startTime stays the acceptance time; the launch is kept for the events' duration.
+      launchTime: toRfc3339(now),
       process: handle.identity,
       ...(timeout > 0 ? { deadline: now + timeout * 1000 } : {}),
     });
@@ -280,11 +293,14 @@ export class Run extends EventEmitter<RunEvents> {
       const note = await extension.beforeFinish?.(this).catch((error: unknown) => `(${toErrorMessage(error)})`);
       if (note) notes.push(note);
     }
+    const endTime = toRfc3339(this.#deps.clock.now());
     await this.#transition({
       state: toExecutionState(outcome),
       message: this.#deps.redact([toOutcomeMessage(outcome), ...notes].join('; ')),
       exitCode: toExitCode(outcome),
-      endTime: toRfc3339(this.#deps.clock.now()),
+      // Never '' in a terminal status (run-command.md §6), even for a journal from before that rule.
+      startTime: this.#journal.startTime || endTime,
+      endTime,
       handlerFailure: outcome.kind === 'handler-error',
     });
     // The wrapper has reaped the whole tree by now: a RunAs working directory can go.

@@ -19,7 +19,7 @@ import { serveDaemon } from '../infra/daemon-client.js';
 import type { Log } from '../infra/logger.js';
 import type { Redactor } from '../infra/redact.js';
 import { shouldRun, type Origin } from '../state/run-store.js';
-import { loadRunCommand } from './intake.js';
+import { loadRunCommand, readDeploymentFailureFlag } from './intake.js';
 import { recoverRuns } from './recovery.js';
 import { RunRegistry } from './run-registry.js';
 import { makeRunExtensions } from './run-extensions.js';
@@ -176,6 +176,8 @@ export class Daemon {
   async #accept(name: string, seq: number, runId: string, settingsFile: string): Promise<void> {
     const { store, options } = this.#deps.context;
     const identity = { name, seq, runId, settingsFile, bootId: this.#deps.runDeps.bootId };
+    // The run's startTime (run-command.md §6): now, before its settings are read or decrypted.
+    const acceptedMs = this.#deps.clock.now();
     let command: RunCommand | undefined;
     let extensions: RunExtension[] = [];
     let failure: HandlerError | undefined;
@@ -189,7 +191,9 @@ export class Daemon {
     } catch (error) {
       failure = error instanceof HandlerError ? error : new HandlerError(errorCodes.invalidSettings, toErrorMessage(error));
     }
-    const run = new Run(runDir, makeRunJournal(identity, command), command, this.#runDeps, extensions);
+    // Refused settings: treatFailureAsDeploymentFailure still decides the top-level status (§6).
+    const flags = command ?? (failure ? { treatFailureAsDeploymentFailure: await readDeploymentFailureFlag(settingsFile) } : undefined);
+    const run = new Run(runDir, makeRunJournal(identity, acceptedMs, flags), command, this.#runDeps, extensions);
     this.#runs.adopt(run, command);
     if (failure) {
       this.#deps.log.warn('run command refused', { name, seq, runId, error: failure.message, code: failure.code });

@@ -55,7 +55,7 @@ export async function recoverRuns(store: RunStore, hooks: RecoveryHooks): Promis
 async function recoverUnreadable(runDir: string, record: SequenceRecord, reason: string, hooks: RecoveryHooks): Promise<void> {
   const { name, seq, runId } = record;
   hooks.log.error('run journal unreadable: the run is ended, never started again', { name, seq, runId, reason });
-  const journal = { ...makeRunJournal({ name, seq, runId, settingsFile: '', bootId: hooks.runDeps.bootId }), message: `the run journal ${reason}` };
+  const journal = { ...makeRunJournal({ name, seq, runId, settingsFile: '', bootId: hooks.runDeps.bootId }, hooks.runDeps.clock.now()), message: `the run journal ${reason}` };
   const identity = await readProcessIdentity(runDir);
   if (identity !== undefined) return recoverRun(runDir, { ...journal, state: 'Running', process: identity }, hooks);
   const run = new Run(runDir, journal, undefined, hooks.runDeps);
