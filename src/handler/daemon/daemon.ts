@@ -9,16 +9,19 @@ import { errorCodes, HandlerError, toErrorMessage } from '../../errors.js';
 import { toDependencyState, type DependencyState } from '../../runner/dependency-graph.js';
 import { toAgentVariables } from '../../runner/parameters.js';
 import { makeRunJournal, Run, type RunDeps, type RunExtension } from '../../runner/run.js';
+import type { RunState } from '../../runner/run-state.js';
 import { Scheduler } from '../../runner/scheduler.js';
 import { KeyedQueue } from '../../util/keyed-queue.js';
 import type { Clock } from '../../util/time.js';
 import { listCurrentSettings, removeOlderSettings } from '../agent/settings-folder.js';
-import { makeNotRunStatus, writeStatusFileIfMissing } from '../agent/status-file.js';
+import { makeNotRunStatus, readStatusFile, writeStatusFileIfMissing } from '../agent/status-file.js';
 import type { HandlerContext } from '../infra/context.js';
 import { serveDaemon } from '../infra/daemon-client.js';
 import type { Log } from '../infra/logger.js';
 import type { Redactor } from '../infra/redact.js';
 import { shouldRun, type Origin } from '../state/run-store.js';
+import { carryForeignStatus, readForeignRuns, type ForeignRun } from '../state/takeover.js';
+import { applyRetention, retainLatestRun, takeOverRun } from './upkeep.js';
 import { loadRunCommand, readDeploymentFailureFlag } from './intake.js';
 import { recoverRuns } from './recovery.js';
 import { RunRegistry } from './run-registry.js';
@@ -47,6 +50,8 @@ export class Daemon {
   #server: Server | undefined;
   #watcher: SettingsWatcher | undefined;
   #retention: NodeJS.Timeout | undefined;
+  // What Microsoft's handler ran, when its install directory is next to ours (read at start).
+  #foreignRuns: ReadonlyMap<string, ForeignRun> = new Map();
   #stopping = false;
   readonly stopped: Promise<void>;
   #resolveStopped!: () => void;
@@ -85,6 +90,8 @@ export class Daemon {
     await store.ensure();
     for (const folder of [paths.logFolder, paths.statusFolder, paths.configFolder]) await mkdir(folder, { recursive: true });
     log.info('daemon started', { version: context.version, configFolder: paths.configFolder, stateDir: paths.stateDir });
+    this.#foreignRuns = await readForeignRuns(paths.configFolder);
+    if (this.#foreignRuns.size > 0) log.info("taking over from Microsoft's handler", { runCommands: [...this.#foreignRuns].map(([name, run]) => `${name}@${run.seq}`).join(', ') });
     const recoveryStart = this.#deps.clock.now();
     const recovered = await recoverRuns(store, {
       adopt: (run, command) => this.#runs.adopt(run, command),
@@ -141,6 +148,12 @@ export class Daemon {
     if (mtimeMs === undefined || this.#stopping) return;
     const record = await store.readRecord(name);
     if (record.kind === 'corrupt') return this.#refuseUnknown(name, seq, record.reason, origin);
+    const foreign = this.#foreignRuns.get(name);
+    if (record.kind === 'absent' && foreign && seq <= foreign.seq) return this.#takeOver(name, seq, foreign);
+    if (record.kind === 'present' && record.value.takenOver && seq <= record.value.seq) {
+      if (foreign && origin === 'enable') await carryForeignStatus(foreign, name, seq, this.#deps.context.paths.statusFolder);
+      return;
+    }
     if (!shouldRun(record, seq, mtimeMs, origin)) {
       if (origin !== 'enable' || record.kind !== 'present') return;
       if (record.value.seq === seq) return this.#restoreStatus(name, record.value.runId);
@@ -154,23 +167,20 @@ export class Daemon {
     await this.#accept(name, seq, runId, path);
   }
 
-  // Retention (run-command.md §8): once a run of `name` has ended, only its current run stays.
-  async #retain(name: string): Promise<void> {
-    const record = await this.#deps.context.store.readRecord(name);
-    if (record.kind !== 'present' || record.value.disabledAt !== undefined) return;
-    // The ended run's last status reads its output tails: let it land first.
-    await this.#runs.statusSettled(name);
-    const removed = await this.#deps.context.store.removeOlderRuns(name, record.value.runId);
-    if (removed.length > 0) this.#deps.log.info('older runs removed', { name, runIds: removed.join(', ') });
+  // Microsoft's handler already ran up to `foreign.seq` of this run command (upkeep.ts).
+  #takeOver(name: string, seq: number, foreign: ForeignRun): Promise<void> {
+    return takeOverRun(this.#deps, name, seq, foreign);
   }
 
-  // Retention for every name (at start and hourly): deleted run commands' runs go too.
-  async #applyRetention(): Promise<void> {
-    const removed = await this.#deps.context.store.applyRetention(this.#deps.clock.now()).catch((error: unknown) => {
-      this.#deps.log.warn('retention pass failed', { error: toErrorMessage(error) });
-      return [] as string[];
-    });
-    if (removed.length > 0) this.#deps.log.info('runs removed by retention', { runIds: removed.join(', ') });
+  // Retention once a run of `name` has ended: its last status first, then older runs go (upkeep.ts).
+  async #retain(name: string): Promise<void> {
+    await this.#runs.statusSettled(name);
+    await retainLatestRun(this.#deps, name);
+  }
+
+  // Retention for every name (at start and hourly).
+  #applyRetention(): Promise<void> {
+    return applyRetention(this.#deps);
   }
 
   async #accept(name: string, seq: number, runId: string, settingsFile: string): Promise<void> {
@@ -243,6 +253,11 @@ export class Daemon {
     if (live) return toDependencyState(live);
     const current = await this.#deps.context.store.currentRun(name);
     if (current.kind === 'none') return toDependencyState(undefined);
+    if (current.kind === 'run' && current.record.takenOver) {
+      // Microsoft's handler ran it: its carried status says how it ended.
+      const view = (await readStatusFile(this.#deps.context.paths.statusFolder, name, current.record.seq))?.instanceView;
+      return toDependencyState(view ? { state: view.executionState as RunState, exitCode: view.exitCode } : undefined);
+    }
     if (current.kind === 'run' && current.journal.kind === 'present') return toDependencyState(current.journal.value);
     return current.kind === 'run' && current.journal.kind === 'absent' ? toDependencyState(undefined) : { kind: 'failed', state: 'Failed', exitCode: -1 };
   }

@@ -28,7 +28,7 @@ export async function recoverRuns(store: RunStore, hooks: RecoveryHooks): Promis
       hooks.log.error('exactly-once record unreadable: its run is not recovered, and nothing runs again for it', { name, reason: read.reason });
       continue;
     }
-    if (read.kind !== 'present' || read.value.disabledAt !== undefined) continue;
+    if (read.kind !== 'present' || read.value.disabledAt !== undefined || read.value.takenOver) continue;
     const record = read.value;
     const runDir = store.toRunDir(record.runId);
     const journal = await store.readJournal(record.runId);

@@ -18,6 +18,8 @@ const recordSchema = z.object({
   runId: z.string(),
   // Epoch ms when `disable` forgot this run command; absent while it is live.
   disabledAt: z.number().optional(),
+  // Microsoft's handler ran `seq` (takeover.ts): there is no run directory, and none is needed.
+  takenOver: z.literal(true).optional(),
 });
 
 export type SequenceRecord = z.infer<typeof recordSchema>;
