@@ -22,7 +22,10 @@ export type ScriptSource =
       readonly managedIdentity?: ManagedIdentity;
     }
   // `script` accompanies RunShellScript / RunPowerShellScript.
-  | { readonly kind: 'commandId'; readonly commandId: string; readonly script?: string };
+  | { readonly kind: 'commandId'; readonly commandId: string; readonly script?: string }
+  // installAsService without a script: nothing to run here (Microsoft's immediate run-command
+  // service is not provided, run-command.md §1); the run ends Succeeded saying so.
+  | { readonly kind: 'none' };
 
 export interface BlobTarget {
   readonly uri: string;
@@ -50,10 +53,12 @@ export interface RunCommand {
   readonly runAsPassword?: string;
   readonly outputBlob?: BlobTarget;
   readonly errorBlob?: BlobTarget;
-  // 0 = no handler limit.
+  // 0 = no handler limit (a negative setting becomes 0, with a warning).
   readonly timeoutInSeconds: number;
   readonly asyncExecution: boolean;
   readonly treatFailureAsDeploymentFailure: boolean;
+  // Asks for Microsoft's immediate run-command service, which this handler does not provide.
+  readonly installAsService: boolean;
   readonly artifacts: readonly Artifact[];
   readonly dependsOn: readonly string[];
   // Every secret value of this run (protected parameter values, password, SAS tokens and
@@ -61,6 +66,10 @@ export interface RunCommand {
   readonly secrets: readonly string[];
   // Keys present in the settings that this handler does not know (logged by name, ignored).
   readonly unknownKeys: readonly string[];
+  // What the operator should know about settings that were accepted as Microsoft's handler accepts
+  // them (a name a shell cannot reference, a repeated name, a negative timeout); the run emits them
+  // as warnings. Never a secret value.
+  readonly warnings: readonly string[];
 }
 
 // Names of run commands: used in file names, so restricted (run-command.md §1).

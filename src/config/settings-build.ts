@@ -9,6 +9,7 @@ import {
   type PublicSettings,
   type RawIdentity,
   type RawParameter,
+  shellNamePattern,
 } from './settings-schema.js';
 
 const protectedPrefix = 'protectedSettings';
@@ -32,11 +33,13 @@ export function toManagedIdentity(raw: RawIdentity | undefined): ManagedIdentity
 }
 
 // Picks the one script source; commandId RunShellScript/RunPowerShellScript may carry source.script.
+// installAsService without any source is not an error: nothing runs (kind 'none').
 export function toSource(pub: PublicSettings, prot: ProtectedSettings): ScriptSource {
   const script = nonEmpty(pub.source?.script);
   const scriptUri = nonEmpty(pub.source?.scriptUri);
   const commandId = nonEmpty(pub.source?.commandId);
   const found = [script, scriptUri, commandId].filter((value) => value !== undefined).length;
+  if (found === 0 && pub.installAsService) return { kind: 'none' };
   const carriesScript = commandId !== undefined && scriptUri === undefined && scriptCommandIds.has(commandId.toLowerCase());
   if (found !== 1 && !(found === 2 && carriesScript)) {
     const hint = commandId !== undefined && script !== undefined && scriptUri === undefined
@@ -60,11 +63,12 @@ interface KeptParameter {
   readonly field: string;
 }
 
-// Public then protected parameters, empty values dropped (Compat), names unique across both.
+// Public then protected parameters, empty values dropped (Compat). A repeated name: the last value
+// wins, with a warning; a name a shell cannot reference is kept, with a warning (Compat, §1).
 export function toParameters(
   pub: PublicSettings,
   prot: ProtectedSettings,
-): { parameters: Parameter[]; protectedCount: number } {
+): { parameters: Parameter[]; protectedCount: number; warnings: string[] } {
   const publicKept = keepParameters(pub.parameters ?? [], 'parameters');
   const protectedKept = keepParameters(prot.protectedParameters ?? [], `${protectedPrefix}.protectedParameters`);
   const kept = [...publicKept, ...protectedKept];
@@ -72,16 +76,26 @@ export function toParameters(
     const rule = `must have at most ${settingsLimits.parameterCount} entries (public and protected together), found ${kept.length}`;
     throw new SettingsError('parameters', rule);
   }
-  const firstField = new Map<string, string>();
-  for (const { parameter, field } of kept) {
-    if (parameter.name === undefined) continue;
-    const first = firstField.get(parameter.name);
-    if (first !== undefined) {
-      throw new SettingsError(`${field}.name`, `duplicate parameter name (also used by ${first}.name)`);
+  const warnings: string[] = [];
+  const lastIndex = new Map<string, number>();
+  kept.forEach(({ parameter }, index) => {
+    if (parameter.name !== undefined) lastIndex.set(parameter.name, index);
+  });
+  const survivors = kept.filter(({ parameter, field }, index) => {
+    const name = parameter.name;
+    if (name === undefined) return true;
+    const last = lastIndex.get(name) ?? index;
+    if (last !== index) {
+      warnings.push(`${field}.name '${name}' is repeated by ${kept[last]?.field ?? '?'}.name: the last value wins`);
+      return false;
     }
-    firstField.set(parameter.name, field);
-  }
-  return { parameters: kept.map((entry) => entry.parameter), protectedCount: protectedKept.length };
+    if (!shellNamePattern.test(name)) {
+      warnings.push(`${field}.name '${name}' is not a name a shell can reference as a variable; it is passed anyway, as an environment variable of the script (PowerShell: -${name})`);
+    }
+    return true;
+  });
+  const protectedCount = survivors.filter((entry) => protectedKept.includes(entry)).length;
+  return { parameters: survivors.map((entry) => entry.parameter), protectedCount, warnings };
 }
 
 function keepParameters(raw: ReadonlyArray<RawParameter | null>, path: string): KeptParameter[] {

@@ -22,7 +22,9 @@ export const settingsLimits = Object.freeze({
   fileNameChars: 255,
 });
 
-export const parameterNamePattern = /^[A-Za-z_][A-Za-z0-9_]*$/;
+// Names a shell can reference as a variable ($NAME); other names are accepted (Compat) and passed
+// as environment variables all the same, with a warning (run-command.md §1).
+export const shellNamePattern = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 // Which keys exist where, in their canonical spelling (null = leaf).
 const identityShape = { clientId: null, objectId: null } as const;
@@ -35,6 +37,7 @@ export const publicKeyShape: KeyShape = {
   errorBlobUri: null,
   timeoutInSeconds: null,
   asyncExecution: null,
+  installAsService: null,
   treatFailureAsDeploymentFailure: null,
   artifacts: [{ id: null, uri: null, fileName: null }],
   dependsOn: null,
@@ -79,9 +82,10 @@ const identity = z
   .object({ clientId: text().optional(), objectId: text().optional() }, typeError('an object'))
   .refine((id) => !(id.clientId && id.objectId), { error: 'must have clientId or objectId, not both' });
 
+// Any name without '=' or NUL (Compat, run-command.md §1): an environment variable name cannot hold them.
 const parameterName = text(settingsLimits.parameterNameChars).refine(
-  (name) => name === '' || parameterNamePattern.test(name),
-  { error: `must match ${parameterNamePattern.source}` },
+  (name) => !name.includes('=') && !name.includes('\0'),
+  { error: "must not contain '=' or NUL characters (it becomes an environment variable name)" },
 );
 // Values become environment variables, which cannot hold NUL.
 const parameterValue = z
@@ -99,10 +103,11 @@ const script = z.string(typeError('a string')).refine((value) => byteLength(valu
   error: `must be at most ${settingsLimits.scriptBytes} bytes (UTF-8)`,
 });
 
+// Negative = no limit (Compat, Linux; settings.ts logs it).
 const timeout = z
   .number(typeError('a number'))
-  .refine((value) => Number.isInteger(value) && value >= 0 && value < 2 ** 31, {
-    error: 'must be an integer from 0 to 2147483647',
+  .refine((value) => Number.isSafeInteger(value) && value < 2 ** 31, {
+    error: 'must be an integer below 2147483648',
   })
   .default(0);
 
@@ -159,6 +164,7 @@ export const publicSettingsSchema = z.object({
   timeoutInSeconds: timeout,
   asyncExecution: flag,
   treatFailureAsDeploymentFailure: flag,
+  installAsService: flag,
   artifacts: publicArtifacts.optional(),
   dependsOn: dependsOn.optional(),
 });

@@ -106,23 +106,28 @@ export function parseRunCommand(input: {
   const prot: ProtectedSettings = parseSection(input.protectedSettings, 'protectedSettings', protectedKeyShape, unknownKeys, (value) =>
     parseWithSchema(protectedSettingsSchema, value, 'protectedSettings'),
   );
-  const { parameters, protectedCount } = toParameters(pub, prot);
+  const { parameters, protectedCount, warnings } = toParameters(pub, prot);
+  if (pub.timeoutInSeconds < 0) warnings.push(`timeoutInSeconds ${pub.timeoutInSeconds} is negative: no time limit (as Microsoft's Linux handler)`);
+  const source = toSource(pub, prot);
+  if (pub.installAsService && source.kind !== 'none') warnings.push('installAsService is ignored: the immediate run-command service is not provided by this handler; the script runs as usual');
   const command: Omit<RunCommand, 'secrets'> = {
     name: input.name,
     seq: input.seq,
-    source: toSource(pub, prot),
+    source,
     parameters,
     protectedParameterCount: protectedCount,
     ...optional('runAsUser', nonEmpty(pub.runAsUser)),
     ...optional('runAsPassword', nonEmpty(prot.runAsPassword)),
     ...optional('outputBlob', toBlobTarget(pub.outputBlobUri, prot.outputBlobSASToken, prot.outputBlobManagedIdentity)),
     ...optional('errorBlob', toBlobTarget(pub.errorBlobUri, prot.errorBlobSASToken, prot.errorBlobManagedIdentity)),
-    timeoutInSeconds: pub.timeoutInSeconds,
+    timeoutInSeconds: Math.max(0, pub.timeoutInSeconds),
     asyncExecution: pub.asyncExecution,
     treatFailureAsDeploymentFailure: pub.treatFailureAsDeploymentFailure,
+    installAsService: pub.installAsService,
     artifacts: toArtifacts(pub, prot),
     dependsOn: toDependsOn(pub, input.name),
     unknownKeys,
+    warnings,
   };
   return { runCommand: deepFreeze({ ...command, secrets: collectSecrets(command, prot) }) };
 }

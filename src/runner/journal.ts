@@ -12,15 +12,20 @@ export const journalSchema = z.object({
   state: z.enum(runStates),
   message: z.string(),
   exitCode: z.number().int(),
-  // RFC 3339 UTC to the second, '' while unknown.
+  // RFC 3339 UTC to the second: when the run was accepted (run-command.md §6); '' only in journals
+  // written before that rule.
   startTime: z.string(),
+  // RFC 3339 UTC to the second: when the script was launched (absent until then); the events'
+  // duration is measured from it.
+  launchTime: z.string().optional(),
   endTime: z.string(),
   bootId: z.string(),
   settingsFile: z.string(),
   timeoutInSeconds: z.number().int(),
   asyncExecution: z.boolean(),
   treatFailureAsDeploymentFailure: z.boolean(),
-  // The handler itself failed (invalid settings, download, …): top-level status is `error`.
+  // The handler itself failed (invalid settings, download, …): the events report it as an Error
+  // (the top-level status is `success` all the same, run-command.md §6).
   handlerFailure: z.boolean(),
   process: processIdentitySchema.optional(),
   // Epoch milliseconds at which the run times out.

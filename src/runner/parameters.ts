@@ -26,14 +26,31 @@ export function toParameterInjection(parameters: readonly Parameter[], protected
   return { env, args, exposedProtectedPositions: exposed };
 }
 
-// Agent variables that describe one lifecycle command, not the run: never passed to scripts.
+// Agent variables that describe one lifecycle command: each script gets its own run's instead.
 const perCommandVariables = ['ConfigSequenceNumber', 'ConfigExtensionName'];
 
-// The environment every script starts from: the daemon's, minus per-command and handler variables.
+// The agent's own variables (protocol.md §4): each script gets those of the latest `enable`.
+export const agentVariable = /^AZURE_GUEST_AGENT_[A-Z0-9_]{1,64}$/;
+
+// The agent's variables in an environment (what `enable` passes on to the daemon).
+export function toAgentVariables(source: NodeJS.ProcessEnv): Record<string, string> {
+  const variables: Record<string, string> = {};
+  for (const [key, value] of Object.entries(source)) if (value !== undefined && agentVariable.test(key) && !value.includes('\0')) variables[key] = value;
+  return variables;
+}
+
+// What run-command.md §4 gives every script besides its parameters: its own ConfigExtensionName and
+// ConfigSequenceNumber, and the agent's variables as of the latest enable.
+export function toRunEnvironment(name: string, seq: number, agent: Readonly<Record<string, string>>): Record<string, string> {
+  return { ...agent, ConfigExtensionName: name, ConfigSequenceNumber: String(seq) };
+}
+
+// The environment every script starts from: the daemon's, minus per-command, agent and handler variables.
 export function makeBaseEnvironment(source: NodeJS.ProcessEnv): Readonly<Record<string, string>> {
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(source)) {
-    if (value === undefined || perCommandVariables.includes(key) || key.startsWith('RUNCOMMAND_HANDLER_')) continue;
+    // The agent's variables come from the latest enable instead (toRunEnvironment).
+    if (value === undefined || perCommandVariables.includes(key) || key.startsWith('RUNCOMMAND_HANDLER_') || agentVariable.test(key)) continue;
     env[key] = value;
   }
   env['PATH'] ??= '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';

@@ -5,7 +5,8 @@ export const runStates = ['Pending', 'Running', 'Succeeded', 'Failed', 'TimedOut
 export type RunState = (typeof runStates)[number];
 
 const transitions: Readonly<Record<RunState, readonly RunState[]>> = {
-  Pending: ['Running', 'Failed', 'Canceled'],
+  // Pending → Succeeded: a run with nothing to run (installAsService without a source).
+  Pending: ['Running', 'Succeeded', 'Failed', 'Canceled'],
   Running: ['Succeeded', 'Failed', 'TimedOut', 'Canceled'],
   Succeeded: [],
   Failed: [],
@@ -31,6 +32,8 @@ export type Outcome =
   | { readonly kind: 'canceled'; readonly reason: string }
   | { readonly kind: 'rebooted' }
   | { readonly kind: 'not-run'; readonly reason: string }
+  // Nothing to run, and that is not a failure (installAsService without a source).
+  | { readonly kind: 'nothing-to-run'; readonly reason: string }
   | { readonly kind: 'handler-error'; readonly code: number; readonly message: string };
 
 // The single mapping from an outcome to executionState.
@@ -38,6 +41,8 @@ export function toExecutionState(outcome: Outcome): RunState {
   switch (outcome.kind) {
     case 'exited':
       return outcome.exitCode === 0 ? 'Succeeded' : 'Failed';
+    case 'nothing-to-run':
+      return 'Succeeded';
     case 'timed-out':
       return 'TimedOut';
     case 'canceled':
@@ -57,6 +62,8 @@ export function toExitCode(outcome: Outcome): number {
       return outcome.exitCode;
     case 'handler-error':
       return outcome.code;
+    case 'nothing-to-run':
+      return 0;
     default:
       return -1;
   }
@@ -66,7 +73,8 @@ export function toExitCode(outcome: Outcome): number {
 export function toOutcomeMessage(outcome: Outcome): string {
   switch (outcome.kind) {
     case 'exited':
-      return outcome.exitCode === 0 ? 'Execution completed' : `Execution failed: the script exited with code ${outcome.exitCode}`;
+      // Compat wording, parsed by callers (run-command.md §6).
+      return outcome.exitCode === 0 ? 'Execution completed' : `Execution failed: command terminated with exit status=${outcome.exitCode}`;
     case 'signaled':
       return `Execution failed: the script was killed by signal ${outcome.signal}`;
     case 'timed-out':
@@ -77,6 +85,8 @@ export function toOutcomeMessage(outcome: Outcome): string {
       return 'Execution failed: the VM restarted during execution; output captured before the restart is shown';
     case 'not-run':
       return `Execution failed: ${outcome.reason}`;
+    case 'nothing-to-run':
+      return `Execution completed: ${outcome.reason}`;
     case 'handler-error':
       return `Execution failed: ${outcome.message}`;
   }

@@ -8,6 +8,7 @@ import type { JournalStore, RunJournal } from './journal.js';
 import type { RunnerPlatform } from './platform-contract.js';
 import type { ExitRecord, ScriptHandle, ScriptLaunch } from './process-contract.js';
 import { canTransition, isTerminal, toExecutionState, toExitCode, toOutcomeMessage, type Outcome } from './run-state.js';
+import { toRunEnvironment } from './parameters.js';
 import { prepareScript, type ScriptSourceDeps } from './prepare-script.js';
 import { toRunFilePath } from './run-directory.js';
 
@@ -20,6 +21,8 @@ export interface RunDeps {
   readonly graceMs: number;
   readonly bootId: string;
   readonly baseEnv: Readonly<Record<string, string>>;
+  // The agent's AZURE_GUEST_AGENT_* variables as of the latest enable (run-command.md §4).
+  readonly agentEnv?: () => Readonly<Record<string, string>>;
   // Where RunAs runs get their working directories (run-as-work-dir.linux.ts).
   readonly workRoot: string;
   // Masks the run's secrets in anything it persists (messages built from errors).
@@ -37,11 +40,18 @@ export interface RunEvents {
 
 type StopRequest = NonNullable<RunJournal['stopRequest']>;
 
-// Builds the journal of a run that has just been accepted (`command` is absent when its
-// settings could not be read: the run will only ever fail).
+// installAsService without a source (run-command.md §1): Microsoft's handler would install its
+// immediate run-command service; this one does not provide it, and says so.
+export const noServiceMessage =
+  'nothing was run: installAsService asks for the immediate run-command service, which this handler does not provide (give source.script, source.scriptUri or source.commandId to run a script)';
+
+// Builds the journal of a run that has just been accepted at `acceptedMs` (its startTime,
+// run-command.md §6); `command` is absent (or only what could be read of it) when its settings
+// were refused: the run will only ever fail.
 export function makeRunJournal(
   identity: { name: string; seq: number; runId: string; settingsFile: string; bootId: string },
-  command?: RunCommand,
+  acceptedMs: number,
+  command?: Partial<Pick<RunCommand, 'timeoutInSeconds' | 'asyncExecution' | 'treatFailureAsDeploymentFailure'>>,
 ): RunJournal {
   const { name, seq, runId, settingsFile, bootId } = identity;
   return {
@@ -52,7 +62,7 @@ export function makeRunJournal(
     state: 'Pending',
     message: 'Execution pending',
     exitCode: 0,
-    startTime: '',
+    startTime: toRfc3339(acceptedMs),
     endTime: '',
     bootId,
     settingsFile,
@@ -112,6 +122,9 @@ export class Run extends EventEmitter<RunEvents> {
     const command = this.#command;
     if (this.#journal.state !== 'Pending' || command === undefined) return this.done;
     if (this.#stop) return this.#finish({ kind: 'canceled', reason: this.#stop.reason });
+    if (command.source.kind === 'none') {
+      return this.#finish({ kind: 'nothing-to-run', reason: noServiceMessage });
+    }
     this.#launching = true;
     try {
       const launch = await this.#prepare(command);
@@ -157,8 +170,10 @@ export class Run extends EventEmitter<RunEvents> {
     return this.done;
   }
 
-  // Persists and announces the run as it is now (its first Pending status).
+  // Persists and announces the run as it is now (its first Pending status), with what its settings
+  // warn about (names a shell cannot reference, a repeated name, a negative timeout…).
   persist(): Promise<void> {
+    for (const warning of this.#command?.warnings ?? []) this.emit('warning', warning);
     return this.#transition({});
   }
 
@@ -195,16 +210,17 @@ export class Run extends EventEmitter<RunEvents> {
       signal: this.#preparing.signal,
       sources: { ...this.#deps.sources, scripts },
     });
+    const runEnv = toRunEnvironment(this.#journal.name, this.#journal.seq, this.#deps.agentEnv?.() ?? {});
     const launch: ScriptLaunch = {
       runDir: this.runDir,
       program: script.program,
       args: script.args,
-      env: { ...this.#deps.baseEnv, ...script.env },
+      env: { ...this.#deps.baseEnv, ...runEnv, ...script.env },
       stdoutPath: toRunFilePath(this.runDir, 'stdout'),
       stderrPath: toRunFilePath(this.runDir, 'stderr'),
       graceMs: this.#deps.graceMs,
     };
-    return runAsLayer.applyRunAs(launch, runAs, script.env);
+    return runAsLayer.applyRunAs(launch, runAs, { ...runEnv, ...script.env });
   }
 
   async #markRunning(handle: ScriptHandle): Promise<void> {
@@ -214,7 +230,8 @@ export class Run extends EventEmitter<RunEvents> {
     await this.#transition({
       state: 'Running',
       message: 'Execution in progress',
-      startTime: toRfc3339(now),
+      // startTime stays the acceptance time; the launch is kept for the events' duration.
+      launchTime: toRfc3339(now),
       process: handle.identity,
       ...(timeout > 0 ? { deadline: now + timeout * 1000 } : {}),
     });
@@ -276,11 +293,14 @@ export class Run extends EventEmitter<RunEvents> {
       const note = await extension.beforeFinish?.(this).catch((error: unknown) => `(${toErrorMessage(error)})`);
       if (note) notes.push(note);
     }
+    const endTime = toRfc3339(this.#deps.clock.now());
     await this.#transition({
       state: toExecutionState(outcome),
       message: this.#deps.redact([toOutcomeMessage(outcome), ...notes].join('; ')),
       exitCode: toExitCode(outcome),
-      endTime: toRfc3339(this.#deps.clock.now()),
+      // Never '' in a terminal status (run-command.md §6), even for a journal from before that rule.
+      startTime: this.#journal.startTime || endTime,
+      endTime,
       handlerFailure: outcome.kind === 'handler-error',
     });
     // The wrapper has reaped the whole tree by now: a RunAs working directory can go.

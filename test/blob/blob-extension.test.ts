@@ -69,7 +69,7 @@ describe('blob streaming in the daemon', () => {
     expect(status.view.executionState).toBe('Failed');
     expect(status.view.exitCode).toBe(3);
     expect(status.view.executionMessage).toBe(
-      `Execution failed: the script exited with code 3; output blob ${azurite().toBlobUrl(container, 'lost.out')}: upload failed (HTTP 404 BlobNotFound); 7 of 13 bytes not uploaded`,
+      `Execution failed: command terminated with exit status=3; output blob ${azurite().toBlobUrl(container, 'lost.out')}: upload failed (HTTP 404 BlobNotFound); 7 of 13 bytes not uploaded`,
     );
   });
 });

@@ -2,11 +2,22 @@ import { describe, expect, it } from 'vitest';
 import { canary, parseSettings as parse, settingsErrorOf } from '../helpers/settings.js';
 
 describe('parseRunCommand parameters', () => {
-  it('rejects parameter names that are not valid shell names', () => {
-    for (const name of ['1abc', 'a-b', 'a b', 'é']) {
-      const error = settingsErrorOf(() => parse({ source: { script: 'ls' }, parameters: [{ name: 'ok', value: '1' }, { name: 'ok2', value: '2' }, { name, value: '3' }] }));
-      expect(error.field).toBe('parameters[2].name');
-      expect(error.rule).toBe('must match ^[A-Za-z_][A-Za-z0-9_]*$');
+  // run-command.md §1 (12-01, Compat): any non-empty name without '=' or NUL is accepted; a name a
+  // shell cannot reference is passed anyway, with a warning.
+  it('accepts parameter names a shell cannot reference, with a warning naming the field', () => {
+    const names = ['1abc', 'a-b', 'a b', 'é', 'my-param', '1st', 'A;rm -rf /'];
+    const command = parse({ source: { script: 'ls' }, parameters: [{ name: 'ok', value: '0' }, ...names.map((name, i) => ({ name, value: String(i) }))] });
+    expect(command.parameters).toEqual([{ name: 'ok', value: '0' }, ...names.map((name, i) => ({ name, value: String(i) }))]);
+    expect(command.warnings).toHaveLength(names.length);
+    expect(command.warnings[1]).toBe("parameters[2].name 'a-b' is not a name a shell can reference as a variable; it is passed anyway, as an environment variable of the script (PowerShell: -a-b)");
+  });
+
+  it("still refuses a parameter name holding '=' or NUL, naming the field and the rule", () => {
+    for (const name of ['A=B', '=', 'a\0b']) {
+      const error = settingsErrorOf(() => parse({ source: { script: 'ls' } }, { protectedParameters: [{ name: 'ok', value: '1' }, { name, value: canary }] }));
+      expect(error.field).toBe('protectedSettings.protectedParameters[1].name');
+      expect(error.rule).toBe("must not contain '=' or NUL characters (it becomes an environment variable name)");
+      expect(error.message).not.toContain(canary);
     }
   });
 
@@ -21,10 +32,18 @@ describe('parseRunCommand parameters', () => {
     expect(command.parameters).toEqual([{ value: 'a' }, { value: 'b' }, { value: 'c' }]);
   });
 
-  it('rejects duplicate parameter names across public and protected parameters', () => {
-    const error = settingsErrorOf(() => parse({ source: { script: 'ls' }, parameters: [{ name: 'A', value: '1' }] }, { protectedParameters: [{ name: 'A', value: canary }] }));
-    expect(error.field).toBe('protectedSettings.protectedParameters[0].name');
-    expect(error.rule).toBe('duplicate parameter name (also used by parameters[0].name)');
+  // run-command.md §1 (12-01, Compat): a repeated name is no longer refused; the last value wins.
+  it('keeps the last value of a repeated parameter name (public and protected together), with a warning', () => {
+    const command = parse(
+      { source: { script: 'ls' }, parameters: [{ name: 'A', value: '1' }, { value: 'pos' }, { name: 'B', value: 'b' }] },
+      { protectedParameters: [{ name: 'A', value: canary }] },
+    );
+    expect(command.parameters).toEqual([{ value: 'pos' }, { name: 'B', value: 'b' }, { name: 'A', value: canary }]);
+    expect(command.protectedParameterCount).toBe(1);
+    expect(command.warnings).toEqual(["parameters[0].name 'A' is repeated by protectedSettings.protectedParameters[0].name: the last value wins"]);
+    const publicOnly = parse({ source: { script: 'ls' }, parameters: [{ name: 'X', value: '1' }, { name: 'X', value: '2' }] }, { protectedParameters: [{ name: 'P', value: 'p' }] });
+    expect(publicOnly.parameters).toEqual([{ name: 'X', value: '2' }, { name: 'P', value: 'p' }]);
+    expect(publicOnly.protectedParameterCount).toBe(1);
   });
 
   it('drops parameters with empty, null or missing values and counts only kept protected ones', () => {

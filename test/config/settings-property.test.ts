@@ -27,7 +27,8 @@ function parse(settings: WireSettings, name = 'rc1', seq = 3): RunCommand {
 // What must survive a round trip: everything but the unknown keys (serialisation drops them) and
 // the order of secrets (a set, collected in field order).
 function toComparable(command: RunCommand): unknown {
-  return { ...command, secrets: [...command.secrets].sort(), unknownKeys: [] };
+  // Warnings name fields by their position on the wire, which the canonical form renumbers.
+  return { ...command, secrets: [...command.secrets].sort(), unknownKeys: [], warnings: command.warnings.length > 0 };
 }
 
 describe('settings parser properties', () => {
@@ -73,6 +74,35 @@ describe('settings parser properties', () => {
     );
   });
 
+  // run-command.md §1 (12-01, Compat): a parameter name is accepted exactly when it is non-empty and
+  // holds no '=' and no NUL; otherwise −202 naming the field and the rule.
+  it('accepts any parameter name without = or NUL, and refuses one with either, naming the field and the rule', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', minLength: 1, maxLength: 20 }), fc.boolean(), (name, asProtected) => {
+        const entry = [{ name, value: 'v' }];
+        const settings: WireSettings = asProtected
+          ? { publicSettings: { source: { script: 'ls' } }, protectedSettings: { protectedParameters: entry } }
+          : { publicSettings: { source: { script: 'ls' }, parameters: entry } };
+        if (name.includes('=') || name.includes('\0')) {
+          let caught: unknown;
+          try {
+            parse(settings);
+          } catch (error) {
+            caught = error;
+          }
+          expect(caught).toBeInstanceOf(SettingsError);
+          expect(caught).toMatchObject({
+            field: asProtected ? 'protectedSettings.protectedParameters[0].name' : 'parameters[0].name',
+            rule: "must not contain '=' or NUL characters (it becomes an environment variable name)",
+          });
+        } else {
+          expect(parse(settings).parameters).toEqual([{ name, value: 'v' }]);
+        }
+      }),
+      runs,
+    );
+  });
+
   it('round-trips every valid settings object: parse, serialise the same logical settings, parse again', () => {
     fc.assert(
       fc.property(arbitraryValidSettings, (valid) => {
@@ -104,6 +134,7 @@ function toWireSettingsOf(command: RunCommand): WireSettings {
   const { source } = command;
   if (source.kind === 'script') pub['source'] = { script: source.script };
   else if (source.kind === 'commandId') pub['source'] = { commandId: source.commandId, ...(source.script === undefined ? {} : { script: source.script }) };
+  else if (source.kind === 'none') pub['source'] = {};
   else {
     pub['source'] = { scriptUri: source.scriptUri };
     Object.assign(prot, defined({ sourceSASToken: source.sasToken, sourceManagedIdentity: source.managedIdentity }));
@@ -117,7 +148,7 @@ function toWireSettingsOf(command: RunCommand): WireSettings {
     outputBlobSASToken: command.outputBlob?.sasToken, outputBlobManagedIdentity: command.outputBlob?.managedIdentity,
     errorBlobSASToken: command.errorBlob?.sasToken, errorBlobManagedIdentity: command.errorBlob?.managedIdentity,
   }));
-  Object.assign(pub, { timeoutInSeconds: command.timeoutInSeconds, asyncExecution: command.asyncExecution, treatFailureAsDeploymentFailure: command.treatFailureAsDeploymentFailure });
+  Object.assign(pub, { timeoutInSeconds: command.timeoutInSeconds, asyncExecution: command.asyncExecution, treatFailureAsDeploymentFailure: command.treatFailureAsDeploymentFailure, installAsService: command.installAsService });
   pub['artifacts'] = command.artifacts.map((a) => defined({ id: a.id, uri: a.uri, fileName: a.fileName }));
   prot['artifacts'] = command.artifacts.map((a) => defined({ id: a.id, sasToken: a.sasToken, artifactManagedIdentity: a.managedIdentity }));
   pub['dependsOn'] = [...command.dependsOn];

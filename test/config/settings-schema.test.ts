@@ -43,12 +43,29 @@ describe('parseRunCommand size bounds', () => {
 });
 
 describe('parseRunCommand numbers and flags', () => {
-  it('accepts timeoutInSeconds as an integer from 0 to 2^31 - 1', () => {
+  it('accepts timeoutInSeconds as an integer below 2^31', () => {
     expect(parse({ source: { script: 'ls' }, timeoutInSeconds: 2 ** 31 - 1 }).timeoutInSeconds).toBe(2 ** 31 - 1);
-    for (const timeout of [-1, 1.5, 2 ** 31, '60', Number.MAX_VALUE]) {
+    for (const timeout of [1.5, -1.5, 2 ** 31, '60', Number.MAX_VALUE, -Number.MAX_VALUE]) {
       const error = settingsErrorOf(() => parse({ source: { script: 'ls' }, timeoutInSeconds: timeout }));
-      expect(error.field).toBe('timeoutInSeconds');
+      expect(error).toMatchObject({ field: 'timeoutInSeconds' });
     }
+  });
+
+  // run-command.md §1 (12-01, Compat, Linux): negative = no limit, logged (no longer −202).
+  it('takes a negative timeoutInSeconds as no limit, with a warning', () => {
+    const command = parse({ source: { script: 'ls' }, timeoutInSeconds: -5 });
+    expect(command.timeoutInSeconds).toBe(0);
+    expect(command.warnings).toEqual(["timeoutInSeconds -5 is negative: no time limit (as Microsoft's Linux handler)"]);
+  });
+
+  it('accepts installAsService: without a source nothing runs (kind none); with one it is ignored, with a warning', () => {
+    const alone = parse({ installAsService: true });
+    expect(alone).toMatchObject({ installAsService: true, source: { kind: 'none' }, warnings: [] });
+    const withScript = parse({ InstallAsService: true, source: { script: 'ls' } });
+    expect(withScript).toMatchObject({ installAsService: true, source: { kind: 'script' } });
+    expect(withScript.warnings[0]).toContain('installAsService is ignored');
+    expect(settingsErrorOf(() => parse({ installAsService: false })).field).toBe('source');
+    expect(settingsErrorOf(() => parse({ installAsService: 'yes' })).rule).toBe('must be true or false');
   });
 
   it('requires booleans for asyncExecution and treatFailureAsDeploymentFailure', () => {

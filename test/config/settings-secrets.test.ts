@@ -34,15 +34,15 @@ describe('parseRunCommand secrets', () => {
   it('never puts a protected value in an error message', () => {
     const publicBase = { source: { script: 'ls' }, artifacts: [{ id: 1, uri: 'https://a.example/a' }] };
     const failures: Array<[unknown, unknown]> = [
-      [publicBase, { ...secretProtected, protectedParameters: [{ name: 'bad-name', value: canary }] }],
+      [publicBase, { ...secretProtected, protectedParameters: [{ name: 'bad=name', value: canary }] }],
       [publicBase, { ...secretProtected, protectedParameters: [{ name: 'A', value: canary.repeat(4000) }] }],
-      [publicBase, { ...secretProtected, protectedParameters: [{ name: 'A', value: canary }, { name: 'A', value: canary }] }],
+      [publicBase, { ...secretProtected, protectedParameters: [{ name: 'A', value: canary }, { name: 'A\0', value: canary }] }],
       [publicBase, { ...secretProtected, runAsPassword: { value: canary } }],
       [publicBase, { ...secretProtected, outputBlobSASToken: canary.repeat(1000) }],
       [publicBase, { ...secretProtected, artifacts: [{ id: canary, sasToken: canary }] }],
       [publicBase, { ...secretProtected, sourceManagedIdentity: { clientId: canary, objectId: canary } }],
       [{ ...publicBase, outputBlobUri: `ftp://a.example/o?sig=${canary}` }, secretProtected],
-      [{ ...publicBase, timeoutInSeconds: -1 }, secretProtected],
+      [{ ...publicBase, timeoutInSeconds: -1.5 }, secretProtected],
       [publicBase, `{"runAsPassword": "${canary}"`],
     ];
     for (const [pub, prot] of failures) {

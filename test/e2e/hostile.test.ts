@@ -40,7 +40,9 @@ async function enable(name: string): Promise<void> {
 function expectEnding(report: StatusReport, ending: Ending, what: string): void {
   expect(report.instanceView.executionState, what).toBe(ending.state);
   expect(report.instanceView.exitCode, what).toBe(ending.exitCode);
-  if (ending.state === 'Failed') expect(report.topStatus.status.status, what).toBe('error');
+  // run-command.md §6 (12-01): a run that ended is top-level success, however it failed (Compat).
+  expect(report.topStatus.status.status, what).toBe('success');
+  expect(report.instanceView.startTime, what).not.toBe('');
   const text = (ending.state === 'Failed' ? report.instanceView.executionMessage : report.instanceView.output).toLowerCase();
   for (const word of ending.words) expect(text, what).toContain(word);
 }

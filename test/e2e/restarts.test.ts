@@ -118,7 +118,10 @@ describe('restarts and reboots', () => {
     expect(await findProcesses(marker)).toEqual([]);
     await submit('seq', 0, 'echo zero');
     const older = await waitForStatus(layout, 'seq', 0, terminal);
-    expect(older.topStatus.status.status).toBe('error');
+    // Settings refused for an older seq ended without running: top-level success like every run
+    // that ended (run-command.md §6, Compat), with a startTime.
+    expect(older.topStatus.status.status).toBe('success');
+    expect(older.instanceView.startTime).not.toBe('');
     expect(older.instanceView).toMatchObject({ executionState: 'Failed', exitCode: -1, output: '' });
     expect(older.instanceView.executionMessage).toContain('sequence number 0 is older than 2');
   });

@@ -117,8 +117,10 @@ describe('RunAs', () => {
 
   it('fails an unknown user with -102 and "Failed to lookup RunAs user"', async () => {
     const report = await runToEnd('unknown', { publicSettings: { source: { script: 'echo should not run' }, runAsUser: 'rch-no-such-user' } });
-    expect(report.topStatus.status.status).toBe('error');
+    // run-command.md §6 (12-01): a run that ended is top-level success, however it failed (Compat).
+    expect(report.topStatus.status.status).toBe('success');
     expect(report.instanceView).toMatchObject({ executionState: 'Failed', exitCode: -102, output: '' });
+    expect(report.instanceView.startTime).not.toBe('');
     expect(report.instanceView.executionMessage).toContain("Failed to lookup RunAs user 'rch-no-such-user'");
   });
 

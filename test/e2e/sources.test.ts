@@ -44,7 +44,8 @@ describe('script sources in the packaged handler', () => {
     server.route('/scripts/deploy.sh', (req, res, hit) => {
       if (hit === 1) return res.writeHead(500).end();
       if (!req.url?.includes(`sig=${sig}`)) return res.writeHead(403).end();
-      return res.writeHead(200).end('\uFEFFecho "from uri: $(cat config.txt)"\r\necho "named=$WHO"\r\n');
+      // Compat (run-command.md §3): an artifact without fileName is saved as Artifact<id>.
+      return res.writeHead(200).end('\uFEFFecho "from uri: $(cat Artifactcfg)"\r\necho "named=$WHO"\r\n');
     });
     server.route('/artifacts/config.txt', (req, res) => res.writeHead(req.url?.includes(`sig=${sig}`) ? 200 : 403).end('artifact-data'));
     await writeSettings(installedLayout(), 'fromuri', 0, {
@@ -73,8 +74,10 @@ describe('script sources in the packaged handler', () => {
     await enable('missing', 0);
     await enable('noartifact', 0);
     const missing = await waitForStatus(installedLayout(), 'missing', 0, terminal);
-    expect(missing.topStatus.status.status).toBe('error');
+    // run-command.md §6 (12-01): a run that ended is top-level success, however it failed (Compat).
+    expect(missing.topStatus.status.status).toBe('success');
     expect(missing.instanceView.exitCode).toBe(-100);
+    expect(missing.instanceView.startTime).not.toBe('');
     expect(missing.instanceView.executionMessage).toContain(`could not download ${server.origin}/gone/setup.sh: with the SAS in the URL: HTTP 404 Not Found`);
     expect(missing.instanceView.executionMessage).not.toContain('abc123xyz');
     const noArtifact = await waitForStatus(installedLayout(), 'noartifact', 0, terminal);
@@ -93,7 +96,8 @@ describe('script sources in the packaged handler', () => {
     expect(net.instanceView.output).toMatch(/\blo\b/);
     expect((await waitForStatus(installedLayout(), 'shell', 0, terminal)).instanceView).toMatchObject({ executionState: 'Succeeded', output: 'shell ok\n' });
     const refused = await waitForStatus(installedLayout(), 'windowsonly', 0, terminal);
-    expect(refused.topStatus.status.status).toBe('error');
+    // run-command.md §6 (12-01): a run that ended is top-level success, however it failed (Compat).
+    expect(refused.topStatus.status.status).toBe('success');
     expect(refused.instanceView.executionMessage).toContain("source.commandId: 'EnableEMS' is a windows command; available on linux: RunShellScript, ifconfig, RunPowerShellScript");
   });
 });

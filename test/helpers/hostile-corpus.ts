@@ -130,9 +130,21 @@ export const hostileCorpus: readonly HostileCase[] = [
     ending: invalid('parameters[0].value', 'nul'),
   },
   {
+    // Compat (run-command.md §1, 12-01): any name without '=' or NUL is accepted and passed as an
+    // environment variable only — never interpreted by a shell — so the script runs as written.
     name: 'param-injection', what: "parameter name 'A;rm -rf /'",
-    settings: () => ({ publicSettings: { ...ok, parameters: [{ name: 'A;rm -rf /', value: 'x' }] } }),
-    ending: invalid('parameters[0].name'),
+    settings: () => ({ publicSettings: { source: { script: 'printenv "A;rm -rf /"' }, parameters: [{ name: 'A;rm -rf /', value: 'ok-passed' }] } }),
+    ending: { state: 'Succeeded', exitCode: 0, words: ['ok-passed'] },
+  },
+  {
+    name: 'param-name-equals', what: "parameter name 'A=B'",
+    settings: () => ({ publicSettings: { ...ok, parameters: [{ name: 'A=B', value: 'x' }] } }),
+    ending: invalid('parameters[0].name', "must not contain '='"),
+  },
+  {
+    name: 'param-name-nul', what: 'parameter name with NUL',
+    settings: () => ({ publicSettings: { ...ok, parameters: [{ name: 'A\u0000B', value: 'x' }] } }),
+    ending: invalid('parameters[0].name', 'nul'),
   },
   {
     name: 'runas-newline', what: 'runAsUser with a newline',

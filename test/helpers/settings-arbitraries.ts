@@ -72,7 +72,7 @@ const sources = fc.oneof(
 );
 
 const parameters = fc.uniqueArray(
-  fc.record({ name: maybe(fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_]{0,11}$/)), value: fc.oneof(text.filter((v) => !v.includes('\0')), fc.constant('')) }),
+  fc.record({ name: maybe(fc.oneof(fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_]{0,11}$/), fc.string({ minLength: 1, maxLength: 12 }).filter((n) => !n.includes('=') && !n.includes('\0')))), value: fc.oneof(text.filter((v) => !v.includes('\0')), fc.constant('')) }),
   { maxLength: 6, selector: (parameter) => parameter.name ?? Symbol('unnamed') },
 ).map((list) => list.map((parameter) => defined(parameter)));
 

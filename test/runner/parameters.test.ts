@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Parameter } from '../../src/config/run-command.js';
-import { makeBaseEnvironment, toParameterInjection } from '../../src/runner/parameters.js';
+import { makeBaseEnvironment, toAgentVariables, toParameterInjection, toRunEnvironment } from '../../src/runner/parameters.js';
 
 describe('toParameterInjection', () => {
   it('puts named parameters in the environment and unnamed ones in the argument vector, in array order', () => {
@@ -69,7 +69,7 @@ describe('toParameterInjection', () => {
 });
 
 describe('makeBaseEnvironment', () => {
-  it('drops the per-command agent variables and every RUNCOMMAND_HANDLER_ variable, keeping the rest', () => {
+  it('drops the per-command and AZURE_GUEST_AGENT_ variables (each run gets its own, run-command.md §4) and every RUNCOMMAND_HANDLER_ variable, keeping the rest', () => {
     const env = makeBaseEnvironment({
       PATH: '/opt/bin:/usr/bin',
       HOME: '/root',
@@ -85,7 +85,6 @@ describe('makeBaseEnvironment', () => {
       PATH: '/opt/bin:/usr/bin',
       HOME: '/root',
       LANG: 'C.UTF-8',
-      AZURE_GUEST_AGENT_EXTENSION_VERSION: '1.3.28',
       MY_RUNCOMMAND_HANDLER_NOTE: 'kept: prefix only',
     });
   });
@@ -110,5 +109,21 @@ describe('makeBaseEnvironment', () => {
     const env = makeBaseEnvironment(source);
     expect(Object.isFrozen(env)).toBe(true);
     expect(source).toEqual({ ConfigSequenceNumber: '1', RUNCOMMAND_HANDLER_X: 'y' });
+  });
+});
+
+describe('toRunEnvironment', () => {
+  it("gives a script its own name and sequence number on top of the agent's variables of the latest enable", () => {
+    expect(toRunEnvironment('rc', 7, { AZURE_GUEST_AGENT_EXTENSION_VERSION: '1.3.28', ConfigSequenceNumber: '1' })).toEqual({
+      AZURE_GUEST_AGENT_EXTENSION_VERSION: '1.3.28',
+      ConfigExtensionName: 'rc',
+      ConfigSequenceNumber: '7',
+    });
+  });
+
+  it('takes only AZURE_GUEST_AGENT_ variables from an enable', () => {
+    expect(toAgentVariables({ AZURE_GUEST_AGENT_WIRE_PROTOCOL_ADDRESS: '168.63.129.16', PATH: '/bin', azure_guest_agent_x: 'y', AZURE_GUEST_AGENT_NUL: 'a\0b' })).toEqual({
+      AZURE_GUEST_AGENT_WIRE_PROTOCOL_ADDRESS: '168.63.129.16',
+    });
   });
 });

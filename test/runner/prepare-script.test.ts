@@ -40,6 +40,12 @@ describe('prepareScript on Linux', () => {
     expect(prepared).toEqual({ scriptPath: join(dir(), 'script.sh'), program: '/bin/bash', args: [join(dir(), 'script.sh'), 'y'], env: { A: 'x' } });
   });
 
+  it('passes a named parameter a shell cannot reference as an environment variable all the same (Compat)', async () => {
+    const prepared = await prepare({ source: { script: 'env' }, parameters: [{ name: 'my-param', value: 'x' }, { name: '1st', value: 'y' }] });
+    expect(prepared.env).toEqual({ 'my-param': 'x', '1st': 'y' });
+    expect(prepared.args).toEqual([join(dir(), 'script.sh')]);
+  });
+
   it('warns that an unnamed protected parameter is visible in the process table', async () => {
     await prepare({ source: { script: 'true' } }, { protectedParameters: [{ value: 'hidden' }] });
     expect(warnings).toEqual([expect.stringMatching(/^unnamed protected parameter at position 1 is passed as an argument/)]);
@@ -83,8 +89,9 @@ describe('prepareScript on Linux', () => {
 
   it('downloads artifacts next to the script, and fails −215 when one is missing', async () => {
     server.route('/a/data.bin', serve('data'));
-    await prepare({ source: { script: 'cat data.bin' }, artifacts: [{ id: 1, uri: `${server.origin}/a/data.bin` }] }, { artifacts: [{ id: 1, sasToken: 'sig=x' }] });
-    expect((await readdir(dir())).sort()).toEqual(['data.bin', 'script.sh']);
+    await prepare({ source: { script: 'cat Artifact1' }, artifacts: [{ id: 1, uri: `${server.origin}/a/data.bin` }] }, { artifacts: [{ id: 1, sasToken: 'sig=x' }] });
+    // Compat (run-command.md §3): without fileName an artifact is saved as Artifact<id>.
+    expect((await readdir(dir())).sort()).toEqual(['Artifact1', 'script.sh']);
     const error = await errorOf(prepare({ source: { script: 'true' }, artifacts: [{ id: 'x', uri: `${server.origin}/a/gone` }] }));
     expect(error.code).toBe(errorCodes.artifactDownload);
   });

@@ -40,8 +40,8 @@ afterEach(async () => {
 function makeCommand(runAsUser: string | undefined, extra: Partial<RunCommand> = {}): RunCommand {
   return {
     name: 'rc', seq: 1, source: { kind: 'script', script: 'true' }, parameters: [], protectedParameterCount: 0,
-    timeoutInSeconds: 0, asyncExecution: false, treatFailureAsDeploymentFailure: false, artifacts: [], dependsOn: [],
-    secrets: [], unknownKeys: [], ...(runAsUser === undefined ? {} : { runAsUser }), ...extra,
+    timeoutInSeconds: 0, asyncExecution: false, treatFailureAsDeploymentFailure: false, installAsService: false, artifacts: [], dependsOn: [],
+    secrets: [], unknownKeys: [], warnings: [], ...(runAsUser === undefined ? {} : { runAsUser }), ...extra,
   };
 }
 

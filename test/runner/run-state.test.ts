@@ -12,7 +12,8 @@ import {
 
 // The allowed transitions, written out independently of the implementation.
 const allowed: Record<RunState, RunState[]> = {
-  Pending: ['Running', 'Failed', 'Canceled'],
+  // Pending → Succeeded: nothing to run (installAsService without a source, run-command.md §1).
+  Pending: ['Running', 'Succeeded', 'Failed', 'Canceled'],
   Running: ['Succeeded', 'Failed', 'TimedOut', 'Canceled'],
   Succeeded: [],
   Failed: [],
@@ -59,14 +60,14 @@ const cases: Case[] = [
     outcome: { kind: 'exited', exitCode: 3 },
     state: 'Failed',
     exitCode: 3,
-    message: 'Execution failed: the script exited with code 3',
+    message: 'Execution failed: command terminated with exit status=3',
   },
   {
     title: 'an exit with code 255',
     outcome: { kind: 'exited', exitCode: 255 },
     state: 'Failed',
     exitCode: 255,
-    message: 'Execution failed: the script exited with code 255',
+    message: 'Execution failed: command terminated with exit status=255',
   },
   {
     title: 'a kill by signal 9',
@@ -88,6 +89,13 @@ const cases: Case[] = [
     state: 'Canceled',
     exitCode: -1,
     message: 'Execution failed: canceled (disable); the script and its child processes were terminated',
+  },
+  {
+    title: 'nothing to run (installAsService without a source)',
+    outcome: { kind: 'nothing-to-run', reason: 'nothing was run' },
+    state: 'Succeeded',
+    exitCode: 0,
+    message: 'Execution completed: nothing was run',
   },
   {
     title: 'a reboot during execution',

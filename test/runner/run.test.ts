@@ -2,7 +2,7 @@
 // deadline and the kill fallback, cancel in each state, re-attach after a restart and a reboot.
 import { beforeEach, describe, expect, it } from 'vitest';
 import { errorCodes, HandlerError } from '../../src/errors.js';
-import { makeRunJournal, Run } from '../../src/runner/run.js';
+import { makeRunJournal, noServiceMessage, Run } from '../../src/runner/run.js';
 import type { RunJournal } from '../../src/runner/journal.js';
 import { FakeProcesses, flush, makeFakeRunDeps, ManualClock, MemoryJournals, until } from '../helpers/fake-runner.js';
 import { parseSettings } from '../helpers/settings.js';
@@ -21,7 +21,7 @@ beforeEach(() => {
 
 function makeRun(publicSettings: Record<string, unknown> = {}, journal?: RunJournal): Run {
   const command = parseSettings({ source: { script: 'echo hi' }, ...publicSettings });
-  const start = journal ?? makeRunJournal({ name: 'rc1', seq: 3, runId: 'rc1.3.x', settingsFile: '/config/rc1.3.settings', bootId: 'boot-1' }, command);
+  const start = journal ?? makeRunJournal({ name: 'rc1', seq: 3, runId: 'rc1.3.x', settingsFile: '/config/rc1.3.settings', bootId: 'boot-1' }, clock.now(), command);
   return new Run(dir(), start, journal ? undefined : command, makeFakeRunDeps({ clock, processes, journals, workRoot: dir() }));
 }
 
@@ -46,7 +46,7 @@ describe('Run', () => {
     const journal = await done;
     expect(journals.states).toEqual(['Pending', 'Running', 'Succeeded']);
     expect(announced).toEqual(['Pending@1', 'Running@2', 'Succeeded@3']);
-    expect(journal).toMatchObject({ state: 'Succeeded', message: 'Execution completed', exitCode: 0, startTime: '2026-12-02T10:00:00Z', endTime: '2026-12-02T10:00:01Z' });
+    expect(journal).toMatchObject({ state: 'Succeeded', message: 'Execution completed', exitCode: 0, startTime: '2026-12-02T10:00:00Z', launchTime: '2026-12-02T10:00:00Z', endTime: '2026-12-02T10:00:01Z' });
     expect(journal.process?.pid).toBe(processes.lastPid);
   });
 
@@ -81,7 +81,15 @@ describe('Run', () => {
   it('cancels a Pending run without launching anything', async () => {
     const run = makeRun();
     await run.persist();
-    expect(await run.cancel('disable')).toMatchObject({ state: 'Canceled', message: 'Execution failed: canceled (disable); the script and its child processes were terminated' });
+    clock.advance(2000);
+    expect(await run.cancel('disable')).toMatchObject({
+      state: 'Canceled',
+      message: 'Execution failed: canceled (disable); the script and its child processes were terminated',
+      // startTime is the acceptance, even for a run that never launched (run-command.md §6).
+      startTime: '2026-12-02T10:00:00Z',
+      endTime: '2026-12-02T10:00:02Z',
+    });
+    expect(run.journal.launchTime).toBeUndefined();
     expect(await run.execute()).toMatchObject({ state: 'Canceled' });
     expect(processes.launches).toEqual([]);
   });
@@ -114,7 +122,7 @@ describe('Run', () => {
     const run = makeRun();
     processes.failNextLaunch = new HandlerError(errorCodes.startExecution, 'no wrapper');
     await run.persist();
-    expect(await run.execute()).toMatchObject({ state: 'Failed', exitCode: -204, message: 'Execution failed: no wrapper', handlerFailure: true });
+    expect(await run.execute()).toMatchObject({ state: 'Failed', exitCode: -204, message: 'Execution failed: no wrapper', handlerFailure: true, startTime: '2026-12-02T10:00:00Z' });
   });
 
   it('reports an exit record that cannot be read as a failure with an unknown outcome, never as a kill', async () => {
@@ -128,7 +136,7 @@ describe('Run', () => {
 
   it('re-attaches to a script of the same boot and keeps its original deadline', async () => {
     const identity = { wrapperPid: 5, pid: 6, pgid: 6, startTime: '9', wrapperStartTime: '8' };
-    const base = makeRunJournal({ name: 'rc1', seq: 3, runId: 'rc1.3.x', settingsFile: '', bootId: 'boot-1' });
+    const base = makeRunJournal({ name: 'rc1', seq: 3, runId: 'rc1.3.x', settingsFile: '', bootId: 'boot-1' }, clock.now());
     const run = makeRun({}, { ...base, state: 'Running', process: identity, deadline: clock.now() + 3000, timeoutInSeconds: 60 });
     const done = run.resume();
     expect(processes.attached).toEqual([identity]);
@@ -141,11 +149,36 @@ describe('Run', () => {
 
   it('ends a run of another boot as Failed −1, the VM restarted, without attaching', async () => {
     const identity = { wrapperPid: 5, pid: 6, pgid: 6, startTime: '9', wrapperStartTime: '8' };
-    const base = makeRunJournal({ name: 'rc1', seq: 3, runId: 'rc1.3.x', settingsFile: '', bootId: 'boot-0' });
+    const base = makeRunJournal({ name: 'rc1', seq: 3, runId: 'rc1.3.x', settingsFile: '', bootId: 'boot-0' }, clock.now());
     const journal = await makeRun({}, { ...base, state: 'Running', process: identity }).resume();
     expect(journal).toMatchObject({ state: 'Failed', exitCode: -1 });
     expect(journal.message).toContain('the VM restarted during execution');
     expect(processes.attached).toEqual([]);
+  });
+
+  it('ends installAsService without a source as Succeeded at once, launching nothing, saying the service is not provided', async () => {
+    const run = makeRun({ source: null, installAsService: true });
+    await run.persist();
+    const journal = await run.execute();
+    expect(journal).toMatchObject({ state: 'Succeeded', exitCode: 0, startTime: '2026-12-02T10:00:00Z', endTime: '2026-12-02T10:00:00Z' });
+    expect(journal.message).toBe(`Execution completed: ${noServiceMessage}`);
+    expect(journal.message).toContain('immediate run-command service');
+    expect(processes.launches).toEqual([]);
+  });
+
+  it("emits the settings' warnings (accepted names a shell cannot reference, negative timeout) as the run's warnings", async () => {
+    const run = makeRun({ timeoutInSeconds: -1, parameters: [{ name: 'my-param', value: 'v' }] });
+    const warnings: string[] = [];
+    run.on('warning', (message) => warnings.push(message));
+    const { done } = await started(run);
+    processes.exit(processes.lastPid, { kind: 'exited', exitCode: 0 });
+    expect(await done).toMatchObject({ state: 'Succeeded', timeoutInSeconds: 0 });
+    expect(run.journal.deadline).toBeUndefined();
+    expect(warnings).toEqual([
+      expect.stringContaining("parameters[0].name 'my-param' is not a name a shell can reference"),
+      expect.stringContaining('timeoutInSeconds -1 is negative: no time limit'),
+    ]);
+    expect(processes.launches[0]?.env['my-param']).toBe('v');
   });
 
   it('skips a Pending run that will never start, naming why', async () => {

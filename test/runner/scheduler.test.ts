@@ -25,7 +25,7 @@ function makeScheduler(concurrency = 25, dependencyWaitMs = 60_000): Scheduler {
 
 async function makeRun(name: string): Promise<Run> {
   const command = parseSettings({ source: { script: `echo ${name}` } }, undefined, name);
-  const journal = makeRunJournal({ name, seq: 3, runId: `${name}.3.x`, settingsFile: '', bootId: 'boot-1' }, command);
+  const journal = makeRunJournal({ name, seq: 3, runId: `${name}.3.x`, settingsFile: '', bootId: 'boot-1' }, clock.now(), command);
   const run = new Run(dir(), journal, command, makeFakeRunDeps({ clock, processes, journals: new MemoryJournals(), workRoot: dir() }));
   await run.persist();
   return run;

@@ -1,6 +1,6 @@
 // Which settings file is current for each run command in configFolder (protocol.md §5): the
 // newest mtime, the highest sequence number on a tie (sequence numbers are not guaranteed to grow).
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseSettingsFileName, toSettingsFileName } from '../../config/settings-file.js';
 
@@ -23,4 +23,17 @@ export async function listCurrentSettings(folder: string): Promise<CurrentSettin
     }
   }
   return [...current].map(([name, { seq }]) => ({ name, seq, path: join(folder, toSettingsFileName(name, seq)) }));
+}
+
+// Removes the settings files of `name` below sequence number `seq`, as Microsoft's handler does once
+// a newer one is accepted (they will never run); returns their names.
+export async function removeOlderSettings(folder: string, name: string, seq: number): Promise<string[]> {
+  const removed: string[] = [];
+  for (const file of await readdir(folder).catch(() => [] as string[])) {
+    const parsed = parseSettingsFileName(file);
+    if (parsed.kind !== 'settings' || parsed.name !== name || parsed.seq >= seq) continue;
+    await rm(join(folder, file), { force: true });
+    removed.push(file);
+  }
+  return removed;
 }

@@ -38,14 +38,16 @@ export function toStatusPath(statusFolder: string, name: string, seq: number): s
   return join(statusFolder, `${name}.${seq}.status`);
 }
 
-// Top-level status: transitioning while active (success once started with asyncExecution),
-// success at the end unless the handler failed or treatFailureAsDeploymentFailure applies.
+// Top-level status (run-command.md §6): transitioning while active (success once started with
+// asyncExecution); at the end success however the run ended — script exit, timeout, or a handler
+// failure (download, blob, RunAs, invalid settings, artifact) — as Microsoft's handler reports it
+// (Compat: the instance view says Failed); error only when treatFailureAsDeploymentFailure is set
+// and the run did not succeed.
 export function toTopLevelStatus(run: StatusInput): TopLevelStatus {
   if (run.state === 'Pending') return 'transitioning';
   if (run.state === 'Running') return run.asyncExecution ? 'success' : 'transitioning';
   if (run.state === 'Succeeded') return 'success';
-  if (run.handlerFailure || run.treatFailureAsDeploymentFailure) return 'error';
-  return 'success';
+  return run.treatFailureAsDeploymentFailure ? 'error' : 'success';
 }
 
 // The instance view, keys in Microsoft's order.
@@ -111,9 +113,13 @@ export async function writeStatusFileIfMissing(statusFolder: string, run: Status
   return createFileAtomic(toStatusPath(statusFolder, run.name, run.seq), text, { mode: 0o644, sync: false });
 }
 
-// The terminal status of settings the agent enabled but that will never run (an older sequence number).
+// The terminal status of settings the agent enabled but that will never run (an older sequence
+// number, an unreadable exactly-once record). They ended without running: top-level success with
+// the instance view Failed, as for every other run that ended (run-command.md §6); accepted and
+// ended now, so startTime = endTime.
 export function makeNotRunStatus(name: string, seq: number, message: string, nowMs: number): StatusInput {
-  return { ...makePendingStatus(name, seq), state: 'Failed', message: `Execution failed: ${message}`, exitCode: -1, endTime: toRfc3339(nowMs), handlerFailure: true };
+  const now = toRfc3339(nowMs);
+  return { ...makePendingStatus(name, seq), state: 'Failed', message: `Execution failed: ${message}`, exitCode: -1, startTime: now, endTime: now, handlerFailure: true };
 }
 
 // The status of a run the daemon has not picked up yet.

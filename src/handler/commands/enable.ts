@@ -1,6 +1,7 @@
 // `enable`: make sure a status file exists for (name, seq) and a daemon serves this install, then
 // exit — fast, idempotent, never running or waiting for the script (protocol.md §4).
 import { isValidName } from '../../config/run-command.js';
+import { toAgentVariables } from '../../runner/parameters.js';
 import { makePendingStatus, writeStatusFileIfMissing } from '../agent/status-file.js';
 import type { HandlerContext } from '../infra/context.js';
 import { ensureDaemon } from '../infra/daemon-control.js';
@@ -37,7 +38,7 @@ export async function runEnable(context: HandlerContext, env: NodeJS.ProcessEnv,
   }
   await ensureStatusFile(context, identity.name, identity.seq);
   const daemon = await ensureDaemon(context, log);
-  if (daemon !== 'starting') await context.daemon.enable(identity.name, identity.seq);
+  if (daemon !== 'starting') await context.daemon.enable(identity.name, identity.seq, toAgentVariables(env));
   log.info('enable', { name: identity.name, seq: identity.seq, daemon });
   return 0;
 }

@@ -7,22 +7,29 @@ import type { RunCommand } from '../../config/run-command.js';
 import { parseSettingsFileName, toSettingsFileName } from '../../config/settings-file.js';
 import { errorCodes, HandlerError, toErrorMessage } from '../../errors.js';
 import { toDependencyState, type DependencyState } from '../../runner/dependency-graph.js';
+import { toAgentVariables } from '../../runner/parameters.js';
 import { makeRunJournal, Run, type RunDeps, type RunExtension } from '../../runner/run.js';
+import type { RunState } from '../../runner/run-state.js';
 import { Scheduler } from '../../runner/scheduler.js';
 import { KeyedQueue } from '../../util/keyed-queue.js';
 import type { Clock } from '../../util/time.js';
-import { listCurrentSettings } from '../agent/settings-folder.js';
-import { makeNotRunStatus, writeStatusFileIfMissing } from '../agent/status-file.js';
+import { listCurrentSettings, removeOlderSettings } from '../agent/settings-folder.js';
+import { makeNotRunStatus, readStatusFile, writeStatusFileIfMissing } from '../agent/status-file.js';
 import type { HandlerContext } from '../infra/context.js';
 import { serveDaemon } from '../infra/daemon-client.js';
 import type { Log } from '../infra/logger.js';
 import type { Redactor } from '../infra/redact.js';
 import { shouldRun, type Origin } from '../state/run-store.js';
-import { loadRunCommand } from './intake.js';
+import { carryForeignStatus, readForeignRuns, type ForeignRun } from '../state/takeover.js';
+import { applyRetention, retainLatestRun, takeOverRun } from './upkeep.js';
+import { loadRunCommand, readDeploymentFailureFlag } from './intake.js';
 import { recoverRuns } from './recovery.js';
 import { RunRegistry } from './run-registry.js';
 import { makeRunExtensions } from './run-extensions.js';
 import { watchSettingsFolder, type SettingsWatcher } from './watcher.js';
+
+// How often runs of deleted run commands are looked for while the daemon runs.
+const retentionIntervalMs = 60 * 60 * 1000;
 
 export interface DaemonDeps {
   readonly context: HandlerContext;
@@ -34,17 +41,25 @@ export interface DaemonDeps {
 
 export class Daemon {
   readonly #deps: DaemonDeps;
+  // The runs' dependencies, with the agent's variables of the latest enable (run-command.md §4).
+  readonly #runDeps: RunDeps;
+  #agentEnv: Readonly<Record<string, string>>;
   readonly #decisions: KeyedQueue;
   readonly #runs: RunRegistry;
   readonly #scheduler: Scheduler;
   #server: Server | undefined;
   #watcher: SettingsWatcher | undefined;
+  #retention: NodeJS.Timeout | undefined;
+  // What Microsoft's handler ran, when its install directory is next to ours (read at start).
+  #foreignRuns: ReadonlyMap<string, ForeignRun> = new Map();
   #stopping = false;
   readonly stopped: Promise<void>;
   #resolveStopped!: () => void;
 
   constructor(deps: DaemonDeps) {
     this.#deps = deps;
+    this.#agentEnv = toAgentVariables(process.env);
+    this.#runDeps = { ...deps.runDeps, agentEnv: () => this.#agentEnv };
     this.#decisions = new KeyedQueue((name, error) => deps.log.error('unexpected error handling a run command', { name, error: toErrorMessage(error) }));
     this.#scheduler = new Scheduler({
       concurrency: deps.context.options.concurrency,
@@ -52,7 +67,7 @@ export class Daemon {
       lookup: (name) => this.#lookupDependency(name),
       clock: deps.runDeps.clock,
     });
-    this.#runs = new RunRegistry(deps, () => this.#scheduler.notify());
+    this.#runs = new RunRegistry(deps, () => this.#scheduler.notify(), (name) => void this.#decisions.run(name, () => this.#retain(name)));
     this.stopped = new Promise((resolve) => (this.#resolveStopped = resolve));
   }
 
@@ -63,7 +78,11 @@ export class Daemon {
     this.#server = await serveDaemon(context.daemonAddress, {
       hello: async () => ({ pid: process.pid, version: context.version, configFolder: paths.configFolder }),
       // Answered at once: `enable` must not wait for a superseded run to die.
-      enable: async ({ name, seq }) => (void this.#onEnable(name, seq), {}),
+      enable: async ({ name, seq, agentEnv }) => {
+        if (agentEnv !== undefined) this.#agentEnv = agentEnv;
+        void this.#onEnable(name, seq);
+        return {};
+      },
       disable: async ({ name }) => (await this.#disable(name), {}),
       cancel: async ({ name }) => ({ canceled: await this.#cancel(name) }),
       shutdown: async ({ cancelRuns }) => (setImmediate(() => void this.stop(cancelRuns)), {}),
@@ -71,16 +90,21 @@ export class Daemon {
     await store.ensure();
     for (const folder of [paths.logFolder, paths.statusFolder, paths.configFolder]) await mkdir(folder, { recursive: true });
     log.info('daemon started', { version: context.version, configFolder: paths.configFolder, stateDir: paths.stateDir });
+    this.#foreignRuns = await readForeignRuns(paths.configFolder);
+    if (this.#foreignRuns.size > 0) log.info("taking over from Microsoft's handler", { runCommands: [...this.#foreignRuns].map(([name, run]) => `${name}@${run.seq}`).join(', ') });
     const recoveryStart = this.#deps.clock.now();
     const recovered = await recoverRuns(store, {
       adopt: (run, command) => this.#runs.adopt(run, command),
       schedule: (run, command) => this.#scheduler.schedule(run, command.dependsOn),
       load: (journal) => this.#load(journal.settingsFile, journal.name, journal.seq),
       extend: (command) => makeRunExtensions(command, { options: context.options, log, redactor: this.#deps.redactor }),
-      runDeps: this.#deps.runDeps,
+      runDeps: this.#runDeps,
       log,
     });
     if (recovered > 0) log.info('interrupted runs recovered', { count: recovered, ms: this.#deps.clock.now() - recoveryStart });
+    await this.#applyRetention();
+    this.#retention = setInterval(() => void this.#applyRetention(), retentionIntervalMs);
+    this.#retention.unref();
     this.#watcher = await watchSettingsFolder(paths.configFolder, (path) => this.#onSettingsFile(path, 'watch'), (error) => log.error('watcher error', { error: toErrorMessage(error) }));
     await this.#reconcile();
   }
@@ -91,6 +115,7 @@ export class Daemon {
     this.#stopping = true;
     await this.#watcher?.close();
     this.#server?.close();
+    clearInterval(this.#retention);
     await this.#runs.stop(cancelRuns);
     this.#deps.log.info('daemon stopped', { cancelRuns });
     this.#resolveStopped();
@@ -123,6 +148,12 @@ export class Daemon {
     if (mtimeMs === undefined || this.#stopping) return;
     const record = await store.readRecord(name);
     if (record.kind === 'corrupt') return this.#refuseUnknown(name, seq, record.reason, origin);
+    const foreign = this.#foreignRuns.get(name);
+    if (record.kind === 'absent' && foreign && seq <= foreign.seq) return this.#takeOver(name, seq, foreign);
+    if (record.kind === 'present' && record.value.takenOver && seq <= record.value.seq) {
+      if (foreign && origin === 'enable') await carryForeignStatus(foreign, name, seq, this.#deps.context.paths.statusFolder);
+      return;
+    }
     if (!shouldRun(record, seq, mtimeMs, origin)) {
       if (origin !== 'enable' || record.kind !== 'present') return;
       if (record.value.seq === seq) return this.#restoreStatus(name, record.value.runId);
@@ -131,12 +162,32 @@ export class Daemon {
     await this.#runs.get(name)?.cancel(`superseded by sequence number ${seq}`);
     const runId = store.newRunId(name, seq, this.#deps.clock.now());
     await store.recordLaunch({ name, seq, runId });
+    const settingsRemoved = await removeOlderSettings(this.#deps.context.paths.configFolder, name, seq);
+    if (settingsRemoved.length > 0) this.#deps.log.info('older settings files removed', { name, seq, files: settingsRemoved.join(', ') });
     await this.#accept(name, seq, runId, path);
+  }
+
+  // Microsoft's handler already ran up to `foreign.seq` of this run command (upkeep.ts).
+  #takeOver(name: string, seq: number, foreign: ForeignRun): Promise<void> {
+    return takeOverRun(this.#deps, name, seq, foreign);
+  }
+
+  // Retention once a run of `name` has ended: its last status first, then older runs go (upkeep.ts).
+  async #retain(name: string): Promise<void> {
+    await this.#runs.statusSettled(name);
+    await retainLatestRun(this.#deps, name);
+  }
+
+  // Retention for every name (at start and hourly).
+  #applyRetention(): Promise<void> {
+    return applyRetention(this.#deps);
   }
 
   async #accept(name: string, seq: number, runId: string, settingsFile: string): Promise<void> {
     const { store, options } = this.#deps.context;
     const identity = { name, seq, runId, settingsFile, bootId: this.#deps.runDeps.bootId };
+    // The run's startTime (run-command.md §6): now, before its settings are read or decrypted.
+    const acceptedMs = this.#deps.clock.now();
     let command: RunCommand | undefined;
     let extensions: RunExtension[] = [];
     let failure: HandlerError | undefined;
@@ -150,7 +201,9 @@ export class Daemon {
     } catch (error) {
       failure = error instanceof HandlerError ? error : new HandlerError(errorCodes.invalidSettings, toErrorMessage(error));
     }
-    const run = new Run(runDir, makeRunJournal(identity, command), command, this.#deps.runDeps, extensions);
+    // Refused settings: treatFailureAsDeploymentFailure still decides the top-level status (§6).
+    const flags = command ?? (failure ? { treatFailureAsDeploymentFailure: await readDeploymentFailureFlag(settingsFile) } : undefined);
+    const run = new Run(runDir, makeRunJournal(identity, acceptedMs, flags), command, this.#runDeps, extensions);
     this.#runs.adopt(run, command);
     if (failure) {
       this.#deps.log.warn('run command refused', { name, seq, runId, error: failure.message, code: failure.code });
@@ -200,6 +253,11 @@ export class Daemon {
     if (live) return toDependencyState(live);
     const current = await this.#deps.context.store.currentRun(name);
     if (current.kind === 'none') return toDependencyState(undefined);
+    if (current.kind === 'run' && current.record.takenOver) {
+      // Microsoft's handler ran it: its carried status says how it ended.
+      const view = (await readStatusFile(this.#deps.context.paths.statusFolder, name, current.record.seq))?.instanceView;
+      return toDependencyState(view ? { state: view.executionState as RunState, exitCode: view.exitCode } : undefined);
+    }
     if (current.kind === 'run' && current.journal.kind === 'present') return toDependencyState(current.journal.value);
     return current.kind === 'run' && current.journal.kind === 'absent' ? toDependencyState(undefined) : { kind: 'failed', state: 'Failed', exitCode: -1 };
   }

@@ -26,3 +26,18 @@ export async function loadRunCommand(path: string, name: string, seq: number, op
   });
   return runCommand;
 }
+
+// Best effort, for settings that were refused: whether their public settings ask for
+// treatFailureAsDeploymentFailure (key matched ignoring case, only the JSON value true), so that
+// the refusal's top-level status is `error` as the caller asked (run-command.md §6). False when
+// the file cannot even be read.
+export async function readDeploymentFailureFlag(path: string): Promise<boolean> {
+  try {
+    const { settings } = await parseSettingsFileWithRetry(path, { settleMs: 0 });
+    const { publicSettings } = settings;
+    if (publicSettings === null || typeof publicSettings !== 'object' || Array.isArray(publicSettings)) return false;
+    return Object.entries(publicSettings).some(([key, value]) => key.toLowerCase() === 'treatfailureasdeploymentfailure' && value === true);
+  } catch {
+    return false;
+  }
+}

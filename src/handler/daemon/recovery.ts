@@ -28,7 +28,7 @@ export async function recoverRuns(store: RunStore, hooks: RecoveryHooks): Promis
       hooks.log.error('exactly-once record unreadable: its run is not recovered, and nothing runs again for it', { name, reason: read.reason });
       continue;
     }
-    if (read.kind !== 'present' || read.value.disabledAt !== undefined) continue;
+    if (read.kind !== 'present' || read.value.disabledAt !== undefined || read.value.takenOver) continue;
     const record = read.value;
     const runDir = store.toRunDir(record.runId);
     const journal = await store.readJournal(record.runId);
@@ -55,7 +55,7 @@ export async function recoverRuns(store: RunStore, hooks: RecoveryHooks): Promis
 async function recoverUnreadable(runDir: string, record: SequenceRecord, reason: string, hooks: RecoveryHooks): Promise<void> {
   const { name, seq, runId } = record;
   hooks.log.error('run journal unreadable: the run is ended, never started again', { name, seq, runId, reason });
-  const journal = { ...makeRunJournal({ name, seq, runId, settingsFile: '', bootId: hooks.runDeps.bootId }), message: `the run journal ${reason}` };
+  const journal = { ...makeRunJournal({ name, seq, runId, settingsFile: '', bootId: hooks.runDeps.bootId }, hooks.runDeps.clock.now()), message: `the run journal ${reason}` };
   const identity = await readProcessIdentity(runDir);
   if (identity !== undefined) return recoverRun(runDir, { ...journal, state: 'Running', process: identity }, hooks);
   const run = new Run(runDir, journal, undefined, hooks.runDeps);

@@ -9,9 +9,11 @@ export function toStartEvent(journal: RunJournal): HandlerEvent {
   return { taskName: 'RunCommandStart', level: 'Informational', message: `name=${name} seq=${seq} runId=${runId}`, operationId: runId };
 }
 
-// The event of a run's end: result and duration in seconds.
+// The event of a run's end: result and duration in seconds — of the script's execution (from its
+// launch) when it ran, else from its acceptance.
 export function toEndEvent(journal: RunJournal): HandlerEvent {
-  const started = journal.startTime ? Date.parse(journal.startTime) : Number.NaN;
+  const from = journal.launchTime ?? journal.startTime;
+  const started = from ? Date.parse(from) : Number.NaN;
   const duration = Number.isNaN(started) || !journal.endTime ? 'unknown' : `${(Date.parse(journal.endTime) - started) / 1000}`;
   return {
     taskName: 'RunCommandEnd',

@@ -28,8 +28,12 @@ export class RunRegistry {
   readonly #onStateChange: () => void;
   #ticker: NodeJS.Timeout | undefined;
 
-  // `onStateChange` is told whenever a run enters a new state (the scheduler re-evaluates).
-  constructor(deps: RegistryDeps, onStateChange: () => void) {
+  readonly #onTerminal: (name: string) => void;
+
+  // `onStateChange` is told whenever a run enters a new state (the scheduler re-evaluates),
+  // `onTerminal` when a run has ended (retention).
+  constructor(deps: RegistryDeps, onStateChange: () => void, onTerminal: (name: string) => void = () => undefined) {
+    this.#onTerminal = onTerminal;
     this.#deps = deps;
     const { paths, version } = deps.context;
     this.#statusWriter = new StatusWriter(paths.statusFolder, deps.clock, deps.log, deps.redactor);
@@ -66,6 +70,7 @@ export class RunRegistry {
       void this.#events.write(toEndEvent(journal));
       if (command) redactor.remove(command.secrets);
       if (this.#runs.get(journal.name) === run) this.#runs.delete(journal.name);
+      this.#onTerminal(journal.name);
     });
   }
 
@@ -77,6 +82,11 @@ export class RunRegistry {
   // The same, unless the status file already reports how a run ended (never hide a real outcome).
   writeStatusUnlessTerminal(status: StatusInput & { runId: string }): Promise<void> {
     return this.#statusWriter.write(status, undefined, { unlessTerminal: true });
+  }
+
+  // Resolves once the status writes queued so far for `name` are done.
+  statusSettled(name: string): Promise<void> {
+    return this.#statusWriter.settled(name);
   }
 
   // No status of these runs is written again (a deleted run command).

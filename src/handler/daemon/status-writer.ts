@@ -43,6 +43,11 @@ export class StatusWriter {
     await this.#writes.settled(name);
   }
 
+  // Waits for the writes queued so far for `name` (before its older run directories go).
+  settled(name: string): Promise<void> {
+    return this.#writes.settled(name);
+  }
+
   // Waits for every queued write (shutdown).
   drain(): Promise<void> {
     return this.#writes.drain();

@@ -3,14 +3,16 @@
 // them with (which checks every field: names become paths, and the client is not trusted).
 import type { Server } from 'node:net';
 import { isValidName } from '../../config/run-command.js';
+import { agentVariable } from '../../runner/parameters.js';
 import { sendIpcRequest, startIpcServer, type IpcAddress, type IpcRequest, type IpcResponse } from './ipc.js';
 
 // Each operation: what the request carries and what a successful reply holds.
 export interface DaemonProtocol {
   // Who serves this install (an update asks another version's daemon to stop).
   hello: { request: Record<string, never>; reply: { pid: number; version: string; configFolder: string } };
-  // Consider (name, seq) now; answered at once, before any superseded run has died.
-  enable: { request: { name: string; seq: number }; reply: Record<string, never> };
+  // Consider (name, seq) now; answered at once, before any superseded run has died. `agentEnv`:
+  // the agent's AZURE_GUEST_AGENT_* variables of this enable, which scripts get from now on.
+  enable: { request: { name: string; seq: number; agentEnv?: Readonly<Record<string, string>> }; reply: Record<string, never> };
   // The run command was deleted: kill its run, silence its status, forget its record.
   disable: { request: { name: string }; reply: Record<string, never> };
   // The operator's cancel: tree-kill the current run.
@@ -53,8 +55,8 @@ export class DaemonClient {
     return this.#send('hello', {}, timeoutMs);
   }
 
-  enable(name: string, seq: number): Promise<DaemonReply<'enable'> | undefined> {
-    return this.#send('enable', { name, seq });
+  enable(name: string, seq: number, agentEnv?: Readonly<Record<string, string>>): Promise<DaemonReply<'enable'> | undefined> {
+    return this.#send('enable', { name, seq, ...(agentEnv === undefined ? {} : { agentEnv }) });
   }
 
   disable(name: string): Promise<DaemonReply<'disable'> | undefined> {
@@ -91,7 +93,7 @@ async function dispatch(request: IpcRequest, handlers: DaemonHandlers): Promise<
     case 'hello':
       return { ok: true, ...(await handlers.hello({})) };
     case 'enable':
-      return { ok: true, ...(await handlers.enable({ name, seq: request['seq'] as number })) };
+      return { ok: true, ...(await handlers.enable({ name, seq: request['seq'] as number, ...toAgentEnv(request['agentEnv']) })) };
     case 'disable':
       return { ok: true, ...(await handlers.disable({ name })) };
     case 'cancel':
@@ -108,5 +110,15 @@ function toRefusal(request: IpcRequest): string | undefined {
   if (['enable', 'disable', 'cancel'].includes(request.op) && (typeof request['name'] !== 'string' || !isValidName(request['name']))) return 'invalid run command name';
   const seq = request['seq'];
   if (request.op === 'enable' && !(typeof seq === 'number' && Number.isSafeInteger(seq) && seq >= 0)) return 'invalid sequence number';
+  if (request.op === 'enable' && request['agentEnv'] !== undefined && toAgentEnv(request['agentEnv']).agentEnv === undefined) return 'invalid agent environment';
   return undefined;
+}
+
+// The agent's variables of an enable request: at most 64 AZURE_GUEST_AGENT_* names with string
+// values of at most 8 KiB, without NUL; anything else is refused whole.
+function toAgentEnv(value: unknown): { agentEnv?: Record<string, string> } {
+  if (value === undefined || value === null || typeof value !== 'object' || Array.isArray(value)) return {};
+  const entries = Object.entries(value as Record<string, unknown>);
+  const valid = entries.length <= 64 && entries.every(([key, text]) => agentVariable.test(key) && typeof text === 'string' && text.length <= 8192 && !text.includes('\0'));
+  return valid ? { agentEnv: Object.fromEntries(entries) as Record<string, string> } : {};
 }

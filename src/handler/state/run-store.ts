@@ -4,11 +4,11 @@
 // NAME", "every run" and "record this launch"; nothing else builds a path in the state folder.
 // Absent, present and corrupt are three different answers: a corrupt record or journal is never
 // taken for "never ran", so nothing runs twice because a file could not be read.
-import { chmod, mkdir, readdir, rename, unlink } from 'node:fs/promises';
+import { chmod, mkdir, readdir, rename, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { isValidName } from '../../config/run-command.js';
-import { journalSchema, type RunJournal } from '../../runner/journal.js';
+import { isActiveJournal, journalSchema, type RunJournal } from '../../runner/journal.js';
 import { toRunFilePath } from '../../runner/run-directory.js';
 import { readDurableJson, writeFileAtomic, type Read } from '../../util/atomic-file.js';
 
@@ -18,6 +18,8 @@ const recordSchema = z.object({
   runId: z.string(),
   // Epoch ms when `disable` forgot this run command; absent while it is live.
   disabledAt: z.number().optional(),
+  // Microsoft's handler ran `seq` (takeover.ts): there is no run directory, and none is needed.
+  takenOver: z.literal(true).optional(),
 });
 
 export type SequenceRecord = z.infer<typeof recordSchema>;
@@ -31,6 +33,11 @@ export type CurrentRun =
   | { readonly kind: 'none' }
   | { readonly kind: 'corrupt-record'; readonly reason: string }
   | { readonly kind: 'run'; readonly record: SequenceRecord; readonly runDir: string; readonly journal: Read<RunJournal> };
+
+// How long the runs of a deleted run command are kept: an update's old `disable` marks every record
+// deleted and the new `update` restores them (and rewrites their status from the journal) within
+// the hour its mark lasts (update-marker.ts).
+export const deletedRunsKeptMs = 60 * 60 * 1000;
 
 // The state folder's other files: the daemon's control token and the mark an update leaves.
 export type StateFile = 'ipc-token' | 'update-in-progress.json';
@@ -83,6 +90,41 @@ export class RunStore {
   // The run ids of every run directory on disk.
   async listRunIds(): Promise<string[]> {
     return readdir(this.#runsDir).catch(() => [] as string[]);
+  }
+
+  // Retention (run-command.md §8): removes the run directories of `name` other than `keepRunId`
+  // (all of them without one) whose run is over — a run still Pending or Running is never removed.
+  // Returns the run ids removed.
+  async removeOlderRuns(name: string, keepRunId?: string): Promise<string[]> {
+    const removed: string[] = [];
+    for (const runId of await this.listRunIds()) {
+      if (runId === keepRunId || toRunName(runId) !== name) continue;
+      const journal = await this.readJournal(runId);
+      if (journal.kind === 'present' && isActiveJournal(journal.value)) continue;
+      await rm(this.toRunDir(runId), { recursive: true, force: true });
+      removed.push(runId);
+    }
+    return removed;
+  }
+
+  // Retention for every name: a live run command keeps its current run only, a deleted one (after
+  // deletedRunsKeptMs) and a run without any record keep nothing; a corrupt record keeps everything.
+  async applyRetention(nowMs: number): Promise<string[]> {
+    const records = new Map((await this.listRecords()).map(({ name, record }) => [name, record]));
+    const names = new Set((await this.listRunIds()).map(toRunName).filter((name): name is string => name !== undefined));
+    const removed: string[] = [];
+    for (const name of names) {
+      const read = records.get(name) ?? { kind: 'absent' };
+      if (read.kind === 'corrupt') continue;
+      if (read.kind === 'absent') {
+        removed.push(...(await this.removeOlderRuns(name)));
+        continue;
+      }
+      const { disabledAt, runId } = read.value;
+      if (disabledAt === undefined) removed.push(...(await this.removeOlderRuns(name, runId)));
+      else if (nowMs - disabledAt >= deletedRunsKeptMs) removed.push(...(await this.removeOlderRuns(name)));
+    }
+    return removed;
   }
 
   // A run command's exactly-once record.
@@ -143,6 +185,12 @@ export class RunStore {
   #recordPath(name: string): string {
     return join(this.#recordsDir, `${name}.json`);
   }
+}
+
+// The run command name of a run id (`<name>.<seq>.<suffix>`; names may hold dots).
+export function toRunName(runId: string): string | undefined {
+  const match = /^(.+)\.\d+\.[0-9a-z]+$/.exec(runId);
+  return match?.[1];
 }
 
 // Whether settings (seq, mtime) for a name with this record must run: a newer seq runs; an older

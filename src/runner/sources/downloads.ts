@@ -1,6 +1,7 @@
-// A run's downloads (run-command.md §3): the scriptUri script (exit code −100) and the artifacts
-// next to it (−215), each named after the last segment of its URL (or the artifact's fileName),
-// made safe, never replacing a handler file or another download.
+// A run's downloads (run-command.md §3): the scriptUri script (exit code −100), named after the
+// last segment of its URL, and the artifacts next to it (−215), named `fileName` or
+// `Artifact<id>` (Compat); names made safe, never replacing a handler file or another download.
+// Text files (scripts and artifacts) get the BOM/CRLF treatment of text-script.ts.
 import { readFile, writeFile } from 'node:fs/promises';
 import type { Artifact } from '../../config/run-command.js';
 import { errorCodes, HandlerError, toErrorMessage, type ErrorCode } from '../../errors.js';
@@ -54,24 +55,40 @@ export async function downloadScript(file: RemoteFile, dir: string, taken: Taken
   const path = toContainedPath(dir, name);
   const maxBytes = Math.min(downloadLimits.scriptBytes, taken.remainingBytes);
   taken.remainingBytes -= await fetchInto(file, path, deps, maxBytes, errorCodes.scriptDownload, 'Failed to download the script');
-  const bytes = await readFile(path);
-  if (isTextScript(name, bytes)) {
-    const utf8Bom = deps.ps1Bom === true && name.toLowerCase().endsWith('.ps1');
-    await writeFile(path, normalizeTextScript(bytes, { utf8Bom }));
-  }
+  await normalizeIfText(path, name, deps);
   return path;
 }
 
-// Downloads every artifact into `dir`, byte for byte; returns their paths in order.
+// Rewrites a downloaded text file (by name, or a `#!` first line) as Azure's handlers do: BOM
+// removed (UTF-16 transcoded), CRLF → LF; any other file stays byte for byte.
+async function normalizeIfText(path: string, name: string, deps: DownloadDeps): Promise<void> {
+  const bytes = await readFile(path);
+  if (!isTextScript(name, bytes)) return;
+  const utf8Bom = deps.ps1Bom === true && name.toLowerCase().endsWith('.ps1');
+  await writeFile(path, normalizeTextScript(bytes, { utf8Bom }));
+}
+
+// The file name of an artifact (run-command.md §3, Compat): its fileName, else `Artifact<id>`.
+export function toArtifactFileName(artifact: Artifact, index: number): string {
+  return toSafeFileName(artifact.fileName ?? `Artifact${artifact.id}`, `artifact-${index}`);
+}
+
+// Downloads every artifact into `dir` (text artifacts normalised like text scripts, Compat);
+// returns their paths in order.
 export async function downloadArtifacts(artifacts: readonly Artifact[], dir: string, taken: TakenNames, deps: DownloadDeps): Promise<string[]> {
   const paths: string[] = [];
   for (const [index, artifact] of artifacts.entries()) {
     const owner = `artifacts[${index}] (id ${artifact.id})`;
-    const name = artifact.fileName === undefined ? toFileNameFromUrl(artifact.uri, `artifact-${index}`) : toSafeFileName(artifact.fileName, `artifact-${index}`);
+    const name = toArtifactFileName(artifact, index);
     taken.claim(name, owner, errorCodes.artifactDownload);
     const path = toContainedPath(dir, name);
     const maxBytes = Math.max(0, Math.min(downloadLimits.artifactBytes, taken.remainingBytes));
     taken.remainingBytes -= await fetchInto(artifact, path, deps, maxBytes, errorCodes.artifactDownload, `Failed to download ${owner}`);
+    try {
+      await normalizeIfText(path, name, deps);
+    } catch (error) {
+      throw new HandlerError(errorCodes.artifactDownload, `Failed to save ${owner}: ${toErrorMessage(error)}`, { cause: error });
+    }
     paths.push(path);
   }
   return paths;

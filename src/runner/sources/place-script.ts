@@ -71,5 +71,8 @@ export function placeScript(command: RunCommand, dir: string, taken: TakenNames,
       return placeDownload({ ...command, source }, dir, taken, deps);
     case 'commandId':
       return placeCommand({ ...command, source }, dir, taken, deps);
+    case 'none':
+      // Run ends such a run before preparing anything; reaching here is a handler fault.
+      return Promise.reject(new HandlerError(errorCodes.invalidSettings, 'there is no script to run (installAsService without a source)'));
   }
 }

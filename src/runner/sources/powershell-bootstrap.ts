@@ -19,9 +19,9 @@ $private:rchProtected = & {
   $positional = @()
   if ($env:RCH_PS_PROTECTED) {
     foreach ($entry in $env:RCH_PS_PROTECTED.Split(';')) {
-      $at = $entry.IndexOf('=')
+      $at = $entry.IndexOf(':')
       $value = [System.Text.Encoding]::UTF8.GetString([System.Convert]::FromBase64String($entry.Substring($at + 1)))
-      if ($at -eq 0) { $positional += $value } else { $named[$entry.Substring(0, $at)] = $value }
+      if ($at -eq 0) { $positional += $value } else { $named[[System.Text.Encoding]::UTF8.GetString([System.Convert]::FromBase64String($entry.Substring(0, $at)))] = $value }
     }
     Remove-Item -Path Env:RCH_PS_PROTECTED
   }

@@ -92,9 +92,11 @@ export function toPowerShellArguments(parameters: readonly Parameter[]): string[
   return parameters.flatMap((parameter) => (parameter.name === undefined ? [parameter.value] : [`-${parameter.name}`, parameter.value]));
 }
 
-// The protected parameters for the bootstrap: `name=base64` (name empty when positional), `;`-joined.
+// The protected parameters for the bootstrap: `base64(name):base64(value)` (name empty when
+// positional), `;`-joined — names too are encoded, since any name without '=' or NUL is accepted.
 export function toProtectedVariable(parameters: readonly Parameter[]): string {
-  return parameters.map((parameter) => `${parameter.name ?? ''}=${Buffer.from(parameter.value, 'utf8').toString('base64')}`).join(';');
+  const encode = (text: string): string => Buffer.from(text, 'utf8').toString('base64');
+  return parameters.map((parameter) => `${encode(parameter.name ?? '')}:${encode(parameter.value)}`).join(';');
 }
 
 export interface InvocationInput {

@@ -2,6 +2,7 @@ import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
+  makeNotRunStatus,
   makePendingStatus,
   readTails,
   toInstanceView,
@@ -175,8 +176,11 @@ describe('toInstanceView', () => {
 });
 
 describe('toTopLevelStatus', () => {
-  // Written out from run-command.md §6 (and the code's reading of "at once": once Running).
-  function expected(state: RunState, asyncExecution: boolean, treatFailure: boolean, handlerFailure: boolean): string {
+  // Written out from run-command.md §6 (and the code's reading of "at once": once Running). Since
+  // the 12-01 spec, a handler failure ends with top-level success like any other run that ended
+  // (Compat: Microsoft reports success with the instance view Failed); only
+  // treatFailureAsDeploymentFailure makes it error.
+  function expected(state: RunState, asyncExecution: boolean, treatFailure: boolean, _handlerFailure: boolean): string {
     switch (state) {
       case 'Pending':
         return 'transitioning';
@@ -185,7 +189,7 @@ describe('toTopLevelStatus', () => {
       case 'Succeeded':
         return 'success';
       default:
-        return treatFailure || handlerFailure ? 'error' : 'success';
+        return treatFailure ? 'error' : 'success';
     }
   }
 
@@ -226,6 +230,17 @@ describe('writeStatusFileIfMissing', () => {
     expect(await writeStatusFileIfMissing(statusFolder, makePendingStatus('hello', 4), undefined, now)).toBe(false);
     expect(await readFile(path, 'utf8')).toBe('newer status');
     expect(await readdir(statusFolder)).toEqual(['hello.4.status']);
+  });
+});
+
+describe('makeNotRunStatus', () => {
+  // Settings that never run (an older sequence number, an unreadable exactly-once record) ended
+  // without running: top-level success like every run that ended, with a startTime (§6; our choice,
+  // as Microsoft reports success).
+  it('ends Failed −1 with top-level success and startTime = endTime = now', () => {
+    const status = makeNotRunStatus('hello', 2, 'sequence number 2 is older than 5', now);
+    expect(status).toMatchObject({ state: 'Failed', exitCode: -1, message: 'Execution failed: sequence number 2 is older than 5', startTime: '2026-11-26T10:00:00Z', endTime: '2026-11-26T10:00:00Z' });
+    expect(toTopLevelStatus(status)).toBe('success');
   });
 });
 

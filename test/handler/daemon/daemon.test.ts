@@ -36,13 +36,15 @@ describe('Daemon', () => {
     expect(status.view.startTime).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
   });
 
-  it('reports error with the field and rule for invalid settings and keeps serving the next run command', async () => {
+  it('reports Failed −202 with the field and rule for invalid settings and keeps serving the next run command', async () => {
     await start();
     await writeSettings(harness, 'bad', 0, { source: { script: 'true', commandId: 'RunShellScript2' } });
     await writeSettings(harness, 'good', 0, script('echo fine'));
     const bad = await waitForTerminal(harness, 'bad', 0);
-    expect(bad.status).toBe('error');
-    expect(bad.view.exitCode).toBe(-202);
+    // run-command.md §6 (12-01): a run that ended is top-level success, however it failed (Compat).
+    expect(bad.status).toBe('success');
+    expect(bad.view).toMatchObject({ executionState: 'Failed', exitCode: -202 });
+    expect(bad.view.startTime).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
     expect(bad.view.executionMessage).toContain('source');
     const good = await waitForTerminal(harness, 'good', 0);
     expect(good.view).toMatchObject({ executionState: 'Succeeded', output: 'fine\n', exitCode: 0 });

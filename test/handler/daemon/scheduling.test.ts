@@ -48,15 +48,17 @@ describe('scheduling', () => {
     expect(lonely.view.executionMessage).toBe("Execution failed: not run because dependency 'ghost' did not appear within 800 ms");
   });
 
-  it('gives every member of a dependency cycle an error status naming the cycle', async () => {
+  it('gives every member of a dependency cycle a Failed −202 status naming the cycle', async () => {
     await start();
     await writeSettings(harness, 'a', 0, { ...step('a'), dependsOn: ['b'] });
     await waitFor(() => readStatus(harness, 'a', 0), (s) => s?.view.executionMessage.startsWith('Waiting') === true);
     await writeSettings(harness, 'b', 0, { ...step('b'), dependsOn: ['a'] });
     for (const name of ['a', 'b']) {
       const status = await waitForTerminal(harness, name, 0);
-      expect(status.status).toBe('error');
-      expect(status.view.exitCode).toBe(-202);
+      // run-command.md §6 (12-01): a run that ended is top-level success, however it failed (Compat).
+      expect(status.status).toBe('success');
+      expect(status.view).toMatchObject({ executionState: 'Failed', exitCode: -202 });
+      expect(status.view.startTime).not.toBe('');
       expect(status.view.executionMessage).toMatch(/dependency cycle (a → b → a|b → a → b)/);
     }
   });

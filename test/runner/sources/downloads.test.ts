@@ -92,9 +92,9 @@ describe('downloadScript', () => {
 });
 
 describe('downloadArtifacts', () => {
-  it('downloads each artifact next to the script, by fileName or URL segment, byte for byte', async () => {
+  it('downloads each artifact next to the script, named fileName or Artifact<id> (not the URL segment)', async () => {
     server.route('/a/data.txt', serve('line\r\n'));
-    server.route('/a/tool.bin', serve(Buffer.from([1, 2, 3])));
+    server.route('/a/tool.bin', serve(Buffer.from([1, 2, 3, 0x0d, 0x0a])));
     const taken = new TakenNames();
     taken.claim('script.sh', 'source.script', errorCodes.saveScript);
     const paths = await downloadArtifacts(
@@ -106,10 +106,32 @@ describe('downloadArtifacts', () => {
       taken,
       deps,
     );
-    expect(paths).toEqual([join(dir(), 'data.txt'), join(dir(), 'renamed.bin')]);
+    // Compat (run-command.md §3): without fileName the file is Artifact<id>; no text extension, no #!: byte for byte.
+    expect(paths).toEqual([join(dir(), 'Artifact1'), join(dir(), 'renamed.bin')]);
     expect(await readFile(paths[0] ?? '', 'utf8')).toBe('line\r\n');
+    expect(await readFile(paths[1] ?? '')).toEqual(Buffer.from([1, 2, 3, 0x0d, 0x0a]));
     expect(server.seen[0]?.query).toBe('?sig=abc');
     expect((await stat(paths[1] ?? '')).mode & 0o777).toBe(0o700);
+  });
+
+  it('gives text artifacts (.sh .py .pl .txt or a #! line) the text-script treatment: BOM removed, UTF-16 transcoded, CRLF → LF', async () => {
+    server.route('/t/notes', serve('\uFEFFa\r\nb\r\n'));
+    server.route('/t/helper', serve(utf16le('#!/bin/sh\r\necho ü\r\n')));
+    server.route('/t/data', serve('\uFEFFkeep\r\n'));
+    const paths = await downloadArtifacts(
+      [
+        { id: 'n', uri: `${server.origin}/t/notes`, fileName: 'notes.TXT' },
+        { id: 'h', uri: `${server.origin}/t/helper` },
+        { id: 'd', uri: `${server.origin}/t/data`, fileName: 'data.json' },
+      ],
+      dir(),
+      new TakenNames(),
+      deps,
+    );
+    expect(paths).toEqual([join(dir(), 'notes.TXT'), join(dir(), 'Artifacth'), join(dir(), 'data.json')]);
+    expect(await readFile(paths[0] ?? '', 'utf8')).toBe('a\nb\n');
+    expect(await readFile(paths[1] ?? '', 'utf8')).toBe('#!/bin/sh\necho ü\n');
+    expect(await readFile(paths[2] ?? '', 'utf8')).toBe('\uFEFFkeep\r\n');
   });
 
   it('fails with −215 naming the artifact when one cannot be downloaded', async () => {

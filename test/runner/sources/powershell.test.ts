@@ -54,7 +54,7 @@ describe('PowerShell argument vector', () => {
     const invocation = toPowerShellInvocation({ host: 'pwsh', scriptPath: '/run/s.ps1', parameters, protectedCount: 2, bootstrapPath: '/run/rch-invoke.ps1' });
     expect(invocation.args).toEqual([...flags, '-File', '/run/rch-invoke.ps1', '/run/s.ps1', '-Name', "it's \"q\" $x; ü", 'two words']);
     expect(invocation.args.join(' ')).not.toContain('s3cr3t');
-    expect(invocation.env).toEqual({ ...quiet, RCH_PS_PROTECTED: `Secret=${Buffer.from('s3cr3t').toString('base64')};=${Buffer.from('p0s').toString('base64')}` });
+    expect(invocation.env).toEqual({ ...quiet, RCH_PS_PROTECTED: `${Buffer.from('Secret').toString('base64')}:${Buffer.from('s3cr3t').toString('base64')};:${Buffer.from('p0s').toString('base64')}` });
   });
 
   it('builds the Windows command with powershell.exe and the bootstrap (UTF-8 output)', () => {
@@ -83,6 +83,8 @@ describe('PowerShell argument vector', () => {
 
   it('encodes protected values so that any character survives', () => {
     const value = 'a;b=c\n\u0000é';
-    expect(toProtectedVariable([{ value }])).toBe(`=${Buffer.from(value).toString('base64')}`);
+    expect(toProtectedVariable([{ value }])).toBe(`:${Buffer.from(value).toString('base64')}`);
+    // Names too: any name without '=' or NUL is accepted (run-command.md §1), ';' and ':' included.
+    expect(toProtectedVariable([{ name: 'my;odd:name', value: 'v' }])).toBe(`${Buffer.from('my;odd:name').toString('base64')}:${Buffer.from('v').toString('base64')}`);
   });
 });
