@@ -97,6 +97,21 @@ describe.skipIf(lane === null)('the Windows process layer under Wine (node.exe +
     await expectNoSurvivors(token);
   });
 
+  // node.exe passes no fds (stdio 'ignore', windowsHide) and the wrapper gives pwsh a headless
+  // console: with file fds from node, pwsh dies at once (windows-under-wine.md §1).
+  it.skipIf((lane?.pwsh ?? '') === '')('launches a .ps1 through pwsh.exe: UTF-8 parameter and output, exit code 3 (pwsh.exe console host)', async () => {
+    const { dir, run, token } = await makeRunDir();
+    const script = join(dir, 'script.ps1');
+    await writeFile(script, ['param([string]$Name)', '[Console]::OutputEncoding = [System.Text.UTF8Encoding]::new($false)', 'Write-Output "hello $Name"', '[Console]::Error.WriteLine("err-line")', 'exit 3', ''].join('\r\n'));
+    const out = join(dir, 'report.json');
+    drive(dir, run, out, 'launch', [toWindowsPath(wine.pwsh), '-NoProfile', '-NonInteractive', '-ExecutionPolicy', 'Bypass', '-File', toWindowsPath(script), '-Name', 'välue 日本']);
+    const report = await waitForPhase(out, ['exited']);
+    expect(report.exited).toEqual({ kind: 'exited', exitCode: 3 });
+    expect(await readFile(join(run, 'stdout'), 'utf8')).toBe('hello välue 日本\r\n');
+    expect(await readFile(join(run, 'stderr'), 'utf8')).toBe('err-line\r\n');
+    await expectNoSurvivors(token);
+  });
+
   it('reports a program that cannot start as a −204 error naming the Windows error', async () => {
     const { dir, run } = await makeRunDir();
     const out = join(dir, 'report.json');
@@ -124,6 +139,23 @@ describe.skipIf(lane === null)('the Windows process layer under Wine (node.exe +
     expect(report.requestAfterExit).toBe(false);
     expect((await node.exited).code).toBe(0);
     expect(await readFile(join(run, 'exit-status.json'), 'utf8')).toBe(`{"exitCode":${TERMINATED}}\n`);
+    await expectNoSurvivors(token);
+  });
+
+  it('killRunNow terminates the wrapper: KILL_ON_JOB_CLOSE takes the tree, no record, the run ends as killed', async () => {
+    const { dir, run, token } = await makeRunDir();
+    const script = join(dir, 'tree.cmd');
+    await writeFile(script, `@"${toWindowsPath(wine.probe)}" tree "${toWindowsPath(join(dir, 'pids'))}" 2\r\n`);
+    const out = join(dir, 'report.json');
+    const node = drive(dir, run, out, 'launch-kill', ['cmd.exe', '/d', '/c', toWindowsPath(script)]);
+    await waitForPhase(out, ['running']);
+    await waitFor(() => readText(join(dir, 'pids', 'pid-0')), (pid) => pid !== undefined);
+    expect(listLiveProcesses(token).length).toBeGreaterThanOrEqual(6);
+    await writeFile(`${out}.go`, '');
+    const report = await waitForPhase(out, ['exited']);
+    expect(report.exited).toEqual({ kind: 'signaled', signal: 9 });
+    expect((await node.exited).code).toBe(0);
+    expect(existsSync(join(run, 'exit-status.json'))).toBe(false);
     await expectNoSurvivors(token);
   });
 
