@@ -113,7 +113,9 @@ function follow<T>(dir: string, file: string, pollMs: number, wake: Promise<void
         (error: unknown) => settle(() => reject(error instanceof Error ? error : new Error(String(error)))),
       ).finally(() => {
         running = undefined;
-        if (again) (again = false), run();
+        if (!again) return;
+        again = false;
+        run();
       });
     };
     const timer = setInterval(run, pollMs);

@@ -23,6 +23,7 @@ interface Report {
   identity?: { wrapperPid: number; pid: number; pgid: number; startTime: string; wrapperStartTime: string };
   exited?: unknown;
   message?: string;
+  code?: number;
   launchMs?: number;
   atMs: number;
   terminateRequested?: boolean;
@@ -119,6 +120,7 @@ describe.skipIf(lane === null)('the Windows process layer under Wine (node.exe +
     const text = await waitFor(() => readText(out), (value) => value !== undefined, 60_000);
     const report = JSON.parse(text ?? '') as Report;
     expect(report.phase).toBe('error');
+    expect(report.code).toBe(-204);
     expect(report.message).toContain('could not start the script (Windows error 2)');
   });
 
