@@ -1,4 +1,4 @@
-// Windows: hidden detached processes killed as a tree with taskkill, Secondary Logon for RunAs,
+// Windows: scripts under the rch-exec.exe wrapper (a Job Object per run), Secondary Logon for RunAs,
 // Windows PowerShell 5.1 for inline scripts (UTF-8 through the bootstrap), the certificate store for
 // protected settings, a named pipe for the daemon; paths with Windows rules.
 import { win32 } from 'node:path';

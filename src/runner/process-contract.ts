@@ -48,8 +48,10 @@ export interface ProcessLayer {
   launchScript(launch: ScriptLaunch): Promise<ScriptHandle>;
   // Follows a script started by an earlier daemon.
   attachScript(runDir: string, identity: ProcessIdentity): ScriptHandle;
-  // Asks the wrapper to end the whole tree (grace period, then forced); false if it is gone.
-  requestTermination(identity: ProcessIdentity): boolean;
+  // Asks the wrapper to end the whole tree (grace period, then forced); false if it is gone. The
+  // run directory is where the Windows wrapper looks for the request (runFiles.terminateRequest);
+  // the Linux wrapper is signalled instead and needs only the identity.
+  requestTermination(identity: ProcessIdentity, runDir: string): boolean;
   // Forces the whole tree down at once.
   killRunNow(identity: ProcessIdentity): void;
   // This boot: a recorded process can only still exist within the same boot.

@@ -3,7 +3,8 @@
 // small PowerShell launcher. The password reaches the launcher in its environment, which it clears
 // before starting the script: it is never on a command line, in a file or in a message. The
 // launcher grants the user its working directory, copies the script's output to the run's files
-// and exits with its exit code; `taskkill /T` on the launcher takes the script's tree with it.
+// and exits with its exit code. It runs under rch-exec.exe like any script; whether the process that
+// Secondary Logon creates joins the wrapper's Job Object is not verified (no seclogon under Wine).
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RunCommand } from '../config/run-command.js';

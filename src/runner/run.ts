@@ -265,7 +265,7 @@ export class Run extends EventEmitter<RunEvents> {
     const identity = this.#journal.process;
     if (identity === undefined) return;
     const processes = this.#deps.platform.processLayer;
-    processes.requestTermination(identity);
+    processes.requestTermination(identity, this.runDir);
     const fallback = this.#deps.clock.setTimer(() => processes.killRunNow(identity), this.#deps.graceMs + 5000);
     this.#timers.push(fallback);
   }

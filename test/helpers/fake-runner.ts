@@ -52,6 +52,8 @@ export class FakeProcesses implements ProcessLayer {
   readonly launches: ScriptLaunch[] = [];
   readonly attached: ProcessIdentity[] = [];
   readonly terminationRequests: number[] = [];
+  // The run directory each termination request named (where the Windows wrapper looks for it).
+  readonly terminationRunDirs: string[] = [];
   readonly forcedKills: number[] = [];
   failNextLaunch: Error | undefined;
   #nextPid = 1000;
@@ -72,8 +74,9 @@ export class FakeProcesses implements ProcessLayer {
     return this.#handle(identity.pid);
   }
 
-  requestTermination(identity: ProcessIdentity): boolean {
+  requestTermination(identity: ProcessIdentity, runDir: string): boolean {
     this.terminationRequests.push(identity.pid);
+    this.terminationRunDirs.push(runDir);
     return true;
   }
 

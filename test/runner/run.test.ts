@@ -70,6 +70,7 @@ describe('Run', () => {
     clock.advance(1);
     await flush();
     expect(processes.terminationRequests).toEqual([processes.lastPid]);
+    expect(processes.terminationRunDirs).toEqual([run.runDir]);
     expect(run.journal.stopRequest).toEqual({ kind: 'timed-out', reason: 'timeoutInSeconds 10' });
     clock.advance(2000 + 5000);
     expect(processes.forcedKills).toEqual([processes.lastPid]);

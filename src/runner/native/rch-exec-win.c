@@ -4,6 +4,11 @@
  * contract; in short:
  *
  * Usage: rch-exec.exe --grace-ms N [--verbatim-args] <run-dir> <program> [args...]
+ *        rch-exec.exe --probe <pid> <creation-time>
+ *
+ * --probe answers whether the process <pid> created at <creation-time> (decimal FILETIME, as in
+ * process.json) still runs: exit 0 yes, 1 no (gone, exited, or the pid now names another process),
+ * 2 usage. node on Windows has no API for a process's creation time; the daemon asks this.
  *
  *   1. puts the script in a Job Object with KILL_ON_JOB_CLOSE and no breakaway, so every
  *      descendant is in it and none can leave it (CREATE_BREAKAWAY_FROM_JOB fails with error 5);
@@ -421,7 +426,28 @@ static int parse_args(int argc, wchar_t **argv, run_t *run, int *verbatim) {
     return at + 1;
 }
 
+/* --probe <pid> <creation-time>: 0 while that very process runs, 1 otherwise, 2 on a usage error. */
+static int probe(wchar_t **argv) {
+    wchar_t *end_pid, *end_time;
+    unsigned long pid = wcstoul(argv[2], &end_pid, 10);
+    unsigned long long want = wcstoull(argv[3], &end_time, 10);
+    if (*end_pid != L'\0' || *end_time != L'\0' || argv[2][0] == L'\0' || argv[3][0] == L'\0' || pid == 0) return 2;
+    HANDLE process = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION | SYNCHRONIZE, FALSE, (DWORD)pid);
+    if (!process) return 1;
+    FILETIME created, exited, kernel, user;
+    int alive = GetProcessTimes(process, &created, &exited, &kernel, &user) &&
+                (((unsigned long long)created.dwHighDateTime << 32) | created.dwLowDateTime) == want &&
+                WaitForSingleObject(process, 0) == WAIT_TIMEOUT;
+    CloseHandle(process);
+    return alive ? 0 : 1;
+}
+
 int wmain(int argc, wchar_t **argv) {
+    if (argc >= 2 && wcscmp(argv[1], L"--probe") == 0) {
+        if (argc == 4) return probe(argv);
+        diag("usage: rch-exec.exe --probe <pid> <creation-time>");
+        return 2;
+    }
     run_t run;
     int verbatim = 0;
     memset(&run, 0, sizeof run);
