@@ -4,19 +4,35 @@
 // summary goes to stderr). It stops everything it started.
 // It measures the shipped handler: the zip scripts/package.mjs makes, unpacked into a temp base dir
 // and run with the node it carries, as the agent would.
-// Usage: node scripts/bench.mjs [--only figure1,figure2,...] [--zip PATH | --tree]
+// Usage: node scripts/bench.mjs [--cpus N] [--only figure1,figure2,...] [--zip PATH | --tree]
+//   --cpus  pin the bench, the daemon, the scripts, Azurite and every baseline to CPUs 0..N-1
+//           (taskset), so a figure means the same on any machine; also BENCH_CPUS=N (targets.md: 2)
 //   --only  measure only the groups holding these figures (e.g. enable_ms_not_running,idle_rss_mb)
 //   --zip   measure this zip instead of packaging the work tree; --tree: the work tree's dist/cli.js
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { terminalStatus } from './bench-status.mjs';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
+
+// --cpus N: run again under `taskset -c 0-(N-1)`; every process it starts inherits the affinity.
+const cpusArg = process.argv.findIndex((arg) => arg === '--cpus' || arg.startsWith('--cpus='));
+const cpus = cpusArg < 0 ? process.env.BENCH_CPUS : process.argv[cpusArg].includes('=') ? process.argv[cpusArg].split('=')[1] : process.argv[cpusArg + 1];
+if (cpusArg >= 0) process.argv.splice(cpusArg, process.argv[cpusArg].includes('=') ? 1 : 2);
+if (cpus !== undefined && process.env.BENCH_PINNED === undefined) {
+  if (!/^[1-9]\d*$/.test(cpus)) throw new Error(`bench: --cpus wants a positive number, got ${cpus}`);
+  const pinned = spawnSync('taskset', ['-c', `0-${Number(cpus) - 1}`, process.execPath, ...process.argv.slice(1)], {
+    stdio: 'inherit',
+    env: { ...process.env, BENCH_PINNED: cpus },
+  });
+  if (pinned.error) throw new Error(`bench: taskset is needed for --cpus (${pinned.error.message})`);
+  process.exit(pinned.status ?? 1);
+}
 const benchArgs = parseBenchArgs(process.argv.slice(2));
 const zipPath = benchArgs.tree ? undefined : (benchArgs.zip ?? packageZip());
 const unpacked = zipPath === undefined ? undefined : unpack(zipPath);
@@ -32,6 +48,8 @@ const nowMs = () => performance.timeOrigin + performance.now();
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const percentile = (values, p) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor((p / 100) * values.length))];
 const round = (value, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits;
+// What the figures below were measured on: pinned CPUs (--cpus), else every CPU of the machine.
+report('bench_cpus', Number(process.env.BENCH_PINNED ?? availableParallelism()), process.env.BENCH_PINNED ? 'pinned with taskset' : 'not pinned: use --cpus 2');
 
 function parseBenchArgs(argv) {
   const options = { only: undefined, zip: undefined, tree: false };
