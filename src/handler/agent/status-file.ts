@@ -177,3 +177,13 @@ export async function readStatusEntries(statusFolder: string): Promise<StatusEnt
   const entries = await Promise.all([...newest].map(([name, seq]) => readStatusFile(statusFolder, name, seq)));
   return entries.filter((entry): entry is StatusEntry => entry !== undefined).sort((a, b) => a.name.localeCompare(b.name));
 }
+
+// Makes the status file of a run that has ended agree with its journal: written when it is missing
+// or reports anything else (a daemon killed between its terminal journal write and its status
+// write left `Running`); true when it was (re)written.
+export async function reconcileStatusFile(statusFolder: string, journal: StatusInput, runDir: string, nowMs: number): Promise<boolean> {
+  const entry = await readStatusFile(statusFolder, journal.name, journal.seq);
+  if (entry !== undefined && entry.instanceView.executionState === journal.state && entry.instanceView.endTime === journal.endTime) return false;
+  await writeStatusFile(statusFolder, journal, runDir, nowMs);
+  return true;
+}

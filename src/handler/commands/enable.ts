@@ -2,7 +2,8 @@
 // exit — fast, idempotent, never running or waiting for the script (protocol.md §4).
 import { isValidName } from '../../config/run-command.js';
 import { toAgentVariables } from '../../runner/parameters.js';
-import { makePendingStatus, writeStatusFileIfMissing } from '../agent/status-file.js';
+import { isActiveJournal } from '../../runner/journal.js';
+import { makePendingStatus, reconcileStatusFile, writeStatusFileIfMissing } from '../agent/status-file.js';
 import type { HandlerContext } from '../infra/context.js';
 import { ensureDaemon } from '../infra/daemon-control.js';
 import type { Log } from '../infra/logger.js';
@@ -22,7 +23,10 @@ async function ensureStatusFile(context: HandlerContext, name: string, seq: numb
   const { paths, store } = context;
   const current = await store.currentRun(name);
   if (current.kind === 'run' && current.record.seq === seq && current.journal.kind === 'present') {
-    await writeStatusFileIfMissing(paths.statusFolder, current.journal.value, current.runDir, Date.now());
+    const journal = current.journal.value;
+    // A run that ended: its status must say so, even if a killed daemon never wrote it (issue 13).
+    if (isActiveJournal(journal)) await writeStatusFileIfMissing(paths.statusFolder, journal, current.runDir, Date.now());
+    else await reconcileStatusFile(paths.statusFolder, journal, current.runDir, Date.now());
     return;
   }
   await writeStatusFileIfMissing(paths.statusFolder, makePendingStatus(name, seq), undefined, Date.now());

@@ -14,14 +14,14 @@ import { Scheduler } from '../../runner/scheduler.js';
 import { KeyedQueue } from '../../util/keyed-queue.js';
 import type { Clock } from '../../util/time.js';
 import { listCurrentSettings, removeOlderSettings } from '../agent/settings-folder.js';
-import { makeNotRunStatus, readStatusFile, writeStatusFileIfMissing } from '../agent/status-file.js';
+import { makeNotRunStatus, readStatusFile, reconcileStatusFile, writeStatusFileIfMissing } from '../agent/status-file.js';
 import type { HandlerContext } from '../infra/context.js';
 import { serveDaemon } from '../infra/daemon-client.js';
 import type { Log } from '../infra/logger.js';
 import type { Redactor } from '../infra/redact.js';
 import { shouldRun, type Origin } from '../state/run-store.js';
 import { carryForeignStatus, readForeignRuns, type ForeignRun } from '../state/takeover.js';
-import { applyRetention, retainLatestRun, takeOverRun } from './upkeep.js';
+import { applyRetention, reconcileStatuses, retainLatestRun, takeOverRun } from './upkeep.js';
 import { loadRunCommand, readDeploymentFailureFlag } from './intake.js';
 import { recoverRuns } from './recovery.js';
 import { RunRegistry } from './run-registry.js';
@@ -102,6 +102,7 @@ export class Daemon {
       log,
     });
     if (recovered > 0) log.info('interrupted runs recovered', { count: recovered, ms: this.#deps.clock.now() - recoveryStart });
+    await reconcileStatuses(this.#deps);
     await this.#applyRetention();
     this.#retention = setInterval(() => void this.#applyRetention(), retentionIntervalMs);
     this.#retention.unref();
@@ -243,8 +244,13 @@ export class Daemon {
   async #restoreStatus(name: string, runId: string): Promise<void> {
     const { context } = this.#deps;
     const live = this.#runs.get(name);
-    const journal = live?.journal.runId === runId ? live.journal : await context.store.readJournal(runId).then((read) => (read.kind === 'present' ? read.value : undefined));
-    if (journal) await writeStatusFileIfMissing(context.paths.statusFolder, journal, context.store.toRunDir(runId), this.#deps.clock.now());
+    if (live?.journal.runId === runId) {
+      await writeStatusFileIfMissing(context.paths.statusFolder, live.journal, live.runDir, this.#deps.clock.now());
+      return;
+    }
+    // No live run: its journal is the truth, whatever an interrupted status write left behind.
+    const read = await context.store.readJournal(runId);
+    if (read.kind === 'present') await reconcileStatusFile(context.paths.statusFolder, read.value, context.store.toRunDir(runId), this.#deps.clock.now());
   }
 
   // The state of a run command's current run, for its dependents (an unreadable one did not succeed).

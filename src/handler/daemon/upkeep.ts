@@ -1,6 +1,9 @@
-// The daemon's upkeep of the state folder (run-command.md §8): taking over what Microsoft's handler
-// already ran, and retention — each run command keeps its latest run, a deleted one nothing.
+// The daemon's upkeep of the state folder (run-command.md §8): status files that agree with their
+// journals after a restart, taking over what Microsoft's handler already ran, and retention — each
+// run command keeps its latest run, a deleted one nothing.
 import { toErrorMessage } from '../../errors.js';
+import { isActiveJournal } from '../../runner/journal.js';
+import { reconcileStatusFile } from '../agent/status-file.js';
 import type { Clock } from '../../util/time.js';
 import type { HandlerContext } from '../infra/context.js';
 import type { Log } from '../infra/logger.js';
@@ -36,4 +39,17 @@ export async function applyRetention(deps: UpkeepDeps): Promise<void> {
     return [] as string[];
   });
   if (removed.length > 0) deps.log.info('runs removed by retention', { runIds: removed.join(', ') });
+}
+
+// At start: every run that ended gets a status that agrees with its journal — a daemon killed between
+// the terminal journal write and the status write left the status Running (issue 13, #2).
+export async function reconcileStatuses(deps: UpkeepDeps): Promise<void> {
+  const { store, paths } = deps.context;
+  for (const { name, record } of await store.listRecords()) {
+    if (record.kind !== 'present' || record.value.disabledAt !== undefined || record.value.takenOver) continue;
+    const journal = await store.readJournal(record.value.runId);
+    if (journal.kind !== 'present' || isActiveJournal(journal.value)) continue;
+    const rewritten = await reconcileStatusFile(paths.statusFolder, journal.value, store.toRunDir(record.value.runId), deps.clock.now()).catch(() => false);
+    if (rewritten) deps.log.warn('status file did not agree with the run journal: rewritten', { name, seq: journal.value.seq, runId: journal.value.runId, state: journal.value.state });
+  }
 }
