@@ -70,7 +70,7 @@ describe('RunAs', () => {
   it('runs the script as the user: its uid, its supplementary group, HOME from the user database, named parameters, its own 0700 cwd', async () => {
     const script = [
       'id -un', 'id -Gn', 'echo "HOME=$HOME"', 'echo "USER=$USER LOGNAME=$LOGNAME SHELL=$SHELL"', 'echo "PATH=$PATH"',
-      'echo "GREETING=$GREETING ARG=$1"', 'stat -c "%U %a" . "$0"', 'test -z "$AZURE_GUEST_AGENT_EXTENSION_PATH" && echo "no agent variables"',
+      'echo "GREETING=$GREETING ARG=$1"', 'stat -c "%U %a" . "$0"', 'echo "AGENT=$AZURE_GUEST_AGENT_EXTENSION_PATH NAME=$ConfigExtensionName SEQ=$ConfigSequenceNumber"',
     ].join('\n');
     const report = await runToEnd('whoami', {
       publicSettings: { source: { script }, runAsUser: alice!.name, parameters: [{ name: 'GREETING', value: 'hello $(id)' }, { value: 'first arg' }] },
@@ -84,7 +84,9 @@ describe('RunAs', () => {
     expect(lines[4]).toMatch(/^PATH=\/usr\/local\/bin:\/usr\/bin:\/bin/);
     expect(lines[5]).toBe('GREETING=hello $(id) ARG=first arg');
     expect(lines.slice(6, 8)).toEqual([`${alice!.name} 700`, `${alice!.name} 700`]);
-    expect(lines[8]).toBe('no agent variables');
+    // Every script, RunAs ones too, sees its own name and sequence number and the agent's variables
+    // (run-command.md §4, Compat); nothing else of the daemon's environment.
+    expect(lines[8]).toBe(`AGENT=${layout.baseDir} NAME=whoami SEQ=0`);
     // The working directory goes when the run ends; the work root stays root's, 0711.
     await waitUntil(async () => (await readdir(workRoot())).length === 0, 10_000, 'the working directory to be removed');
     expect((await listModes(workRoot()))[0]).toMatchObject({ mode: 0o711, uid: 0 });
