@@ -5,7 +5,8 @@ export const runStates = ['Pending', 'Running', 'Succeeded', 'Failed', 'TimedOut
 export type RunState = (typeof runStates)[number];
 
 const transitions: Readonly<Record<RunState, readonly RunState[]>> = {
-  Pending: ['Running', 'Failed', 'Canceled'],
+  // TimedOut: timeoutInSeconds runs from the start of preparation (downloads, blob creation).
+  Pending: ['Running', 'Failed', 'TimedOut', 'Canceled'],
   Running: ['Succeeded', 'Failed', 'TimedOut', 'Canceled'],
   Succeeded: [],
   Failed: [],

@@ -12,7 +12,7 @@ import {
 
 // The allowed transitions, written out independently of the implementation.
 const allowed: Record<RunState, RunState[]> = {
-  Pending: ['Running', 'Failed', 'Canceled'],
+  Pending: ['Running', 'Failed', 'TimedOut', 'Canceled'],
   Running: ['Succeeded', 'Failed', 'TimedOut', 'Canceled'],
   Succeeded: [],
   Failed: [],
