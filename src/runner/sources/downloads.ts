@@ -1,7 +1,7 @@
 // A run's downloads (run-command.md §3): the scriptUri script (exit code −100) and the artifacts
 // next to it (−215), each named after the last segment of its URL (or the artifact's fileName),
 // made safe, never replacing a handler file or another download.
-import { readFile, writeFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import type { Artifact } from '../../config/run-command.js';
 import { errorCodes, HandlerError, toErrorMessage, type ErrorCode } from '../../errors.js';
 import { downloadLimits } from '../download-limits.js';
@@ -9,7 +9,7 @@ import { isReservedFileName } from '../run-directory.js';
 import { toContainedPath, toFileNameFromUrl, toSafeFileName } from '../safe-path.js';
 import { defaultDownloadBounds, type DownloadBounds } from './http-download.js';
 import { downloadRemoteFile, type RemoteFile, type RemoteFileDeps } from './remote-file.js';
-import { isTextScript, normalizeTextScript } from './text-script.js';
+import { isTextScript, normalizeTextScriptFile } from './text-script.js';
 
 // Download settings shared by the script and its artifacts.
 export type DownloadDeps = Omit<RemoteFileDeps, 'bounds'> & {
@@ -47,6 +47,18 @@ async function fetchInto(file: RemoteFile, path: string, deps: DownloadDeps, max
   }
 }
 
+// The first `length` bytes of a file (fewer if it is shorter).
+async function readHead(path: string, length: number): Promise<Buffer> {
+  const file = await open(path, 'r');
+  try {
+    const buffer = Buffer.alloc(length);
+    const { bytesRead } = await file.read(buffer, 0, length, 0);
+    return buffer.subarray(0, bytesRead);
+  } finally {
+    await file.close();
+  }
+}
+
 // Downloads the scriptUri script into `dir`, normalising a text script; returns its path.
 export async function downloadScript(file: RemoteFile, dir: string, taken: TakenNames, deps: DownloadDeps): Promise<string> {
   const name = toFileNameFromUrl(file.uri, 'script');
@@ -54,10 +66,9 @@ export async function downloadScript(file: RemoteFile, dir: string, taken: Taken
   const path = toContainedPath(dir, name);
   const maxBytes = Math.min(downloadLimits.scriptBytes, taken.remainingBytes);
   taken.remainingBytes -= await fetchInto(file, path, deps, maxBytes, errorCodes.scriptDownload, 'Failed to download the script');
-  const bytes = await readFile(path);
-  if (isTextScript(name, bytes)) {
+  if (isTextScript(name, await readHead(path, 8))) {
     const utf8Bom = deps.ps1Bom === true && name.toLowerCase().endsWith('.ps1');
-    await writeFile(path, normalizeTextScript(bytes, { utf8Bom }));
+    await normalizeTextScriptFile(path, { utf8Bom });
   }
   return path;
 }
