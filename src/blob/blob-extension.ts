@@ -61,9 +61,10 @@ export class BlobStreaming implements RunExtension {
   }
 
   // Creates or empties every blob; a failure fails the run with −101 before the script starts.
-  async beforeLaunch(run: Run): Promise<void> {
+  async beforeLaunch(run: Run, signal?: AbortSignal): Promise<void> {
     for (const channel of this.#channels) {
-      await this.#reset(channel);
+      await this.#reset(channel, signal);
+      if (signal?.aborted) return;
       this.#deps.log.info('append blob ready', { ...toMeta(run), blob: channel.target.loggable });
     }
     this.#created = true;
@@ -107,10 +108,17 @@ export class BlobStreaming implements RunExtension {
     return notes.length > 0 ? notes.join('; ') : undefined;
   }
 
-  async #reset(channel: Channel): Promise<void> {
+  async #reset(channel: Channel, signal: AbortSignal | undefined): Promise<void> {
+    const attempt = async (): Promise<void> => {
+      if (signal?.aborted) return;
+      const timeout = AbortSignal.timeout(createTimeoutMs);
+      await channel.target.reset(signal ? AbortSignal.any([timeout, signal]) : timeout);
+    };
     try {
-      await withRetry(retryPolicies.blobCreate, () => channel.target.reset(AbortSignal.timeout(createTimeoutMs)), { isTransient: (error) => toFailureKind(error) !== 'final' });
+      await withRetry(retryPolicies.blobCreate, attempt, { isTransient: (error) => toFailureKind(error) !== 'final', ...(signal ? { signal } : {}) });
     } catch (error) {
+      // The run timed out or was canceled meanwhile: it ends as such, not as a blob failure.
+      if (signal?.aborted) return;
       const message = `could not create or empty the ${channel.label} ${channel.target.loggable} (${toFailureText(error)}); ${permissionHint}`;
       throw new HandlerError(errorCodes.blobCreate, message, { blame: 'user' });
     }

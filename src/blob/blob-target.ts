@@ -5,6 +5,7 @@ import type { AppendBlobClient } from '@azure/storage-blob';
 import type { BlobTarget, ManagedIdentity } from '../config/run-command.js';
 import type { AccessToken } from '../util/imds.js';
 import { toLoggableUrl } from '../util/loggable-url.js';
+import { mayReceiveStorageToken, storageHostSuffixes } from '../util/storage-host.js';
 
 // A resolved blob target.
 export interface BlobAddress {
@@ -39,7 +40,13 @@ export interface TargetDeps {
   readonly tokens: TokenSource;
   // Called with every token obtained, so the redaction layer knows it.
   readonly onToken: (token: string) => void;
+  // Whether a token may be sent to a URL (default: https to an Azure blob storage host,
+  // util/storage-host.ts). Only tests that serve storage on loopback replace it.
+  readonly mayReceiveToken?: (url: URL) => boolean;
 }
+
+// Why a blob is not written with a managed identity (no '://' in it: it reaches the −101 message).
+export const tokenRefusedText = `a managed-identity token is sent only over https to an Azure blob storage host (${storageHostSuffixes.map((suffix) => `*${suffix}`).join(', ')}); give the blob a SAS instead`;
 
 // Resolves a validated BlobTarget into its URL, SAS and identity.
 export function toBlobAddress(target: BlobTarget): BlobAddress {
@@ -69,6 +76,8 @@ async function makeClient(address: BlobAddress, deps: TargetDeps): Promise<Appen
     const url = address.sas === undefined ? address.url : `${address.url}?${address.sas}`;
     return new AppendBlobClient(url, newPipeline(new AnonymousCredential(), pipelineOptions));
   }
+  // Refused before any token is asked for: the run fails with −101 and this reason.
+  if (!(deps.mayReceiveToken ?? mayReceiveStorageToken)(new URL(address.url))) throw new Error(tokenRefusedText);
   const credential = {
     getToken: async () => {
       const token = await deps.tokens.getToken(identity);

@@ -72,9 +72,22 @@ export function isHttpUrl(value: string): boolean {
   return protocol === 'http:' || protocol === 'https:';
 }
 
-const url = text(settingsLimits.urlChars).refine((value) => value === '' || isHttpUrl(value), {
-  error: 'must be an http or https URL',
-});
+// True when a URL carries credentials before its host (`user:pass@`, `user@`, even an empty `@`).
+// Looked for in the raw text too: the URL parser drops an empty userinfo without a trace.
+export function hasUserInfo(value: string): boolean {
+  if (!URL.canParse(value)) return false;
+  const parsed = new URL(value);
+  if (parsed.username !== '' || parsed.password !== '') return true;
+  const authority = /^[A-Za-z][A-Za-z0-9+.-]*:[\\/]*([^/\\?#]*)/.exec(value.trim())?.[1] ?? '';
+  return authority.includes('@');
+}
+
+// The message names the rule, never the URL (it would carry the credentials into logs and status).
+const url = text(settingsLimits.urlChars)
+  .refine((value) => value === '' || isHttpUrl(value), { error: 'must be an http or https URL', abort: true })
+  .refine((value) => !hasUserInfo(value), {
+    error: 'must not carry a user name or password (user:password@host); use a SAS token or a managed identity',
+  });
 
 const flag = z.boolean(typeError('true or false')).default(false);
 

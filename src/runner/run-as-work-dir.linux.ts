@@ -14,7 +14,7 @@
 import { execFile } from 'node:child_process';
 import { constants } from 'node:fs';
 import { access, chmod, lchown, lstat, mkdir, readdir, realpath, rm, rmdir } from 'node:fs/promises';
-import { dirname, join, parse, resolve, sep } from 'node:path';
+import { dirname, join, parse, relative, resolve, sep } from 'node:path';
 import { errorCodes, HandlerError, toErrorMessage } from '../errors.js';
 import { isSafeFileName } from './safe-path.js';
 
@@ -107,7 +107,10 @@ export async function handWorkDirTo(dir: string, uid: number, gid: number): Prom
 }
 
 // Removes a run's working directory if there is one: its content with the owner's privileges,
-// then the (then empty) directory itself as root.
+// then the (then empty) directory itself as root. The script may have left directories it made
+// unreadable or unwritable (`chmod 000`): the owner first gives itself rwx on every directory it
+// owns (chmod -R does not follow symlinks it meets), so rm can descend into all of them. Rejects
+// naming what is left when something still cannot be removed.
 export async function removeWorkDir(workRoot: string, runId: string): Promise<void> {
   if (!isSafeFileName(runId)) return;
   const dir = join(resolve(workRoot), runId);
@@ -118,8 +121,34 @@ export async function removeWorkDir(workRoot: string, runId: string): Promise<vo
     await rm(dir, { recursive: true, force: true });
     return;
   }
+  await runAsOwner(stats.uid, stats.gid, ['chmod', '-R', '--', 'u+rwx', dir]);
   await runAsOwner(stats.uid, stats.gid, ['rm', '-rf', '--one-file-system', '--', dir]);
-  await rmdir(dir);
+  try {
+    await rmdir(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw new Error(`${dir} could not be removed (${(error as NodeJS.ErrnoException).code ?? toErrorMessage(error)}); left behind: ${await describeLeftovers(dir)}`);
+  }
+}
+
+// Up to ten paths still under `dir` (relative to it), for the log; never follows a link.
+async function describeLeftovers(dir: string): Promise<string> {
+  const found: string[] = [];
+  const walk = async (at: string): Promise<void> => {
+    const entries = await readdir(at, { withFileTypes: true }).catch(() => undefined);
+    if (entries === undefined) {
+      if (at !== dir) found.push(`${relative(dir, at)}/ (unreadable)`);
+      return;
+    }
+    for (const entry of entries) {
+      if (found.length >= 10) return;
+      const path = join(at, entry.name);
+      if (entry.isDirectory()) await walk(path);
+      if (found.length < 10) found.push(relative(dir, path) + (entry.isDirectory() ? '/' : ''));
+    }
+  };
+  await walk(dir);
+  return found.length > 0 ? found.join(', ') : '(nothing readable)';
 }
 
 // Runs a command as uid:gid (no supplementary groups); its exit status is not checked: rm cannot

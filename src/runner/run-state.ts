@@ -6,7 +6,8 @@ export type RunState = (typeof runStates)[number];
 
 const transitions: Readonly<Record<RunState, readonly RunState[]>> = {
   // Pending → Succeeded: a run with nothing to run (installAsService without a source).
-  Pending: ['Running', 'Succeeded', 'Failed', 'Canceled'],
+  // Pending → TimedOut: timeoutInSeconds runs from the start of preparation (downloads, blob creation).
+  Pending: ['Running', 'Succeeded', 'Failed', 'TimedOut', 'Canceled'],
   Running: ['Succeeded', 'Failed', 'TimedOut', 'Canceled'],
   Succeeded: [],
   Failed: [],

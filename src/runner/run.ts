@@ -76,12 +76,23 @@ export function makeRunJournal(
 // A per-run plug-in the daemon attaches (e.g. append-blob streaming): it may refuse to start the
 // run, and it finishes its work before the terminal status is written.
 export interface RunExtension {
-  // Before the script starts; a HandlerError fails the run without starting the script.
-  beforeLaunch?(run: Run): Promise<void>;
+  // Before the script starts; a HandlerError fails the run without starting the script. `signal`
+  // aborts when the run times out or is canceled meanwhile (the run does not wait any longer).
+  beforeLaunch?(run: Run, signal: AbortSignal): Promise<void>;
   // Once the script is known to run (fresh start or re-attach after a restart).
   onRunning?(run: Run): void;
   // Before the terminal state is persisted; a returned note is appended to executionMessage.
   beforeFinish?(run: Run): Promise<string | undefined>;
+}
+
+// Resolves with `work`, or as soon as `signal` aborts (the work is left to end on its own).
+function untilAborted(work: Promise<void> | undefined, signal: AbortSignal): Promise<void> {
+  if (work === undefined || signal.aborted) return Promise.resolve(work).then(() => undefined);
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => resolve();
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 export class Run extends EventEmitter<RunEvents> {
@@ -127,8 +138,15 @@ export class Run extends EventEmitter<RunEvents> {
     }
     this.#launching = true;
     try {
+      // timeoutInSeconds covers the whole run from here: downloads, blob creation and launch too.
+      await this.#startDeadline();
       const launch = await this.#prepare(command);
-      for (const extension of this.#extensions) await extension.beforeLaunch?.(this);
+      for (const extension of this.#extensions) {
+        if (this.#stop) break;
+        await untilAborted(extension.beforeLaunch?.(this, this.#preparing.signal), this.#preparing.signal);
+      }
+      // Stopped (timed out, canceled) while preparing: the script never starts.
+      if (this.#stop) return await this.#finishFromStop(this.#stop);
       const handle = await this.#deps.platform.processLayer.launchScript(launch);
       await this.#markRunning(handle);
       for (const extension of this.#extensions) extension.onRunning?.(this);
@@ -136,8 +154,6 @@ export class Run extends EventEmitter<RunEvents> {
       if (this.#stop) {
         await this.#transition({ stopRequest: this.#stop });
         this.#requestTermination();
-      } else {
-        this.#armDeadline();
       }
       return await this.#finishFromExit(await handle.exited);
     } catch (error) {
@@ -225,16 +241,21 @@ export class Run extends EventEmitter<RunEvents> {
 
   async #markRunning(handle: ScriptHandle): Promise<void> {
     this.#handle = handle;
-    const now = this.#deps.clock.now();
-    const timeout = this.#journal.timeoutInSeconds;
     await this.#transition({
       state: 'Running',
       message: 'Execution in progress',
       // startTime stays the acceptance time; the launch is kept for the events' duration.
-      launchTime: toRfc3339(now),
+      launchTime: toRfc3339(this.#deps.clock.now()),
       process: handle.identity,
-      ...(timeout > 0 ? { deadline: now + timeout * 1000 } : {}),
     });
+  }
+
+  // Journals the deadline as preparation starts (a deadline already journaled, by a daemon that
+  // stopped while this run was preparing, is kept) and arms it.
+  async #startDeadline(): Promise<void> {
+    const timeout = this.#journal.timeoutInSeconds;
+    if (timeout > 0 && this.#journal.deadline === undefined) await this.#transition({ deadline: this.#deps.clock.now() + timeout * 1000 });
+    this.#armDeadline();
   }
 
   #armDeadline(): void {

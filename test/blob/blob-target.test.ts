@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { toBlobAddress } from '../../src/blob/blob-target.js';
+import { makeAppendTarget, toBlobAddress, tokenRefusedText } from '../../src/blob/blob-target.js';
+import { toFailureKind } from '../../src/blob/storage-failure.js';
 
 const bare = 'https://acct.blob.core.windows.net/logs/run/out.txt';
 
@@ -21,5 +22,24 @@ describe('toBlobAddress', () => {
   it('uses the managed identity only when there is no SAS', () => {
     expect(toBlobAddress({ uri: bare, managedIdentity: { clientId: 'c1' } })).toEqual({ url: bare, loggable: bare, managedIdentity: { clientId: 'c1' } });
     expect(toBlobAddress({ uri: bare, sasToken: 'sig=z', managedIdentity: {} }).managedIdentity).toBeUndefined();
+  });
+});
+
+describe('makeAppendTarget with a managed identity', () => {
+  const tokens = { getToken: () => { asked += 1; return Promise.resolve({ token: 'mi-token', expiresOnMs: Date.now() + 3_600_000 }); } };
+  let asked = 0;
+
+  it('refuses plain http and look-alike hosts before asking for a token, naming the rule', async () => {
+    for (const uri of ['http://acct.blob.core.windows.net/c/b', 'https://acct.blob.core.attacker.invalid/c/b', 'https://acct.blob.core.windows.net.invalid/c/b']) {
+      asked = 0;
+      const target = makeAppendTarget(toBlobAddress({ uri, managedIdentity: {} }), { tokens, onToken: () => undefined });
+      const failure = await target.reset(AbortSignal.timeout(5000)).then(() => undefined, (error: unknown) => error);
+      expect(failure, uri).toBeInstanceOf(Error);
+      expect((failure as Error).message, uri).toBe(tokenRefusedText);
+      expect(toFailureKind(failure), uri).toBe('final');
+      expect(asked, uri).toBe(0);
+    }
+    expect(tokenRefusedText).toContain('*.blob.core.windows.net');
+    expect(tokenRefusedText).not.toContain('://');
   });
 });

@@ -4,7 +4,7 @@
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupLayout, type AgentLayout } from '../helpers/agent.js';
-import { hashFile, startAzurite, type Azurite } from '../helpers/azurite.js';
+import { hashFile, startAzurite, storageDnsPreload, type Azurite } from '../helpers/azurite.js';
 import { filesContaining, installHandler, submitRunCommand, toRunDir, waitForTerminal } from '../helpers/blob-e2e.js';
 import { startLoopbackImds, type LoopbackImds } from '../helpers/loopback-imds.js';
 
@@ -35,11 +35,14 @@ describe('managed identity (packaged handler)', () => {
       RUNCOMMAND_HANDLER_STATUS_INTERVAL_MS: '500',
       RUNCOMMAND_HANDLER_IMDS_ENDPOINT: imds.endpoint,
       NODE_EXTRA_CA_CERTS: azurite.caPath ?? '',
+      // The token goes only to a storage host name (util/storage-host.ts): Azurite is reached as
+      // devstoreaccount1.blob.core.windows.net, resolved to loopback inside the handler only.
+      NODE_OPTIONS: storageDnsPreload,
     };
     layout = await installHandler(extra);
     const script = 'echo to stdout; echo to stderr >&2; sleep 1; head -c 200000 /dev/urandom; head -c 1000 /dev/urandom >&2';
     await submitRunCommand(layout, 'identity', {
-      publicSettings: { source: { script }, outputBlobUri: azurite.toBlobUrl(container, 'mi.out'), errorBlobUri: azurite.toBlobUrl(container, 'mi.err') },
+      publicSettings: { source: { script }, outputBlobUri: azurite.toStorageHostUrl(container, 'mi.out'), errorBlobUri: azurite.toStorageHostUrl(container, 'mi.err') },
       protectedSettings: { outputBlobManagedIdentity: { clientId: 'client-1234' }, errorBlobManagedIdentity: {} },
     }, extra);
     const report = await waitForTerminal(layout, 'identity');
@@ -52,5 +55,20 @@ describe('managed identity (packaged handler)', () => {
     expect(imds.requests.some((request) => request.clientId === null && request.objectId === null)).toBe(true);
     expect(imds.tokens.length).toBeGreaterThan(0);
     expect(await filesContaining(layout.root, imds.tokens.flatMap((token) => [token, token.split('.')[1] ?? '']))).toEqual([]);
+  });
+
+  it('refuses to send a token to a host that is not a storage host name: the run fails with −101 and no token is asked for', async () => {
+    const extra = { RUNCOMMAND_HANDLER_IMDS_ENDPOINT: imds.endpoint, NODE_EXTRA_CA_CERTS: azurite.caPath ?? '' };
+    layout = await installHandler(extra);
+    const before = imds.requests.length;
+    await submitRunCommand(layout, 'loopback', {
+      publicSettings: { source: { script: 'echo never' }, outputBlobUri: azurite.toBlobUrl(container, 'refused.out') },
+      protectedSettings: { outputBlobManagedIdentity: {} },
+    }, extra);
+    const report = await waitForTerminal(layout, 'loopback');
+    expect(report.instanceView.executionState).toBe('Failed');
+    expect(report.instanceView.exitCode).toBe(-101);
+    expect(report.instanceView.executionMessage).toContain('a managed-identity token is sent only over https to an Azure blob storage host');
+    expect(imds.requests.length).toBe(before);
   });
 });

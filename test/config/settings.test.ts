@@ -152,6 +152,30 @@ describe('parseRunCommand sources', () => {
     expect(settingsErrorOf(() => parse({ source: { script: 'ls' }, artifacts: [{ id: 1, uri: 'file:///etc/passwd' }] })).field).toBe('artifacts[0].uri');
   });
 
+  it('refuses credentials in any URL field with a −202 naming the field and the rule, never the URL', () => {
+    const urls = ['http://alice:s3cr3t@a.example/s.sh', 'https://alice@a.example/s.sh', 'https://:s3cr3t@a.example/x', 'https://@a.example/x', 'HTTPS://alice:s3cr3t@A.example:8443/x?sig=1'];
+    const cases: Array<[string, (uri: string) => unknown]> = [
+      ['source.scriptUri', (uri) => parse({ source: { scriptUri: uri } })],
+      ['artifacts[0].uri', (uri) => parse({ source: { script: 'ls' }, artifacts: [{ id: 1, uri }] })],
+      ['outputBlobUri', (uri) => parse({ source: { script: 'ls' }, outputBlobUri: uri })],
+      ['errorBlobUri', (uri) => parse({ source: { script: 'ls' }, errorBlobUri: uri })],
+    ];
+    for (const [field, parseWith] of cases) {
+      for (const uri of urls) {
+        const error = settingsErrorOf(() => parseWith(uri));
+        expect(error.code, `${field} ${uri}`).toBe(-202);
+        expect(error.field, uri).toBe(field);
+        expect(error.rule).toBe('must not carry a user name or password (user:password@host); use a SAS token or a managed identity');
+        for (const text of [error.message, error.rule, JSON.stringify(error)]) {
+          expect(text).not.toContain('a.example');
+          expect(text).not.toMatch(/alice|s3cr3t/i);
+        }
+      }
+    }
+    // An '@' in the path or query is not userinfo.
+    expect(parse({ source: { scriptUri: 'https://a.example/p@th/s.sh?x=a@b' } }).source).toMatchObject({ scriptUri: 'https://a.example/p@th/s.sh?x=a@b' });
+  });
+
   it('maps blob URIs with their protected SAS tokens and identities', () => {
     const command = parse(
       { source: { script: 'ls' }, outputBlobUri: 'https://s.blob.core.windows.net/c/out', errorBlobUri: 'https://s.blob.core.windows.net/c/err' },

@@ -13,6 +13,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupLayout, killProcessesUnder, makeAgentLayout, runCommand, waitForStatus, writeSettings, type AgentLayout, type SettingsOptions, type StatusReport, isTerminalReport } from '../helpers/agent.js';
 import { findProcesses } from '../helpers/daemon-harness.js';
+import { storageDnsPreload } from '../helpers/azurite.js';
 import { makeGate } from '../helpers/gate.js';
 import { findFilesContaining, findProcessesContaining, waitUntil } from '../helpers/scan.js';
 import { makeTestUser, removeTestUsers, type TestUser } from '../helpers/users.js';
@@ -36,14 +37,17 @@ beforeAll(async () => {
   // HTTP and, for bearer tokens (the SDK sends them over TLS only), over HTTPS the daemon trusts.
   const key = join(workTop, 'tls.key');
   const cert = join(workTop, 'tls.crt');
-  await execa('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert]);
+  await execa('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:acct.blob.core.windows.net', '-keyout', key, '-out', cert]);
   const plain = createServer(answer);
   const tls = createTlsServer({ key: await readFile(key), cert: await readFile(cert) }, answer);
   servers = [plain, tls];
   base = `http://127.0.0.1:${await listen(plain)}`;
-  tlsBase = `https://127.0.0.1:${await listen(tls)}`;
+  // A token goes only to a storage host name (util/storage-host.ts): the daemon resolves this one
+  // to loopback through the test preload (storage-dns.mjs), and nothing else changes.
+  tlsBase = `https://acct.blob.core.windows.net:${await listen(tls)}`;
   extra = {
     RUNCOMMAND_HANDLER_WORK_DIR: join(workTop, 'work'), RUNCOMMAND_HANDLER_IMDS_ENDPOINT: base, RUNCOMMAND_HANDLER_SETTINGS_SETTLE_MS: '300', NODE_EXTRA_CA_CERTS: cert,
+    NODE_OPTIONS: storageDnsPreload,
   };
   layout = await makeAgentLayout();
   expect((await runCommand(layout, 'install', { extra })).exitCode).toBe(0);

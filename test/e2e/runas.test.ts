@@ -175,6 +175,16 @@ describe('isolation', () => {
     expect(log).toContain('Failed to lookup RunAs user');
   });
 
+  it('removes the working directory even when the script locked directories in it (chmod 000)', async () => {
+    const report = await runToEnd('locked', {
+      publicSettings: { source: { script: 'mkdir -p a/b/c && echo x > a/b/c/f && mkdir e && chmod 000 a/b/c a/b a e && chmod 500 .' }, runAsUser: alice!.name },
+    });
+    expect(report.instanceView).toMatchObject({ executionState: 'Succeeded', exitCode: 0 });
+    await waitUntil(async () => !(await readdir(workRoot())).some((entry) => entry.startsWith('locked.0.')), 10_000, 'the locked working directory to be removed');
+    const log = await readFile(join(layout.logFolder, 'handler.log'), 'utf8');
+    expect(log).not.toContain('could not remove the RunAs working directory');
+  });
+
   it('removes the (empty) work root on uninstall', async () => {
     expect((await runCommand(layout, 'uninstall', { extra })).exitCode).toBe(0);
     await expect(stat(workRoot())).rejects.toMatchObject({ code: 'ENOENT' });

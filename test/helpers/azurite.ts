@@ -7,10 +7,14 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { BlobSASPermissions, BlobServiceClient, generateBlobSASQueryParameters, StorageSharedKeyCredential, type ContainerClient, type StoragePipelineOptions } from '@azure/storage-blob';
 
 export const accountName = 'devstoreaccount1';
+const storageSuffix = '.blob.core.windows.net';
+// NODE_OPTIONS for a handler that must reach Azurite under a storage host name (storage-dns.mjs).
+export const storageDnsPreload = `--import=${join(dirname(fileURLToPath(import.meta.url)), 'storage-dns.mjs')}`;
 const accountKey = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
 const mainPath = createRequire(import.meta.url).resolve('azurite/dist/src/blob/main.js');
 
@@ -30,6 +34,9 @@ export interface Azurite {
   readonly admin: BlobServiceClient;
   // A blob URL (no query) in `container`.
   toBlobUrl(container: string, blob: string): string;
+  // The blob's URL under a real storage host name (`<account>.blob.core.windows.net:<port>`), for a
+  // handler started with `storageDnsPreload` (names under that suffix resolve to 127.0.0.1).
+  toStorageHostUrl(container: string, blob: string): string;
   // A blob SAS query string (no leading '?') with the given permissions, valid for an hour.
   toSas(container: string, blob: string, permissions: string): string;
   // Creates a container (idempotent) and returns its client.
@@ -73,6 +80,7 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurit
     ...(tls ? { caPath: tls.certPath } : {}),
     admin,
     toBlobUrl: (container, blob) => `${endpoint}/${container}/${blob}`,
+    toStorageHostUrl: (container, blob) => `${scheme}://${accountName}${storageSuffix}:${port}/${container}/${blob}`,
     toSas: (containerName, blobName, permissions) => generateBlobSASQueryParameters(
       { containerName, blobName, permissions: BlobSASPermissions.parse(permissions), startsOn: new Date(Date.now() - 60_000), expiresOn: new Date(Date.now() + 3_600_000) },
       credential,
@@ -132,7 +140,7 @@ function makeCertificate(dir: string): { certPath: string; keyPath: string } {
   const keyPath = join(dir, 'key.pem');
   execFileSync('openssl', [
     'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyPath, '-out', certPath, '-days', '2',
-    '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    '-subj', '/CN=127.0.0.1', '-addext', `subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:${accountName}${storageSuffix}`,
   ], { stdio: 'ignore' });
   return { certPath, keyPath };
 }

@@ -139,6 +139,25 @@ describe('process.linux', { timeout: 20_000 }, () => {
     await expect(launchScript(bash('exit 0', { wrapperPath: join(runDir, 'no-wrapper') }))).rejects.toMatchObject({ code: -204 });
   });
 
+  it('gives the script only stdin, stdout and stderr, whatever high descriptors the daemon inherited', async () => {
+    // The wrapper is started through a shim that holds descriptors 100 and 1000 (not close-on-exec),
+    // as a daemon started by a careless parent would: the launcher, its wrappers and the scripts inherit them.
+    const shim = join(moduleDir, 'rch-exec-with-fds');
+    writeFileSync(shim, `#!/bin/bash\nexec 100</dev/null 1000</dev/null\nexec '${wrapperPath}' "$@"\n`, { mode: 0o755 });
+    const listFds = 'ls /proc/$$/fd; true';
+    // Through the launcher (the daemon's way).
+    expect(await runToEnd(bash(listFds, { wrapperPath: shim }))).toEqual({ kind: 'exited', exitCode: 0 });
+    expect(readFileSync(join(runDir, 'stdout'), 'utf8').split('\n').filter(Boolean)).toEqual(['0', '1', '2']);
+    // The wrapper started directly (the fallback when the launcher cannot be used).
+    const direct = mkdtempSync(join(tmpdir(), 'rch-run-'));
+    try {
+      const output = execFileSync(shim, ['--grace-ms', '100', direct, '/bin/bash', '-c', listFds], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+      expect(output.split('\n').filter(Boolean)).toEqual(['0', '1', '2']);
+    } finally {
+      rmSync(direct, { recursive: true, force: true });
+    }
+  });
+
   it('reports a script that killed itself with SIGKILL as signaled 9, exit code -1', async () => {
     const record = await runToEnd(bash('kill -9 $$'));
     expect(record).toEqual({ kind: 'signaled', signal: 9 });

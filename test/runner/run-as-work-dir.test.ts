@@ -1,11 +1,14 @@
 import { chmod, chown, lstat, mkdir, mkdtemp, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
 import { tmpdir } from 'node:os';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { HandlerError } from '../../src/errors.js';
 import { ensureWorkRoot, handWorkDirTo, makeWorkDir, removeWorkDir } from '../../src/runner/run-as-work-dir.linux.js';
 import { makeTestUser, removeTestUsers, type TestUser } from '../helpers/users.js';
 
+const execFileAsync = promisify(execFile);
 let user: TestUser | undefined;
 let top = '';
 
@@ -25,6 +28,11 @@ beforeEach(async () => {
 afterEach(async () => {
   await rm(top, { recursive: true, force: true });
 });
+
+// Runs a shell command as the test user (what a RunAs script could do).
+async function asUser(command: string): Promise<void> {
+  await execFileAsync('setpriv', [`--reuid=${user!.uid}`, `--regid=${user!.gid}`, '--clear-groups', '--', '/bin/sh', '-c', command]);
+}
 
 const modeOf = async (path: string): Promise<number> => (await lstat(path)).mode & 0o7777;
 
@@ -120,6 +128,38 @@ describe('removeWorkDir', () => {
     await removeWorkDir(join(top, 'work'), 'rc.4.abc');
     await expect(stat(dir)).rejects.toMatchObject({ code: 'ENOENT' });
     expect(await readdir(victim)).toEqual(['precious']);
+  });
+
+  it('removes directories the script made unreadable and unwritable (chmod 000), the working directory itself included', async () => {
+    const dir = await makeWorkDir(join(top, 'work'), 'rc.6.abc');
+    await handWorkDirTo(dir, user!.uid, user!.gid);
+    // As the user: nested directories with files, then every directory locked, top first.
+    await asUser(`mkdir -p ${dir}/a/b/c && echo x > ${dir}/a/b/c/f && echo y > ${dir}/a/g && mkdir ${dir}/e && chmod 000 ${dir}/a/b/c ${dir}/a/b ${dir}/a ${dir}/e && chmod 500 ${dir}`);
+    await removeWorkDir(join(top, 'work'), 'rc.6.abc');
+    await expect(stat(dir)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('does not follow a symlink to a directory of another owner while unlocking, and removes the rest', async () => {
+    const victim = join(top, 'victim');
+    await mkdir(victim, { mode: 0o700 });
+    await writeFile(join(victim, 'precious'), 'root data');
+    const dir = await makeWorkDir(join(top, 'work'), 'rc.7.abc');
+    await handWorkDirTo(dir, user!.uid, user!.gid);
+    await asUser(`mkdir ${dir}/locked && ln -s ${victim} ${dir}/locked/link && chmod 000 ${dir}/locked`);
+    await removeWorkDir(join(top, 'work'), 'rc.7.abc');
+    await expect(stat(dir)).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(await readdir(victim)).toEqual(['precious']);
+    expect(await modeOf(victim)).toBe(0o700);
+  });
+
+  it('names what is left when something truly cannot be removed', async () => {
+    const dir = await makeWorkDir(join(top, 'work'), 'rc.8.abc');
+    await handWorkDirTo(dir, user!.uid, user!.gid);
+    // A directory of root's with a file in it: the user can neither empty nor remove it.
+    await mkdir(join(dir, 'roots'), { mode: 0o755 });
+    await writeFile(join(dir, 'roots', 'kept'), 'x');
+    const error = await removeWorkDir(join(top, 'work'), 'rc.8.abc').then(() => undefined, (caught: unknown) => caught as Error);
+    expect(error?.message).toContain(`${dir} could not be removed (ENOTEMPTY); left behind: roots/kept, roots/`);
   });
 
   it('does nothing when the run has no working directory, or the work root does not exist', async () => {

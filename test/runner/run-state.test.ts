@@ -12,8 +12,9 @@ import {
 
 // The allowed transitions, written out independently of the implementation.
 const allowed: Record<RunState, RunState[]> = {
-  // Pending → Succeeded: nothing to run (installAsService without a source, run-command.md §1).
-  Pending: ['Running', 'Succeeded', 'Failed', 'Canceled'],
+  // Pending → Succeeded: nothing to run (installAsService without a source, run-command.md §1);
+  // Pending → TimedOut: the timeout counts from the start of preparation.
+  Pending: ['Running', 'Succeeded', 'Failed', 'TimedOut', 'Canceled'],
   Running: ['Succeeded', 'Failed', 'TimedOut', 'Canceled'],
   Succeeded: [],
   Failed: [],

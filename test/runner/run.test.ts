@@ -1,6 +1,8 @@
 // The Run state machine with a clock and a process layer the test drives: every transition, the
 // deadline and the kill fallback, cancel in each state, re-attach after a restart and a reboot.
-import { beforeEach, describe, expect, it } from 'vitest';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { errorCodes, HandlerError } from '../../src/errors.js';
 import { makeRunJournal, noServiceMessage, Run } from '../../src/runner/run.js';
 import type { RunJournal } from '../../src/runner/journal.js';
@@ -77,6 +79,51 @@ describe('Run', () => {
     processes.exit(processes.lastPid, { kind: 'signaled', signal: 9 });
     expect(await done).toMatchObject({ state: 'TimedOut', exitCode: -1 });
     expect(clock.pending).toBe(0);
+  });
+
+  it('counts the timeout from the start of preparation: a stalled download ends TimedOut, never launched', async () => {
+    const server = createServer(() => undefined); // accepts, never answers
+    let requests = 0;
+    server.on('request', () => (requests += 1));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const run = makeRun({ source: { scriptUri: `http://127.0.0.1:${port}/stuck.sh` }, timeoutInSeconds: 10 });
+      await run.persist();
+      const preparing = clock.now();
+      const done = run.execute();
+      await until(() => requests > 0, 'the download to start');
+      expect(run.journal.state).toBe('Pending');
+      expect(run.journal.deadline).toBe(preparing + 10_000);
+      expect(journals.written.some((journal) => journal.state === 'Pending' && journal.deadline === preparing + 10_000)).toBe(true);
+      clock.advance(9_999);
+      await flush();
+      expect(run.journal.state).toBe('Pending');
+      clock.advance(1);
+      expect(await done).toMatchObject({ state: 'TimedOut', exitCode: -1, message: expect.stringContaining('timed out after 10 s') });
+      expect(processes.launches).toEqual([]);
+      expect(journals.states).toEqual(['Pending', 'TimedOut']);
+      expect(clock.pending).toBe(0);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
+  it('times out a run whose blob creation stalls, before the script starts', async () => {
+    const command = parseSettings({ source: { script: 'echo hi' }, timeoutInSeconds: 5 });
+    const start = makeRunJournal({ name: 'rc1', seq: 3, runId: 'rc1.3.x', settingsFile: '/config/rc1.3.settings', bootId: 'boot-1' }, clock.now(), command);
+    let creating = false;
+    const stalled = { beforeLaunch: () => { creating = true; return new Promise<void>(() => undefined); } };
+    const second = { beforeLaunch: vi.fn(async () => undefined) };
+    const run = new Run(dir(), start, command, makeFakeRunDeps({ clock, processes, journals, workRoot: dir() }), [stalled, second]);
+    await run.persist();
+    const done = run.execute();
+    await until(() => creating, 'the blob creation to start');
+    clock.advance(5_000);
+    expect(await done).toMatchObject({ state: 'TimedOut' });
+    expect(processes.launches).toEqual([]);
+    expect(second.beforeLaunch).not.toHaveBeenCalled();
   });
 
   it('cancels a Pending run without launching anything', async () => {

@@ -5,6 +5,20 @@ import { readRunOverviews, toElapsed, toSize, toUploadState, type RunOverview } 
 import { toRunFilePath } from '../../runner/run-directory.js';
 import { sleep } from '../../util/time.js';
 
+// Control characters a script could use to drive the operator's terminal (C0 but newline and tab,
+// DEL, C1: ESC sequences, CSI, OSC, carriage returns that overwrite a line), shown as `\xHH`.
+const controlCharacters = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
+
+// `text` with every control character but newline and tab escaped as `\xHH`.
+export function escapeControlCharacters(text: string): string {
+  return text.replace(controlCharacters, (char) => `\\x${char.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+// JSON with DEL and C1 escaped too (JSON.stringify leaves them raw; C0 it escapes already).
+function toSafeJson(value: unknown): string {
+  return JSON.stringify(value, null, 2).replace(/[\u007f-\u009f]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 // Lays out rows as fixed-width columns.
 export function toTable(rows: readonly (readonly string[])[]): string {
   const widths = rows[0]?.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? '').length))) ?? [];
@@ -18,7 +32,8 @@ export function toStatusTable(overviews: readonly RunOverview[], nowMs: number):
     const view = overview.instanceView;
     const exit = ['Pending', 'Running'].includes(view.executionState) ? '' : String(view.exitCode);
     const output = `${toSize(overview.stdoutBytes)} / ${toSize(overview.stderrBytes)}`;
-    rows.push([overview.name, String(overview.seq), view.executionState, exit, toElapsed(overview, nowMs), output, toUploadState(overview), overview.status]);
+    const row = [overview.name, String(overview.seq), view.executionState, exit, toElapsed(overview, nowMs), output, toUploadState(overview), overview.status];
+    rows.push(row.map(escapeControlCharacters));
   }
   return toTable(rows);
 }
@@ -44,7 +59,9 @@ export function toStatusDetail(overview: RunOverview): string {
     '--- error (last 4096 bytes) ---',
     view.error,
   ];
-  return `${lines.join('\n')}\n`;
+  // Everything here may come from the script (its output, a message quoting it): escaped always,
+  // on a terminal or not, so a pipe into `less -R` or a later `cat` is as safe as the terminal.
+  return `${escapeControlCharacters(lines.join('\n'))}\n`;
 }
 
 async function render(context: HandlerContext, name: string | undefined, json: boolean): Promise<string> {
@@ -53,7 +70,7 @@ async function render(context: HandlerContext, name: string | undefined, json: b
   if (name !== undefined && selected.length === 0) throw new Error(`no status for run command ${name}`);
   if (json) {
     const plain = selected.map(({ name: n, seq, status, instanceView }) => ({ name: n, seq, status, instanceView }));
-    return `${JSON.stringify(name === undefined ? plain : plain[0], null, 2)}\n`;
+    return `${toSafeJson(name === undefined ? plain : plain[0])}\n`;
   }
   return name === undefined || selected[0] === undefined ? `${toStatusTable(selected, Date.now())}\n` : toStatusDetail(selected[0]);
 }

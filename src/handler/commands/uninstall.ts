@@ -1,6 +1,7 @@
 // `uninstall`: stop the daemon and every script it runs and remove the handler's state — except
 // during an update, when the new version needs that state (protocol.md §8).
-import { rm, rmdir } from 'node:fs/promises';
+import { readdir, rm, rmdir } from 'node:fs/promises';
+import { toErrorMessage } from '../../errors.js';
 import type { HandlerContext } from '../infra/context.js';
 import { waitForDaemonGone } from '../infra/daemon-control.js';
 import type { Log } from '../infra/logger.js';
@@ -22,8 +23,14 @@ export async function runUninstall(context: HandlerContext, env: NodeJS.ProcessE
   for (const { record } of await store.listRecords()) {
     if (record.kind === 'present') await stopRunDirect(store, record.value.runId, 'the handler is being uninstalled', deps);
   }
-  // Runs remove their RunAs working directories when they end; this catches any a crash left.
-  for (const runId of await store.listRunIds()) await platform.runAs.removeWorkDir(options.workRoot, runId).catch(() => undefined);
+  // Runs remove their RunAs working directories when they end; this catches any a crash left,
+  // including those of runs whose state is already gone (every entry of the work root).
+  const workDirs = new Set([...(await store.listRunIds()), ...(await readdir(options.workRoot).catch(() => []))]);
+  for (const runId of workDirs) {
+    await platform.runAs.removeWorkDir(options.workRoot, runId).catch((error: unknown) => {
+      log.warn('could not remove a RunAs working directory', { runId, error: toErrorMessage(error) });
+    });
+  }
   await rmdir(options.workRoot).catch(() => undefined);
   await rm(paths.stateDir, { recursive: true, force: true });
   log.info('uninstalled', { stateDir: paths.stateDir });

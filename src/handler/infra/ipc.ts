@@ -27,20 +27,42 @@ function isAuthorised(request: { token?: unknown }, token: Buffer): boolean {
   return given.length === token.length && timingSafeEqual(given, token);
 }
 
-function serve(socket: Socket, token: Buffer, handle: (request: IpcRequest) => Promise<IpcResponse>): void {
-  let buffer = '';
-  socket.setEncoding('utf8');
+// What one local user can make the daemon hold (issue: hardening #4). Every connection is
+// unauthenticated until its request line, token included, has been read, so the line is small and
+// must come quickly; and there are only so many connections at once.
+export interface IpcLimits {
+  // Connections open at once; more are closed as soon as they are accepted.
+  readonly maxConnections: number;
+  // Bytes of a request line (requests are a few fields and a 64-character token).
+  readonly maxRequestBytes: number;
+  // Time from connecting to a complete request line; a connection still without one is closed.
+  readonly requestTimeoutMs: number;
+}
+
+export const defaultIpcLimits: IpcLimits = Object.freeze({ maxConnections: 32, maxRequestBytes: 4 * 1024, requestTimeoutMs: 5000 });
+
+function serve(socket: Socket, token: Buffer, handle: (request: IpcRequest) => Promise<IpcResponse>, limits: IpcLimits): void {
+  const chunks: Buffer[] = [];
+  let received = 0;
+  let answered = false;
+  const timer = setTimeout(() => socket.destroy(), limits.requestTimeoutMs);
+  timer.unref();
   socket.on('error', () => undefined);
-  socket.on('data', (chunk: string) => {
-    buffer += chunk;
-    if (buffer.length > 64 * 1024) {
+  socket.on('close', () => clearTimeout(timer));
+  socket.on('data', (chunk: Buffer) => {
+    if (answered) return;
+    const newline = chunk.indexOf(0x0a);
+    const kept = newline < 0 ? chunk : chunk.subarray(0, newline);
+    received += kept.length;
+    if (received > limits.maxRequestBytes) {
       socket.destroy();
       return;
     }
-    const newline = buffer.indexOf('\n');
+    chunks.push(kept);
     if (newline < 0) return;
-    const line = buffer.slice(0, newline);
-    buffer = '';
+    answered = true;
+    const line = Buffer.concat(chunks).toString('utf8');
+    chunks.length = 0;
     let request: IpcRequest & { token?: unknown };
     try {
       request = JSON.parse(line) as IpcRequest & { token?: unknown };
@@ -52,6 +74,8 @@ function serve(socket: Socket, token: Buffer, handle: (request: IpcRequest) => P
       socket.end(`${JSON.stringify({ ok: false, error: 'not authorised' })}\n`);
       return;
     }
+    // Authorised: the request may take as long as it needs (a cancel waits for the kill).
+    clearTimeout(timer);
     const { token: _token, ...command } = request;
     handle(command as IpcRequest)
       .catch((error: unknown) => ({ ok: false as const, error: error instanceof Error ? error.message : String(error) }))
@@ -61,10 +85,16 @@ function serve(socket: Socket, token: Buffer, handle: (request: IpcRequest) => P
 
 // Binds the daemon's endpoint, then publishes a fresh token for its clients; throws
 // DaemonAlreadyRunning when another daemon holds the endpoint.
-export async function startIpcServer(address: IpcAddress, handle: (request: IpcRequest) => Promise<IpcResponse>): Promise<Server> {
+export async function startIpcServer(
+  address: IpcAddress,
+  handle: (request: IpcRequest) => Promise<IpcResponse>,
+  limits: IpcLimits = defaultIpcLimits,
+): Promise<Server> {
   const token = Buffer.from(randomBytes(32).toString('hex'));
   const server = await new Promise<Server>((resolve, reject) => {
-    const created = createServer((socket) => serve(socket, token, handle));
+    const created = createServer((socket) => serve(socket, token, handle, limits));
+    // Node closes a connection beyond this at once, before any of it is read.
+    created.maxConnections = limits.maxConnections;
     created.once('error', (error: NodeJS.ErrnoException) => {
       reject(error.code === 'EADDRINUSE' ? new DaemonAlreadyRunning('another daemon owns this state dir') : error);
     });

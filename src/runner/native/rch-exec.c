@@ -40,6 +40,7 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -190,15 +191,52 @@ static int supervise(int sig_fd, long grace_ms) {
     return status;
 }
 
+/* Closes descriptors first..last; close_range(2) where the kernel has it (Linux 5.9+), else a walk
+ * of /proc/self/fd, else every number up to the descriptor limit. Async-signal-safe enough for a
+ * forked child: no allocation but opendir's, and that only on the fallback. */
+static void close_fds(unsigned first, unsigned last) {
+    if (first > last) return;
+#ifdef SYS_close_range
+    if (syscall(SYS_close_range, first, last, 0) == 0) return;
+#endif
+    DIR *dir = opendir("/proc/self/fd");
+    if (dir) {
+        int own = dirfd(dir);
+        struct dirent *entry;
+        while ((entry = readdir(dir)) != NULL) {
+            char *end = NULL;
+            long fd = strtol(entry->d_name, &end, 10);
+            if (!end || *end != '\0' || entry->d_name[0] == '\0' || fd == own) continue;
+            if ((unsigned long)fd >= first && (unsigned long)fd <= last) close((int)fd);
+        }
+        closedir(dir);
+        return;
+    }
+    long max = sysconf(_SC_OPEN_MAX);
+    if (max < 0 || max > 1 << 20) max = 1 << 20;
+    for (long fd = first; fd < max && (unsigned long)fd <= last; fd++) close((int)fd);
+}
+
+/* Closes every descriptor from `first` on but `keep` (-1: none). */
+static void close_fds_from(int first, int keep) {
+    if (keep < first) {
+        close_fds((unsigned)first, ~0U);
+        return;
+    }
+    close_fds((unsigned)first, (unsigned)keep - 1);
+    close_fds((unsigned)keep + 1, ~0U);
+}
+
 /* In the forked child: own process group, pristine signal state, only stdio left open, exec. */
-static void exec_script(char **argv, int err_fd, int sig_fd, int daemon_fd) {
+static void exec_script(char **argv, int err_fd) {
     setpgid(0, 0);
     for (size_t i = 0; i < sizeof ignored_signals / sizeof ignored_signals[0]; i++) signal(ignored_signals[i], SIG_DFL);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    close(sig_fd);
-    if (daemon_fd >= 0) close(daemon_fd);
+    /* The script gets stdin, stdout and stderr only: not the signalfd, not the daemon's pipe (fd 3),
+     * not whatever the daemon inherited. err_fd (close-on-exec) reports a failed exec, then goes. */
+    close_fds_from(3, err_fd);
     execvp(argv[0], argv);
     int err = errno;
     if (write(err_fd, &err, sizeof err) < 0) { /* the parent then sees a plain exit 127 */ }
@@ -265,7 +303,7 @@ static int wrapper_main(int argc, char **argv) {
 
     script_pid = fork();
     if (script_pid < 0) return diag("fork: %s", strerror(errno)), 1;
-    if (script_pid == 0) exec_script(argv + 4, err_pipe[1], sig_fd, daemon_fd);
+    if (script_pid == 0) exec_script(argv + 4, err_pipe[1]);
     setpgid(script_pid, script_pid); /* also done by the child: whichever runs first wins */
     close(err_pipe[1]);
     int exec_error = 0;
@@ -333,7 +371,8 @@ static void become_wrapper(char **f, size_t nf, int sig_fd) {
     int err = open(f[5], O_WRONLY | O_APPEND | O_CREAT, 0600);
     if (reply_fd < 0 || in < 0 || out < 0 || err < 0 || chdir(f[3]) < 0) _exit(126);
     dup2(in, STDIN_FILENO), dup2(out, STDOUT_FILENO), dup2(err, STDERR_FILENO), dup2(reply_fd, DAEMON_FD);
-    for (int fd = DAEMON_FD + 1; fd < 64; fd++) close(fd);
+    /* The wrapper keeps stdio and its reply pipe (fd 3) only: every other descriptor, however high. */
+    close_fds_from(DAEMON_FD + 1, -1);
     char **env = calloc((size_t)envc + 1, sizeof *env);
     char **argv = calloc((size_t)argc + 5, sizeof *argv);
     if (!env || !argv) _exit(126);

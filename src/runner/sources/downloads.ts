@@ -1,8 +1,8 @@
 // A run's downloads (run-command.md §3): the scriptUri script (exit code −100), named after the
 // last segment of its URL, and the artifacts next to it (−215), named `fileName` or
 // `Artifact<id>` (Compat); names made safe, never replacing a handler file or another download.
-// Text files (scripts and artifacts) get the BOM/CRLF treatment of text-script.ts.
-import { readFile, writeFile } from 'node:fs/promises';
+// Text files (scripts and artifacts) get the BOM/CRLF treatment of text-script.ts, as a stream.
+import { open } from 'node:fs/promises';
 import type { Artifact } from '../../config/run-command.js';
 import { errorCodes, HandlerError, toErrorMessage, type ErrorCode } from '../../errors.js';
 import { downloadLimits } from '../download-limits.js';
@@ -10,7 +10,7 @@ import { isReservedFileName } from '../run-directory.js';
 import { toContainedPath, toFileNameFromUrl, toSafeFileName } from '../safe-path.js';
 import { defaultDownloadBounds, type DownloadBounds } from './http-download.js';
 import { downloadRemoteFile, type RemoteFile, type RemoteFileDeps } from './remote-file.js';
-import { isTextScript, normalizeTextScript } from './text-script.js';
+import { isTextScript, normalizeTextScriptFile } from './text-script.js';
 
 // Download settings shared by the script and its artifacts.
 export type DownloadDeps = Omit<RemoteFileDeps, 'bounds'> & {
@@ -48,6 +48,18 @@ async function fetchInto(file: RemoteFile, path: string, deps: DownloadDeps, max
   }
 }
 
+// The first `length` bytes of a file (fewer if it is shorter).
+async function readHead(path: string, length: number): Promise<Buffer> {
+  const file = await open(path, 'r');
+  try {
+    const buffer = Buffer.alloc(length);
+    const { bytesRead } = await file.read(buffer, 0, length, 0);
+    return buffer.subarray(0, bytesRead);
+  } finally {
+    await file.close();
+  }
+}
+
 // Downloads the scriptUri script into `dir`, normalising a text script; returns its path.
 export async function downloadScript(file: RemoteFile, dir: string, taken: TakenNames, deps: DownloadDeps): Promise<string> {
   const name = toFileNameFromUrl(file.uri, 'script');
@@ -62,10 +74,9 @@ export async function downloadScript(file: RemoteFile, dir: string, taken: Taken
 // Rewrites a downloaded text file (by name, or a `#!` first line) as Azure's handlers do: BOM
 // removed (UTF-16 transcoded), CRLF → LF; any other file stays byte for byte.
 async function normalizeIfText(path: string, name: string, deps: DownloadDeps): Promise<void> {
-  const bytes = await readFile(path);
-  if (!isTextScript(name, bytes)) return;
+  if (!isTextScript(name, await readHead(path, 8))) return;
   const utf8Bom = deps.ps1Bom === true && name.toLowerCase().endsWith('.ps1');
-  await writeFile(path, normalizeTextScript(bytes, { utf8Bom }));
+  await normalizeTextScriptFile(path, { utf8Bom });
 }
 
 // The file name of an artifact (run-command.md §3, Compat): its fileName, else `Artifact<id>`.

@@ -9,6 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { ReadableStream } from 'node:stream/web';
 import { toLoggableUrl } from '../../util/loggable-url.js';
+import { isNetworkError, isTransientStatus } from '../../util/retry.js';
 
 export interface DownloadBounds {
   readonly maxBytes: number;
@@ -47,8 +48,6 @@ export interface DownloadRequest {
   readonly signal?: AbortSignal;
 }
 
-const retryableStatus = (status: number): boolean => status === 408 || status === 429 || status >= 500;
-
 // Downloads `url` into `dest` (mode 0700); throws a DownloadError and leaves no file on failure.
 export async function downloadToFile(request: DownloadRequest): Promise<number> {
   const { bounds } = request;
@@ -76,8 +75,13 @@ function toDownloadError(error: unknown, deadline: AbortSignal, bounds: Download
   const local = error as { syscall?: string; code?: string } | undefined;
   if (typeof local?.syscall === 'string') return new DownloadError(`could not write the file (${local.code ?? local.syscall})`);
   const cause = (error as { cause?: { code?: string; message?: string } } | undefined)?.cause;
-  const detail = cause?.code ?? cause?.message ?? (error instanceof Error ? error.message : String(error));
-  return new DownloadError(`network error (${detail})`, { transient: true });
+  const raw = cause?.code ?? cause?.message ?? (error instanceof Error ? error.message : String(error));
+  // Only a failure of the network itself may heal on retry (util/retry.ts); anything else (a URL
+  // fetch refuses, e.g. one with credentials) fails the same way every time. A detail that quotes
+  // a URL is not repeated: it may carry credentials or a SAS.
+  const detail = raw.includes('://') || raw.includes('@') ? 'the request could not be made' : raw;
+  if (isNetworkError(error)) return new DownloadError(`network error (${detail})`, { transient: true });
+  return new DownloadError(`request refused before it was sent (${detail})`);
 }
 
 // One attempt: follows redirects, then streams the body into `dest`.
@@ -96,7 +100,7 @@ async function fetchOnce(request: DownloadRequest, signal: AbortSignal): Promise
     if (!response.ok) {
       await response.body?.cancel().catch(() => undefined);
       const text = `HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}`;
-      throw new DownloadError(text, retryableStatus(response.status) ? { transient: true } : { nextMethod: true });
+      throw new DownloadError(text, isTransientStatus(response.status) ? { transient: true } : { nextMethod: true });
     }
     return writeBody(response, request.dest, request.bounds.maxBytes);
   }

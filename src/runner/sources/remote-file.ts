@@ -3,6 +3,7 @@
 // move on to the next way; transient failures are retried inside one way (http-download.ts).
 import type { ManagedIdentity } from '../../config/run-command.js';
 import { toLoggableUrl } from '../../util/loggable-url.js';
+import { mayReceiveStorageToken } from '../../util/storage-host.js';
 import { toErrorMessage } from '../../errors.js';
 import type { AccessToken } from '../../util/imds.js';
 import { DownloadError, downloadToFile, type DownloadBounds } from './http-download.js';
@@ -17,8 +18,9 @@ export interface RemoteFile {
 export interface RemoteFileDeps {
   readonly tokenSource?: { getToken(identity: ManagedIdentity): Promise<AccessToken> };
   readonly bounds: DownloadBounds;
-  // Hosts a managed-identity token is sent to (default: `*.blob.core.*`).
-  readonly isStorageHost?: (hostname: string) => boolean;
+  // Whether a managed-identity token may be sent to a URL (default: https to an Azure blob storage
+  // host, util/storage-host.ts). Only tests that serve storage on loopback replace it.
+  readonly mayReceiveToken?: (url: URL) => boolean;
   readonly warn?: (message: string) => void;
   // Aborts the download when the run is canceled or times out.
   readonly signal?: AbortSignal;
@@ -26,7 +28,6 @@ export interface RemoteFileDeps {
 
 // The storage API version sent with a bearer token (required by Azure Storage for OAuth).
 export const storageApiVersion = '2021-08-06';
-const defaultStorageHost = (hostname: string): boolean => /\.blob\.core\./i.test(hostname);
 
 interface Method {
   readonly label: string;
@@ -58,7 +59,11 @@ function toMethods(file: RemoteFile, deps: RemoteFileDeps): Method[] {
   else if (hasSignature(url)) methods.push({ label: 'with the SAS in the URL', url: url.href, headers: noHeaders });
   const identity = file.managedIdentity;
   const tokenSource = deps.tokenSource;
-  if (identity !== undefined && tokenSource !== undefined && (deps.isStorageHost ?? defaultStorageHost)(url.hostname)) {
+  const tokenAllowed = identity !== undefined && tokenSource !== undefined && (deps.mayReceiveToken ?? mayReceiveStorageToken)(bare);
+  if (identity !== undefined && tokenSource !== undefined && !tokenAllowed) {
+    deps.warn?.(`the managed identity is not used for ${toLoggableUrl(bare.href)}: a token is sent only over https to an Azure blob storage host`);
+  }
+  if (identity !== undefined && tokenSource !== undefined && tokenAllowed) {
     const headers = async (): Promise<Record<string, string>> => {
       const { token } = await tokenSource.getToken(identity);
       return { Authorization: `Bearer ${token}`, 'x-ms-version': storageApiVersion };

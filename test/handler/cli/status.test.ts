@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { toStatusDetail, toStatusTable } from '../../../src/handler/cli/status.js';
+import { escapeControlCharacters, toStatusDetail, toStatusTable } from '../../../src/handler/cli/status.js';
 import { toElapsed, toSize, toUploadState, type RunOverview } from '../../../src/handler/cli/run-overview.js';
 import type { RunJournal } from '../../../src/runner/journal.js';
 
@@ -42,5 +42,28 @@ describe('status view', () => {
     expect(detail).toContain('executionMessage:  Execution in progress');
     expect(detail).toContain('stdout:            /state/runs/deploy.3.x/stdout (2.0 KiB)');
     expect(detail).toContain('--- output (last 4096 bytes) ---\nhello\n');
+  });
+
+  it('escapes control characters but newline and tab: C0, ESC, DEL and C1', () => {
+    expect(escapeControlCharacters('a\tb\nc')).toBe('a\tb\nc');
+    expect(escapeControlCharacters('\x1b]0;pwned\x07\x1b[2J')).toBe('\\x1b]0;pwned\\x07\\x1b[2J');
+    expect(escapeControlCharacters('x\ry\x00\x08\x0b\x0c\x1f\x7f')).toBe('x\\x0dy\\x00\\x08\\x0b\\x0c\\x1f\\x7f');
+    expect(escapeControlCharacters('\u0080\u009b31m\u009d\u009f')).toBe('\\x80\\x9b31m\\x9d\\x9f');
+    expect(escapeControlCharacters('héllo ✓ \u00a0 日本')).toBe('héllo ✓ \u00a0 日本');
+  });
+
+  it('shows a script\'s output, error and message with their control characters escaped', () => {
+    const hostile: RunOverview = {
+      ...running,
+      instanceView: { ...running.instanceView, output: 'line 1\n\x1b[31mred\x1b[0m\tend\n', error: 'oops\r\u009b2J', executionMessage: 'Execution failed: \x1b]52;c;Zm9v\x07' },
+    };
+    const detail = toStatusDetail(hostile);
+    expect(detail).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
+    expect(detail).toContain('line 1\n\\x1b[31mred\\x1b[0m\tend\n');
+    expect(detail).toContain('oops\\x0d\\x9b2J');
+    expect(detail).toContain('executionMessage:  Execution failed: \\x1b]52;c;Zm9v\\x07');
+    const table = toStatusTable([{ ...hostile, status: 'error\x1b[2J' as RunOverview['status'] }], now);
+    expect(table).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
+    expect(table).toContain('error\\x1b[2J');
   });
 });

@@ -157,6 +157,32 @@ describe('Daemon', () => {
     }
   });
 
+  it('times out a run whose script download never answers: timeoutInSeconds counts from preparation', async () => {
+    await start();
+    const server = createServer(() => undefined); // accepts, never answers
+    let requests = 0;
+    server.on('request', () => (requests += 1));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const before = Date.now();
+      await writeSettings(harness, 'stalled', 0, { source: { scriptUri: `http://127.0.0.1:${port}/stalled.sh` }, timeoutInSeconds: 2 });
+      await waitFor(async () => requests, (count) => count > 0);
+      // The deadline is journaled while the run is still Pending (downloading).
+      const current = await harness.context.store.currentRun('stalled');
+      expect(current.kind === 'run' && current.journal.kind === 'present' ? current.journal.value : undefined).toMatchObject({ state: 'Pending', timeoutInSeconds: 2 });
+      const journal = current.kind === 'run' && current.journal.kind === 'present' ? current.journal.value : undefined;
+      expect(journal?.deadline).toBeGreaterThanOrEqual(before + 2000);
+      expect(journal?.deadline).toBeLessThanOrEqual(Date.now() + 2000);
+      const status = await waitForTerminal(harness, 'stalled', 0, 20_000);
+      expect(status.view).toMatchObject({ executionState: 'TimedOut', exitCode: -1 });
+      expect(status.view.executionMessage).toContain('timed out after 2 s');
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
   it('keeps a protected parameter out of logs, status and journal while passing it to the script', async () => {
     await start();
     const canary = `CANARY-${Date.now()}-s3cr3t`;

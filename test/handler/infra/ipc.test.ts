@@ -1,7 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
-import { createConnection, type Server } from 'node:net';
+import { createConnection, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DaemonAlreadyRunning, sendIpcRequest, startIpcServer, type IpcAddress, type IpcRequest, type IpcResponse } from '../../../src/handler/infra/ipc.js';
+import { DaemonAlreadyRunning, defaultIpcLimits, sendIpcRequest, startIpcServer, type IpcAddress, type IpcRequest, type IpcResponse } from '../../../src/handler/infra/ipc.js';
 import { RunStore } from '../../../src/handler/state/run-store.js';
 import { linuxPlatform } from '../../../src/platform/linux.js';
 
@@ -37,6 +37,20 @@ async function serve(endpoint: IpcAddress, handle: (request: IpcRequest) => Prom
 
 // Sends raw bytes on a plain connection and collects everything the server sends until it closes.
 // `$TOKEN` in a chunk stands for the daemon's current token.
+// Connects, sends `chunks` (no newline) and resolves with how many ms passed until the server closed it.
+async function closedAfter(address: IpcAddress, chunks: readonly string[]): Promise<number> {
+  const started = Date.now();
+  return new Promise((resolve) => {
+    const socket = createConnection(address.endpoint);
+    socket.on('error', () => undefined);
+    socket.on('connect', () => {
+      for (const chunk of chunks) socket.write(chunk);
+    });
+    socket.resume();
+    socket.on('close', () => resolve(Date.now() - started));
+  });
+}
+
 async function exchangeRaw(address: IpcAddress, rawChunks: readonly string[], gapMs = 0): Promise<string> {
   const token = await readFile(address.tokenPath, 'utf8');
   const chunks = rawChunks.map((chunk) => chunk.replace('$TOKEN', token));
@@ -164,6 +178,65 @@ describe('IPC server and client', () => {
     expect(calls).toBe(0);
   });
 
+  it('drops a request line longer than 4 KiB before authentication, without calling the handler', async () => {
+    const endpoint = toIpcEndpoint(tempDir());
+    let calls = 0;
+    await serve(endpoint, async () => {
+      calls += 1;
+      return { ok: true };
+    });
+    const long = `${JSON.stringify({ op: 'hello', token: '$TOKEN', padding: 'x'.repeat(4200) })}\n`;
+    expect(await exchangeRaw(endpoint, [long]).catch(() => '')).toBe('');
+    // Multi-byte characters count as the bytes they are.
+    const wide = `${JSON.stringify({ op: 'hello', token: '$TOKEN', padding: 'é'.repeat(2100) })}\n`;
+    expect(await exchangeRaw(endpoint, [wide]).catch(() => '')).toBe('');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(calls).toBe(0);
+    // A request just under the bound is served.
+    const fits = `${JSON.stringify({ op: 'hello', token: '$TOKEN', padding: 'x'.repeat(3800) })}\n`;
+    expect(await exchangeRaw(endpoint, [fits])).toContain('"ok":true');
+    expect(calls).toBe(1);
+    expect(defaultIpcLimits.maxRequestBytes).toBe(4096);
+  });
+
+  it('closes a connection that has not sent a complete request line within the time bound', async () => {
+    const endpoint = toIpcEndpoint(tempDir());
+    const server = await startIpcServer(endpoint, async () => ({ ok: true }), { ...defaultIpcLimits, requestTimeoutMs: 300 });
+    servers.push(server);
+    const started = Date.now();
+    const bound = (promise: Promise<number>): Promise<number> => Promise.race([promise, new Promise<number>((resolve) => setTimeout(() => resolve(Number.POSITIVE_INFINITY), 3000))]);
+    const [silent, partial] = await Promise.all([bound(closedAfter(endpoint, [])), bound(closedAfter(endpoint, ['{"op":"hel']))]);
+    expect(silent).toBeGreaterThanOrEqual(250);
+    expect(partial).toBeGreaterThanOrEqual(250);
+    expect(Math.max(silent, partial)).toBeLessThan(3000);
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(defaultIpcLimits.requestTimeoutMs).toBe(5000);
+  });
+
+  it('accepts at most 32 connections at once; the next is closed at once, and a freed slot serves again', async () => {
+    const endpoint = toIpcEndpoint(tempDir());
+    await serve(endpoint, async () => ({ ok: true, served: true }));
+    const parked: Socket[] = [];
+    try {
+      for (let index = 0; index < 32; index += 1) {
+        const socket = createConnection(endpoint.endpoint);
+        socket.on('error', () => undefined);
+        await new Promise((resolve) => socket.once('connect', resolve));
+        socket.write('{"op":"hel'); // parks without a newline
+        parked.push(socket);
+      }
+      const refusedIn = await Promise.race([closedAfter(endpoint, []), new Promise<number>((resolve) => setTimeout(() => resolve(Number.POSITIVE_INFINITY), 3000))]);
+      expect(refusedIn).toBeLessThan(1000);
+      parked.shift()?.destroy();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const reply = await sendIpcRequest(endpoint, { op: 'hello' }, 2000);
+      expect(reply).toEqual({ ok: true, served: true });
+      expect(defaultIpcLimits.maxConnections).toBe(32);
+    } finally {
+      for (const socket of parked) socket.destroy();
+    }
+  });
+
   it('refuses a second server on the same endpoint with DaemonAlreadyRunning', async () => {
     const endpoint = toIpcEndpoint(tempDir());
     await serve(endpoint, async () => ({ ok: true, first: true }));
@@ -182,6 +255,7 @@ describe('IPC server and client', () => {
     const started = Date.now();
     expect(await sendIpcRequest(toIpcEndpoint(tempDir()), { op: 'hello' }, 10_000)).toBeUndefined();
     expect(Date.now() - started).toBeLessThan(5000);
+    expect(defaultIpcLimits.requestTimeoutMs).toBe(5000);
   });
 
   it('resolves undefined when the server does not answer within the timeout', async () => {

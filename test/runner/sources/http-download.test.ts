@@ -30,6 +30,19 @@ async function failureOf(promise: Promise<unknown>): Promise<DownloadError> {
 }
 
 describe('downloadToFile', () => {
+  it('does not retry a request that cannot succeed (credentials in the URL), and never quotes them', async () => {
+    server.route('/s.sh', serve('echo hi\n'));
+    const warnings: string[] = [];
+    const url = server.origin.replace('://', '://alice:s3cr3t@') + '/s.sh';
+    const failure = await failureOf(downloadToFile({ url, headers: {}, dest: join(dir(), 'out'), bounds, warn: (m) => warnings.push(m) }));
+    expect(failure.transient).toBe(false);
+    expect(failure.nextMethod).toBe(false);
+    expect(warnings).toEqual([]);
+    expect(server.seen).toHaveLength(0);
+    expect(failure.message).toMatch(/^request refused before it was sent/);
+    expect(failure.message).not.toMatch(/alice|s3cr3t/);
+  });
+
   it('writes a 200 body to the file, owner-only', async () => {
     server.route('/s.sh', serve('echo hi\n'));
     const { done, dest } = download('/s.sh');

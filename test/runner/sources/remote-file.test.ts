@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ImdsTokenSource } from '../../../src/util/imds.js';
 import { downloadRemoteFile, storageApiVersion, toSasUrl, type RemoteFile, type RemoteFileDeps } from '../../../src/runner/sources/remote-file.js';
+import { mayReceiveStorageToken } from '../../../src/util/storage-host.js';
 import { serve, startLoopbackServer, type LoopbackServer } from '../../helpers/loopback-http.js';
 import { useTempDir } from '../../helpers/temp-dir.js';
 
@@ -25,7 +26,7 @@ function deps(overrides: Partial<RemoteFileDeps> = {}): RemoteFileDeps {
   return {
     bounds: { maxBytes: 1 << 20, totalMs: 5000, attempts: 2, backoffMs: 5, maxRedirects: 2 },
     tokenSource: new ImdsTokenSource({ endpoint: imds.origin, attempts: 1 }),
-    isStorageHost: () => true,
+    mayReceiveToken: () => true,
     ...overrides,
   };
 }
@@ -47,6 +48,30 @@ describe('toSasUrl', () => {
   });
 });
 
+describe('mayReceiveStorageToken', () => {
+  it('allows https to the blob hosts of the Azure clouds only, by exact suffix', () => {
+    for (const url of [
+      'https://acct.blob.core.windows.net/c/s.sh',
+      'https://ACCT.Blob.Core.Windows.Net/c/s.sh',
+      'https://acct.blob.core.usgovcloudapi.net/c/s.sh',
+      'https://acct.blob.core.chinacloudapi.cn/c/s.sh',
+      'https://acct.z1.blob.storage.azure.net/c/s.sh',
+    ]) expect(mayReceiveStorageToken(new URL(url)), url).toBe(true);
+    for (const url of [
+      'http://acct.blob.core.windows.net/c/s.sh',
+      'https://acct.blob.core.attacker.example/c/s.sh',
+      'https://acct.blob.core.windows.net.attacker.example/c/s.sh',
+      'https://acctblob.core.windows.net/c/s.sh',
+      'https://blob.core.windows.net/c/s.sh',
+      'https://.blob.core.windows.net/c/s.sh',
+      'https://acct.blob.storage.azure.net.evil.example/c',
+      'https://evil-blob.core.windows.net/c',
+      'https://127.0.0.1/c/s.sh',
+      'ftp://acct.blob.core.windows.net/c/s.sh',
+    ]) expect(mayReceiveStorageToken(new URL(url)), url).toBe(false);
+  });
+});
+
 describe('downloadRemoteFile', () => {
   it('uses the SAS token first', async () => {
     storage.route('/c/s.sh', (req, res) => res.writeHead(req.url?.includes(`sig=${sig}`) ? 200 : 403).end('with sas'));
@@ -65,10 +90,31 @@ describe('downloadRemoteFile', () => {
 
   it('sends no token to a host that is not blob storage', async () => {
     storage.route('/s.sh', (req, res) => res.writeHead(req.headers.authorization ? 500 : 200).end('anonymous'));
-    const { isStorageHost: _all, ...defaults } = deps();
+    const { mayReceiveToken: _all, ...defaults } = deps();
     await downloadRemoteFile({ uri: `${storage.origin}/s.sh`, managedIdentity: {} }, join(dir(), 'f'), defaults);
     expect(await readFile(join(dir(), 'f'), 'utf8')).toBe('anonymous');
     expect(imds.seen).toHaveLength(0);
+  });
+
+  it('sends no token over plain http or to a look-alike of a storage host (default rule)', async () => {
+    // The loopback server stands in for hosts that are not storage: each URL must get no token.
+    storage.route('/c/s.sh', (req, res) => res.writeHead(req.headers.authorization ? 500 : 200).end('anonymous'));
+    const { mayReceiveToken: _all, ...defaults } = deps();
+    const warnings: string[] = [];
+    await downloadRemoteFile({ uri: `${storage.origin}/c/s.sh`, managedIdentity: {} }, join(dir(), 'f'), { ...defaults, warn: (m) => warnings.push(m) });
+    expect(imds.seen).toHaveLength(0);
+    expect(warnings.join('\n')).toContain('a token is sent only over https to an Azure blob storage host');
+  });
+
+  it('asks for no token at all for a look-alike host or for plain http (default rule)', async () => {
+    const asked: string[] = [];
+    const tokenSource = { getToken: () => { asked.push('token'); return Promise.resolve({ token: 't', expiresOnMs: Date.now() + 3_600_000 }); } };
+    const { mayReceiveToken: _all, ...defaults } = deps({ tokenSource });
+    const quick = { ...defaults, bounds: { ...defaults.bounds, attempts: 1, totalMs: 2000 } };
+    for (const uri of ['https://acct.blob.core.attacker.invalid/c/s.sh', 'http://acct.blob.core.windows.net.invalid/c/s.sh']) {
+      await messageOf(downloadRemoteFile({ uri, managedIdentity: {} }, join(dir(), 'f'), quick));
+    }
+    expect(asked).toEqual([]);
   });
 
   it('tries anonymously when the SAS is refused and the token cannot be had', async () => {
