@@ -28,7 +28,10 @@ export const journalSchema = z.object({
   // (the top-level status is `success` all the same, run-command.md §6).
   handlerFailure: z.boolean(),
   process: processIdentitySchema.optional(),
-  // Epoch milliseconds at which the run times out.
+  // When the run times out, on the monotonic clock of its boot (TimerClock.monotonicMs): a wall-clock
+  // step (NTP, a VM resume) changes nothing; a different boot ends the run anyway.
+  deadlineMonotonicMs: z.number().optional(),
+  // Epoch milliseconds at which the run times out: written by earlier versions, still honoured.
   deadline: z.number().optional(),
   // Why termination was requested, written before the signal is sent.
   stopRequest: z.object({ kind: z.enum(['timed-out', 'canceled']), reason: z.string() }).optional(),

@@ -254,14 +254,19 @@ export class Run extends EventEmitter<RunEvents> {
   // stopped while this run was preparing, is kept) and arms it.
   async #startDeadline(): Promise<void> {
     const timeout = this.#journal.timeoutInSeconds;
-    if (timeout > 0 && this.#journal.deadline === undefined) await this.#transition({ deadline: this.#deps.clock.now() + timeout * 1000 });
+    const { deadline, deadlineMonotonicMs } = this.#journal;
+    if (timeout > 0 && deadline === undefined && deadlineMonotonicMs === undefined) {
+      await this.#transition({ deadlineMonotonicMs: this.#deps.clock.monotonicMs() + timeout * 1000 });
+    }
     this.#armDeadline();
   }
 
   #armDeadline(): void {
-    const { deadline, timeoutInSeconds } = this.#journal;
-    if (deadline === undefined) return;
-    const delay = deadline - this.#deps.clock.now();
+    const { deadline, deadlineMonotonicMs, timeoutInSeconds } = this.#journal;
+    const { clock } = this.#deps;
+    if (deadlineMonotonicMs === undefined && deadline === undefined) return;
+    // A journal of an earlier version has only the wall-clock deadline.
+    const delay = deadlineMonotonicMs !== undefined ? deadlineMonotonicMs - clock.monotonicMs() : (deadline ?? 0) - clock.now();
     this.#timers.push(this.#deps.clock.setTimer(() => void this.#requestStop({ kind: 'timed-out', reason: `timeoutInSeconds ${timeoutInSeconds}` }), delay));
   }
 

@@ -4,13 +4,24 @@ export interface Clock {
   now(): number;
 }
 
-// A clock that also arms timers (runs and the scheduler take one: tests drive it by hand).
+// A clock that also arms timers (runs and the scheduler take one: tests drive it by hand). Timers
+// and deadlines follow the monotonic clock, which no NTP step or manual change of the wall clock
+// moves (issue 13, #14); now() is for what is shown (startTime, endTime).
 export interface TimerClock extends Clock {
-  // Calls `callback` once `delayMs` have passed; cancel() before that prevents it.
+  // Milliseconds on the machine's monotonic clock: the same in every process of one boot.
+  monotonicMs(): number;
+  // Calls `callback` once `delayMs` have passed on the monotonic clock; cancel() prevents it.
   setTimer(callback: () => void, delayMs: number): { cancel(): void };
 }
 
-export const systemClock: TimerClock = { now: () => Date.now(), setTimer: (callback, delayMs) => setLongTimeout(callback, delayMs) };
+// CLOCK_MONOTONIC (libuv's hrtime), shared by the processes of one boot, unlike performance.now().
+const readMonotonicMs = (): number => Number(process.hrtime.bigint() / 1_000_000n);
+
+export const systemClock: TimerClock = {
+  now: () => Date.now(),
+  monotonicMs: readMonotonicMs,
+  setTimer: (callback, delayMs) => setLongTimeout(callback, delayMs),
+};
 
 // RFC 3339 UTC to the second, as the status file and instance view use (protocol.md §7).
 export function toRfc3339(epochMs: number): string {
@@ -24,12 +35,13 @@ export function sleep(ms: number): Promise<void> {
 
 const maxTimerMs = 2 ** 31 - 1;
 
-// A timeout that may exceed setTimeout's 24.8-day limit (timeoutInSeconds goes up to 2^31 s).
+// A timeout that may exceed setTimeout's 24.8-day limit (timeoutInSeconds goes up to 2^31 s),
+// counted on the monotonic clock: a step of the wall clock neither stretches nor fires it.
 export function setLongTimeout(callback: () => void, delayMs: number): { cancel(): void } {
   let timer: NodeJS.Timeout | undefined;
-  const due = Date.now() + Math.max(0, delayMs);
+  const due = readMonotonicMs() + Math.max(0, delayMs);
   const arm = (): void => {
-    const remaining = due - Date.now();
+    const remaining = due - readMonotonicMs();
     if (remaining <= 0) {
       callback();
       return;

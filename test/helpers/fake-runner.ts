@@ -13,32 +13,43 @@ interface Timer {
   done: boolean;
 }
 
-// Time moves only when the test calls advance(); due timers fire in order.
+// Time moves only when the test calls advance(); due timers fire in order. The wall clock can also
+// be stepped alone (NTP, a VM resume), which moves neither the monotonic clock nor any timer.
 export class ManualClock implements TimerClock {
-  #now = Date.UTC(2026, 11, 2, 10, 0, 0);
+  #monotonic = 1_000_000;
+  #wallOffset = Date.UTC(2026, 11, 2, 10, 0, 0) - 1_000_000;
   readonly #timers: Timer[] = [];
 
   now(): number {
-    return this.#now;
+    return this.#monotonic + this.#wallOffset;
+  }
+
+  monotonicMs(): number {
+    return this.#monotonic;
+  }
+
+  // Steps the wall clock by `ms` (negative: backwards), as an NTP step or a VM resume does.
+  stepWallClock(ms: number): void {
+    this.#wallOffset += ms;
   }
 
   setTimer(callback: () => void, delayMs: number): { cancel(): void } {
-    const timer: Timer = { at: this.#now + Math.max(0, delayMs), callback, done: false };
+    const timer: Timer = { at: this.#monotonic + Math.max(0, delayMs), callback, done: false };
     this.#timers.push(timer);
     return { cancel: () => void (timer.done = true) };
   }
 
   // Moves time forward by `ms`, firing every timer that falls due on the way.
   advance(ms: number): void {
-    const until = this.#now + ms;
+    const until = this.#monotonic + ms;
     for (;;) {
       const next = this.#timers.filter((timer) => !timer.done && timer.at <= until).sort((a, b) => a.at - b.at)[0];
       if (!next) break;
-      this.#now = next.at;
+      this.#monotonic = next.at;
       next.done = true;
       next.callback();
     }
-    this.#now = until;
+    this.#monotonic = until;
   }
 
   // Timers armed and not yet fired or canceled.

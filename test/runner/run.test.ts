@@ -66,7 +66,7 @@ describe('Run', () => {
   it('asks for termination at the deadline, forces it after the grace period, and ends TimedOut', async () => {
     const run = makeRun({ timeoutInSeconds: 10 });
     const { done } = await started(run);
-    expect(run.journal.deadline).toBe(clock.now() + 10_000);
+    expect(run.journal.deadlineMonotonicMs).toBe(clock.monotonicMs() + 10_000);
     clock.advance(9_999);
     expect(processes.terminationRequests).toEqual([]);
     clock.advance(1);
@@ -90,12 +90,12 @@ describe('Run', () => {
       const { port } = server.address() as AddressInfo;
       const run = makeRun({ source: { scriptUri: `http://127.0.0.1:${port}/stuck.sh` }, timeoutInSeconds: 10 });
       await run.persist();
-      const preparing = clock.now();
+      const preparing = clock.monotonicMs();
       const done = run.execute();
       await until(() => requests > 0, 'the download to start');
       expect(run.journal.state).toBe('Pending');
-      expect(run.journal.deadline).toBe(preparing + 10_000);
-      expect(journals.written.some((journal) => journal.state === 'Pending' && journal.deadline === preparing + 10_000)).toBe(true);
+      expect(run.journal.deadlineMonotonicMs).toBe(preparing + 10_000);
+      expect(journals.written.some((journal) => journal.state === 'Pending' && journal.deadlineMonotonicMs === preparing + 10_000)).toBe(true);
       clock.advance(9_999);
       await flush();
       expect(run.journal.state).toBe('Pending');
@@ -182,10 +182,42 @@ describe('Run', () => {
     expect(journal.message).toContain('how the script ended is unknown');
   });
 
+  it('times out on the monotonic clock: a wall-clock step neither stretches the deadline of a run re-attached after a restart nor fires it early', async () => {
+    const run = makeRun({ timeoutInSeconds: 10 });
+    await started(run);
+    const journaled = run.journal;
+    // The daemon dies (its process layer with it); the wall clock steps an hour back (NTP, a VM
+    // resume); a new daemon re-attaches from the journal.
+    const later = new FakeProcesses();
+    clock.stepWallClock(-60 * 60_000);
+    const after = new Run(dir(), journaled, undefined, makeFakeRunDeps({ clock, processes: later, journals, workRoot: dir() }));
+    const done = after.resume();
+    clock.advance(5_000);
+    clock.stepWallClock(+2 * 60 * 60_000);
+    await flush();
+    expect(later.terminationRequests).toEqual([]);
+    clock.advance(5_000);
+    await flush();
+    expect(later.terminationRequests).toEqual([journaled.process?.pid]);
+    later.exit(journaled.process?.pid ?? 0, { kind: 'signaled', signal: 15 });
+    expect(await done).toMatchObject({ state: 'TimedOut' });
+  });
+
+  it('keeps honouring the wall-clock deadline of a journal written by an earlier version', async () => {
+    const identity = { wrapperPid: 5, pid: 6, pgid: 6, startTime: '9', wrapperStartTime: '8' };
+    const base = makeRunJournal({ name: 'rc1', seq: 3, runId: 'rc1.3.x', settingsFile: '', bootId: 'boot-1' }, clock.now());
+    const done = makeRun({}, { ...base, state: 'Running', process: identity, deadline: clock.now() + 2000, timeoutInSeconds: 60 }).resume();
+    clock.advance(2000);
+    await flush();
+    expect(processes.terminationRequests).toEqual([6]);
+    processes.exit(6, { kind: 'signaled', signal: 15 });
+    expect(await done).toMatchObject({ state: 'TimedOut' });
+  });
+
   it('re-attaches to a script of the same boot and keeps its original deadline', async () => {
     const identity = { wrapperPid: 5, pid: 6, pgid: 6, startTime: '9', wrapperStartTime: '8' };
     const base = makeRunJournal({ name: 'rc1', seq: 3, runId: 'rc1.3.x', settingsFile: '', bootId: 'boot-1' }, clock.now());
-    const run = makeRun({}, { ...base, state: 'Running', process: identity, deadline: clock.now() + 3000, timeoutInSeconds: 60 });
+    const run = makeRun({}, { ...base, state: 'Running', process: identity, deadlineMonotonicMs: clock.monotonicMs() + 3000, timeoutInSeconds: 60 });
     const done = run.resume();
     expect(processes.attached).toEqual([identity]);
     clock.advance(3000);
@@ -221,7 +253,7 @@ describe('Run', () => {
     const { done } = await started(run);
     processes.exit(processes.lastPid, { kind: 'exited', exitCode: 0 });
     expect(await done).toMatchObject({ state: 'Succeeded', timeoutInSeconds: 0 });
-    expect(run.journal.deadline).toBeUndefined();
+    expect(run.journal.deadlineMonotonicMs).toBeUndefined();
     expect(warnings).toEqual([
       expect.stringContaining("parameters[0].name 'my-param' is not a name a shell can reference"),
       expect.stringContaining('timeoutInSeconds -1 is negative: no time limit'),

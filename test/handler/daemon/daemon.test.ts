@@ -8,6 +8,7 @@ import {
   disposeHarness, findProcesses, makeDaemon, makeHarness, readStatus, waitFor, waitForTerminal, writeSettings, type Harness,
 } from '../../helpers/daemon-harness.js';
 import { makeGate } from '../../helpers/gate.js';
+import { systemClock } from '../../../src/util/time.js';
 
 let harness: Harness;
 
@@ -165,15 +166,15 @@ describe('Daemon', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
       const { port } = server.address() as AddressInfo;
-      const before = Date.now();
+      const before = systemClock.monotonicMs();
       await writeSettings(harness, 'stalled', 0, { source: { scriptUri: `http://127.0.0.1:${port}/stalled.sh` }, timeoutInSeconds: 2 });
       await waitFor(async () => requests, (count) => count > 0);
       // The deadline is journaled while the run is still Pending (downloading).
       const current = await harness.context.store.currentRun('stalled');
       expect(current.kind === 'run' && current.journal.kind === 'present' ? current.journal.value : undefined).toMatchObject({ state: 'Pending', timeoutInSeconds: 2 });
       const journal = current.kind === 'run' && current.journal.kind === 'present' ? current.journal.value : undefined;
-      expect(journal?.deadline).toBeGreaterThanOrEqual(before + 2000);
-      expect(journal?.deadline).toBeLessThanOrEqual(Date.now() + 2000);
+      expect(journal?.deadlineMonotonicMs).toBeGreaterThanOrEqual(before + 2000);
+      expect(journal?.deadlineMonotonicMs).toBeLessThanOrEqual(systemClock.monotonicMs() + 2000);
       const status = await waitForTerminal(harness, 'stalled', 0, 20_000);
       expect(status.view).toMatchObject({ executionState: 'TimedOut', exitCode: -1 });
       expect(status.view.executionMessage).toContain('timed out after 2 s');
