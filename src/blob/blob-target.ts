@@ -4,6 +4,7 @@
 import type { AppendBlobClient } from '@azure/storage-blob';
 import type { BlobTarget, ManagedIdentity } from '../config/run-command.js';
 import type { AccessToken } from '../util/imds.js';
+import { makeBoundedHttpClient } from './bounded-http-client.js';
 import { toLoggableUrl } from '../util/loggable-url.js';
 import { mayReceiveStorageToken, storageHostSuffixes } from '../util/storage-host.js';
 
@@ -66,7 +67,9 @@ export function toBlobAddress(target: BlobTarget): BlobAddress {
 }
 
 // Retries are the stream's business (it must see every failure to keep appends exactly-once).
-const pipelineOptions = { retryOptions: { maxTries: 1 }, userAgentOptions: { userAgentPrefix: 'runcommand-handler' } };
+// Responses are read through a client that keeps at most 64 KiB of any body (bounded-http-client.ts):
+// a hostile endpoint's huge body never reaches the heap.
+const pipelineOptions = { retryOptions: { maxTries: 1 }, userAgentOptions: { userAgentPrefix: 'runcommand-handler' }, httpClient: makeBoundedHttpClient() };
 
 // The SDK is loaded on first use: a daemon whose runs do not stream never pays its memory.
 async function makeClient(address: BlobAddress, deps: TargetDeps): Promise<AppendBlobClient> {

@@ -37,7 +37,13 @@ export const journalSchema = z.object({
   stopRequest: z.object({ kind: z.enum(['timed-out', 'canceled']), reason: z.string() }).optional(),
   // Bytes of each output file known to be in its append blob (issue 4); present when the run streams.
   uploads: z.object({ stdout: z.number().int().nonnegative().optional(), stderr: z.number().int().nonnegative().optional() }).optional(),
+  // How many times the launch work (preparation, blob creation, launch) was begun, persisted before
+  // it begins: a run whose launch keeps killing the daemon is ended by recovery, not retried forever.
+  launchAttempts: z.number().int().nonnegative().optional(),
 });
+
+// A run still Pending whose launch was begun this many times is not begun again (recovery.ts).
+export const maxLaunchAttempts = 3;
 
 export type RunJournal = z.infer<typeof journalSchema>;
 

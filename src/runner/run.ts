@@ -139,7 +139,7 @@ export class Run extends EventEmitter<RunEvents> {
     this.#launching = true;
     try {
       // timeoutInSeconds covers the whole run from here: downloads, blob creation and launch too.
-      await this.#startDeadline();
+      await this.#startLaunch();
       const launch = await this.#prepare(command);
       for (const extension of this.#extensions) {
         if (this.#stop) break;
@@ -250,13 +250,18 @@ export class Run extends EventEmitter<RunEvents> {
     });
   }
 
-  // Journals the deadline as preparation starts (a deadline already journaled, by a daemon that
-  // stopped while this run was preparing, is kept) and arms it.
-  async #startDeadline(): Promise<void> {
+  // Journals, as preparation starts, one more launch attempt (before any launch work: if that work
+  // takes the daemon down, recovery knows and gives up after a few, recovery.ts) and the deadline (a
+  // deadline already journaled, by a daemon that stopped while this run was preparing, is kept),
+  // then arms the deadline.
+  async #startLaunch(): Promise<void> {
     const timeout = this.#journal.timeoutInSeconds;
     const { deadline, deadlineMonotonicMs } = this.#journal;
+    const launchAttempts = (this.#journal.launchAttempts ?? 0) + 1;
     if (timeout > 0 && deadline === undefined && deadlineMonotonicMs === undefined) {
-      await this.#transition({ deadlineMonotonicMs: this.#deps.clock.monotonicMs() + timeout * 1000 });
+      await this.#transition({ launchAttempts, deadlineMonotonicMs: this.#deps.clock.monotonicMs() + timeout * 1000 });
+    } else {
+      await this.#transition({ launchAttempts });
     }
     this.#armDeadline();
   }

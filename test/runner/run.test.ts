@@ -47,9 +47,43 @@ describe('Run', () => {
     processes.exit(processes.lastPid, { kind: 'exited', exitCode: 0 });
     const journal = await done;
     expect(journals.states).toEqual(['Pending', 'Running', 'Succeeded']);
-    expect(announced).toEqual(['Pending@1', 'Running@2', 'Succeeded@3']);
+    // The second Pending write counts the launch attempt before any launch work (hardening #3).
+    expect(announced).toEqual(['Pending@1', 'Pending@2', 'Running@3', 'Succeeded@4']);
+    expect(journals.written[1]?.launchAttempts).toBe(1);
     expect(journal).toMatchObject({ state: 'Succeeded', message: 'Execution completed', exitCode: 0, startTime: '2026-12-02T10:00:00Z', launchTime: '2026-12-02T10:00:00Z', endTime: '2026-12-02T10:00:01Z' });
     expect(journal.process?.pid).toBe(processes.lastPid);
+  });
+
+  it('journals each launch attempt before its launch work begins (hardening #3)', async () => {
+    const seen: Array<number | undefined> = [];
+    const run = new Run(dir(), { ...makeRunJournal({ name: 'rc1', seq: 3, runId: 'rc1.3.x', settingsFile: '/config/rc1.3.settings', bootId: 'boot-1' }, clock.now()), launchAttempts: 1 }, parseSettings({ source: { script: 'echo hi' } }), makeFakeRunDeps({ clock, processes, journals, workRoot: dir() }), [
+      { beforeLaunch: async (current) => void seen.push(current.journal.launchAttempts) },
+    ]);
+    await run.persist();
+    const done = run.execute();
+    await until(() => run.journal.state === 'Running', 'the script to be launched');
+    // A run journaled with one attempt (the daemon died during it) begins its second.
+    expect(seen).toEqual([2]);
+    expect(journals.written.find((journal) => journal.launchAttempts === 2)?.state).toBe('Pending');
+    processes.exit(processes.lastPid, { kind: 'exited', exitCode: 0 });
+    expect(await done).toMatchObject({ state: 'Succeeded', launchAttempts: 2 });
+  });
+
+  it('ends only the run whose launch work throws (hardening #3): no exception escapes execute', async () => {
+    const throwing = [
+      { beforeLaunch: (): Promise<void> => { throw new TypeError('boom in launch work'); } },
+    ];
+    const run = new Run(dir(), makeRunJournal({ name: 'rc1', seq: 3, runId: 'rc1.3.x', settingsFile: '/config/rc1.3.settings', bootId: 'boot-1' }, clock.now()), parseSettings({ source: { script: 'echo hi' } }), makeFakeRunDeps({ clock, processes, journals, workRoot: dir() }), throwing);
+    await run.persist();
+    const journal = await run.execute();
+    expect(journal).toMatchObject({ state: 'Failed', exitCode: errorCodes.startExecution, handlerFailure: true });
+    expect(journal.message).toContain('boom in launch work');
+    expect(processes.launches).toEqual([]);
+    // The next run is not affected.
+    const next = makeRun();
+    const { done } = await started(next);
+    processes.exit(processes.lastPid, { kind: 'exited', exitCode: 0 });
+    expect(await done).toMatchObject({ state: 'Succeeded' });
   });
 
   it('reports a non-zero exit as Failed with the exit code, a signal as Failed −1', async () => {

@@ -4,7 +4,7 @@
 // cannot be read is never taken for "never started".
 import type { RunCommand } from '../../config/run-command.js';
 import { errorCodes, HandlerError, toErrorMessage } from '../../errors.js';
-import { isActiveJournal, type RunJournal } from '../../runner/journal.js';
+import { isActiveJournal, maxLaunchAttempts, type RunJournal } from '../../runner/journal.js';
 import { readProcessIdentity } from '../../runner/process-contract.js';
 import { makeRunJournal, Run, type RunDeps, type RunExtension } from '../../runner/run.js';
 import type { Log } from '../infra/logger.js';
@@ -63,6 +63,11 @@ async function recoverUnreadable(runDir: string, record: SequenceRecord, reason:
   await run.fail(new HandlerError(errorCodes.general, `the run journal ${reason}; whether the script started is unknown, so it is not started (again)`));
 }
 
+// The executionMessage of a run ended because its launch kept taking the daemon down.
+export function launchFailedRepeatedly(attempts: number): string {
+  return `the run's launch failed repeatedly: the handler's daemon stopped during each of its ${attempts} launch attempts (script download, blob creation or start), so it is not started again`;
+}
+
 async function recoverRun(runDir: string, journal: RunJournal, hooks: RecoveryHooks): Promise<void> {
   const identity = journal.process ?? (await readProcessIdentity(runDir));
   if (identity !== undefined) {
@@ -72,6 +77,15 @@ async function recoverRun(runDir: string, journal: RunJournal, hooks: RecoveryHo
     const run = new Run(runDir, running, undefined, hooks.runDeps, extensions);
     hooks.adopt(run, command);
     void run.resume();
+    return;
+  }
+  const attempts = journal.launchAttempts ?? 0;
+  if (attempts >= maxLaunchAttempts) {
+    // Its launch work was begun this often and the daemon died during each: never begun again.
+    hooks.log.error('run launch failed repeatedly: the run is ended, never started again', { name: journal.name, seq: journal.seq, runId: journal.runId, attempts });
+    const run = new Run(runDir, journal, undefined, hooks.runDeps);
+    hooks.adopt(run);
+    await run.fail(new HandlerError(errorCodes.startExecution, launchFailedRepeatedly(attempts)));
     return;
   }
   let command: RunCommand | undefined;
