@@ -18,6 +18,9 @@ export const defaultOptions = {
   // Where RunAs runs get their working directories: outside /var/lib/waagent (0700), so the
   // RunAs user can reach its own (run-as-work-dir.linux.ts).
   workRoot: '/var/lib/runcommand-handler-work',
+  // Per-stream cap on a script's output files: the head and a tail are kept, the middle dropped
+  // (issue #6: one run's output must not fill the disk).
+  maxOutputBytes: 1024 * 1024 * 1024,
 } as const;
 
 export interface Options {
@@ -26,6 +29,7 @@ export interface Options {
   readonly killGraceMs: number;
   readonly settingsSettleMs: number;
   readonly dependencyWaitMs: number;
+  readonly maxOutputBytes: number;
   // Where the handler keeps its state; default `<lib>/runcommand-handler`.
   readonly stateDir?: string;
   // Where `<THUMBPRINT>.crt/.prv` live; default the agent's lib dir.
@@ -47,6 +51,7 @@ const envSchema = z.object({
   RUNCOMMAND_HANDLER_KILL_GRACE_MS: nonNegativeInt.optional(),
   RUNCOMMAND_HANDLER_SETTINGS_SETTLE_MS: nonNegativeInt.optional(),
   RUNCOMMAND_HANDLER_DEPENDENCY_WAIT_MS: nonNegativeInt.optional(),
+  RUNCOMMAND_HANDLER_MAX_OUTPUT_BYTES: positiveInt.min(4096).optional(),
   RUNCOMMAND_HANDLER_STATE_DIR: z.string().min(1).optional(),
   RUNCOMMAND_HANDLER_CERT_DIR: z.string().min(1).optional(),
   RUNCOMMAND_HANDLER_WORK_DIR: z.string().min(1).optional(),
@@ -68,6 +73,7 @@ export function parseOptions(env: NodeJS.ProcessEnv): Options {
     killGraceMs: v.RUNCOMMAND_HANDLER_KILL_GRACE_MS ?? defaultOptions.killGraceMs,
     settingsSettleMs: v.RUNCOMMAND_HANDLER_SETTINGS_SETTLE_MS ?? defaultOptions.settingsSettleMs,
     dependencyWaitMs: v.RUNCOMMAND_HANDLER_DEPENDENCY_WAIT_MS ?? defaultOptions.dependencyWaitMs,
+    maxOutputBytes: v.RUNCOMMAND_HANDLER_MAX_OUTPUT_BYTES ?? defaultOptions.maxOutputBytes,
     imdsEndpoint: v.RUNCOMMAND_HANDLER_IMDS_ENDPOINT ?? defaultImdsEndpoint,
     workRoot: resolve(v.RUNCOMMAND_HANDLER_WORK_DIR ?? defaultOptions.workRoot),
     ...(v.RUNCOMMAND_HANDLER_STATE_DIR ? { stateDir: v.RUNCOMMAND_HANDLER_STATE_DIR } : {}),

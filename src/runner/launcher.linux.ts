@@ -18,11 +18,17 @@ interface Waiter<T> {
   reject(error: Error): void;
 }
 
+// The wrapper's --max-output: 0 (no relay) when the launch sets no cap.
+export function toMaxOutputArg(launch: ScriptLaunch): number {
+  const max = launch.maxOutputBytes;
+  return max === undefined || !Number.isFinite(max) || max < 1 ? 0 : Math.floor(max);
+}
+
 // Encodes a launch request: native (little-endian) u32 length, then NUL-terminated fields.
 export function toLaunchRequest(id: string, launch: ScriptLaunch): Buffer {
   const env = Object.entries(launch.env).map(([key, value]) => `${key}=${value}`);
   const argv = [launch.program, ...launch.args];
-  const fields = [id, String(Math.max(0, Math.round(launch.graceMs))), launch.runDir, launch.cwd ?? launch.runDir, launch.stdoutPath, launch.stderrPath,
+  const fields = [id, String(Math.max(0, Math.round(launch.graceMs))), String(toMaxOutputArg(launch)), launch.runDir, launch.cwd ?? launch.runDir, launch.stdoutPath, launch.stderrPath,
     String(argv.length), ...argv, String(env.length), ...env];
   const payload = Buffer.from(fields.map((field) => `${field}\0`).join(''), 'utf8');
   const header = Buffer.alloc(4);

@@ -18,6 +18,17 @@ export interface ScriptLaunch {
   wrapperPath?: string;
   // The script's working directory (RunAs: the user's own); default runDir.
   cwd?: string;
+  // Per-stream output cap (issue #6): the wrapper relays stdout and stderr through pipes and keeps
+  // the head and the tail of each; unset, the script writes its output files directly.
+  maxOutputBytes?: number;
+}
+
+// What the wrapper's relay dropped of the script's output (bytes per stream), and whether the file
+// system's reserve stopped it (rather than the cap alone).
+export interface OutputTruncation {
+  stdoutDropped: number;
+  stderrDropped: number;
+  lowSpace: boolean;
 }
 
 // Who runs the script: the wrapper and the script, each a pid with its start time, so a later
@@ -31,8 +42,8 @@ export interface ProcessIdentity {
 }
 
 export type ExitRecord =
-  | { kind: 'exited'; exitCode: number }
-  | { kind: 'signaled'; signal: number }
+  | { kind: 'exited'; exitCode: number; output?: OutputTruncation }
+  | { kind: 'signaled'; signal: number; output?: OutputTruncation }
   | { kind: 'exec-failed'; errno: number }
   // The wrapper's record exists but cannot be read: how the script ended is unknown.
   | { kind: 'unreadable'; reason: string };
@@ -61,9 +72,10 @@ export interface ProcessLayer {
 const pidSchema = z.number().int().positive();
 const startTimeSchema = z.string().regex(/^\d+$/);
 export const processIdentitySchema = z.object({ wrapperPid: pidSchema, pid: pidSchema, pgid: pidSchema, startTime: startTimeSchema, wrapperStartTime: startTimeSchema });
+const outputSchema = z.object({ stdoutDropped: z.number().int().nonnegative(), stderrDropped: z.number().int().nonnegative(), lowSpace: z.boolean() });
 const exitStatusSchema = z.union([
-  z.object({ exitCode: z.number().int() }),
-  z.object({ signal: z.number().int() }),
+  z.object({ exitCode: z.number().int(), output: outputSchema.optional() }),
+  z.object({ signal: z.number().int(), output: outputSchema.optional() }),
   z.object({ execError: z.number().int() }),
 ]);
 
@@ -74,8 +86,9 @@ export async function readExitRecord(runDir: string): Promise<Read<ExitRecord>> 
   const parsed = exitStatusSchema.safeParse(parseJson(text));
   if (!parsed.success) return { kind: 'corrupt', reason: text.startsWith('\0') ? `cannot be read (${text.slice(1)})` : 'is not a valid exit record' };
   const value = parsed.data;
-  if ('exitCode' in value) return { kind: 'present', value: { kind: 'exited', exitCode: value.exitCode } };
-  if ('signal' in value) return { kind: 'present', value: { kind: 'signaled', signal: value.signal } };
+  const output = 'output' in value && value.output !== undefined ? { output: value.output } : {};
+  if ('exitCode' in value) return { kind: 'present', value: { kind: 'exited', exitCode: value.exitCode, ...output } };
+  if ('signal' in value) return { kind: 'present', value: { kind: 'signaled', signal: value.signal, ...output } };
   return { kind: 'present', value: { kind: 'exec-failed', errno: value.execError } };
 }
 

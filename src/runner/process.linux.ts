@@ -8,7 +8,7 @@ import type { Readable } from 'node:stream';
 import { HandlerError, errorCodes } from '../errors.js';
 import { join } from 'node:path';
 import { packageRoot } from '../util/package-root.js';
-import { WrapperLauncher } from './launcher.linux.js';
+import { WrapperLauncher, toMaxOutputArg } from './launcher.linux.js';
 import {
   parseProcessIdentity, readExitRecord, toRecordedExit, type ExitRecord, type ProcessIdentity, type ProcessLayer, type ScriptHandle, type ScriptLaunch,
 } from './process-contract.js';
@@ -16,8 +16,25 @@ import { runFiles } from './run-directory.js';
 
 // scripts/build-native.mjs puts it there; the package ships it at the same place.
 const defaultWrapperPath = join(packageRoot, 'dist', 'native', 'rch-exec');
-// What a wrapper that vanished without a record (SIGKILLed, OOM-killed) most likely met.
+// What a run the daemon itself killed (killRunNow) met when its wrapper left no record.
 const killedRecord: ExitRecord = { kind: 'signaled', signal: 9 };
+// Wrappers killRunNow SIGKILLed (pid:start time): only for them is a missing record a known kill.
+const killedByUs = new Set<string>();
+const toKey = (pid: number, startTime: string): string => `${pid}:${startTime}`;
+
+// A wrapper gone without a record: a kill only when the daemon killed it; otherwise (OOM killer, an
+// operator's kill, a disk too full for the record) how the script ended is unknown — never guessed.
+function toMissingRecord(identity: ProcessIdentity, wrapperStatus?: number): ExitRecord {
+  if (killedByUs.delete(toKey(identity.wrapperPid, identity.wrapperStartTime))) return killedRecord;
+  const how = wrapperStatus === undefined ? '' : describeWaitStatus(wrapperStatus);
+  return { kind: 'unreadable', reason: `the script wrapper ended${how} without recording how the script ended (${runFiles.exitStatus} is missing)` };
+}
+
+function describeWaitStatus(status: number): string {
+  const signal = status & 0x7f;
+  if (signal === 0) return ` with exit status ${(status >> 8) & 0xff}`;
+  return signal === 0x7f ? '' : ` by signal ${signal}`;
+}
 
 const launchers = new Map<string, WrapperLauncher>();
 
@@ -33,15 +50,16 @@ export async function launchScript(launch: ScriptLaunch): Promise<ScriptHandle> 
   if (identity === undefined) throw new HandlerError(errorCodes.startExecution, 'The script wrapper did not report the script process');
   const exited = launched.exit.then((status) =>
     // A launcher that went away no longer reaps: follow the run through its files instead.
-    status === undefined ? attachScript(launch.runDir, identity).exited : readExitRecord(launch.runDir).then((read) => toRecordedExit(read) ?? killedRecord),
+    status === undefined ? attachScript(launch.runDir, identity).exited : readExitRecord(launch.runDir).then((read) => toRecordedExit(read) ?? toMissingRecord(identity, status)),
   );
   return { identity, exited };
 }
 
 async function spawnDirectly(launch: ScriptLaunch): Promise<ScriptHandle> {
   const child = spawnWrapper(launch);
-  const exited = watchWrapper(child, launch.runDir);
-  const identity = await readIdentityFromPipe(child);
+  let known: ProcessIdentity | undefined;
+  const exited = watchWrapper(child, launch.runDir, () => known);
+  const identity = (known = await readIdentityFromPipe(child));
   return { identity, exited };
 }
 
@@ -52,7 +70,9 @@ function spawnWrapper(launch: ScriptLaunch): ChildProcess {
     fds.push(openSync(launch.stdoutPath, flags, 0o600));
     fds.push(openSync(launch.stderrPath, flags, 0o600));
     const graceMs = String(Math.max(0, Math.round(launch.graceMs)));
-    const child = spawn(launch.wrapperPath ?? defaultWrapperPath, ['--grace-ms', graceMs, launch.runDir, launch.program, ...launch.args], {
+    const maxOutput = toMaxOutputArg(launch);
+    const cap = maxOutput > 0 ? ['--max-output', String(maxOutput)] : [];
+    const child = spawn(launch.wrapperPath ?? defaultWrapperPath, ['--grace-ms', graceMs, ...cap, launch.runDir, launch.program, ...launch.args], {
       cwd: launch.cwd ?? launch.runDir,
       env: { ...launch.env },
       stdio: ['ignore', fds[0], fds[1], 'pipe'],
@@ -92,13 +112,17 @@ function readIdentityFromPipe(child: ChildProcess): Promise<ProcessIdentity> {
   });
 }
 
-function watchWrapper(child: ChildProcess, runDir: string): Promise<ExitRecord> {
+function watchWrapper(child: ChildProcess, runDir: string, identity: () => ProcessIdentity | undefined): Promise<ExitRecord> {
+  const missing = (): ExitRecord => {
+    const known = identity();
+    return known === undefined ? { kind: 'unreadable', reason: 'the script wrapper ended before it reported the script' } : toMissingRecord(known);
+  };
   return new Promise((resolve) => {
     child.on('error', () => {
-      if (child.pid === undefined) resolve(killedRecord);
+      if (child.pid === undefined) resolve(missing());
     });
     child.once('exit', () => {
-      void readExitRecord(runDir).then((read) => resolve(toRecordedExit(read) ?? killedRecord));
+      void readExitRecord(runDir).then((read) => resolve(toRecordedExit(read) ?? missing()));
     });
   });
 }
@@ -120,7 +144,7 @@ export function attachScript(runDir: string, identity: ProcessIdentity, options:
       const wrapperGone = !isSameProcess(identity.wrapperPid, identity.wrapperStartTime);
       const record = toRecordedExit(await readExitRecord(runDir));
       if (record !== undefined) finish(record);
-      else if (wrapperGone) finish(killedRecord);
+      else if (wrapperGone) finish(toMissingRecord(identity));
     };
     const timer = setInterval(() => void check(), options.pollMs ?? 1000);
     try {
@@ -152,7 +176,7 @@ export function killRunNow(identity: ProcessIdentity): void {
   // until a pass finds nothing alive; bounded in case something is stuck in the kernel.
   let passes = 0;
   while (killWrapperDescendants(identity.wrapperPid) > 0 && ++passes < 200);
-  sendSignal(identity.wrapperPid, 'SIGKILL');
+  if (sendSignal(identity.wrapperPid, 'SIGKILL')) killedByUs.add(toKey(identity.wrapperPid, identity.wrapperStartTime));
 }
 
 // SIGKILLs the live processes in the wrapper's session or parented by it; returns how many.

@@ -3,10 +3,11 @@
 import { EventEmitter } from 'node:events';
 import type { RunCommand } from '../config/run-command.js';
 import { errorCodes, HandlerError, toErrorMessage } from '../errors.js';
+import { isTransientFileError, retryPolicies, shouldLogRetry, withRetry } from '../util/retry.js';
 import { toRfc3339, type TimerClock } from '../util/time.js';
 import type { JournalStore, RunJournal } from './journal.js';
 import type { RunnerPlatform } from './platform-contract.js';
-import type { ExitRecord, ScriptHandle, ScriptLaunch } from './process-contract.js';
+import type { ExitRecord, OutputTruncation, ScriptHandle, ScriptLaunch } from './process-contract.js';
 import { canTransition, isTerminal, toExecutionState, toExitCode, toOutcomeMessage, type Outcome } from './run-state.js';
 import { toRunEnvironment } from './parameters.js';
 import { prepareScript, type ScriptSourceDeps } from './prepare-script.js';
@@ -19,6 +20,8 @@ export interface RunDeps {
   readonly journals: JournalStore;
   readonly clock: TimerClock;
   readonly graceMs: number;
+  // Per-stream output cap handed to the wrapper (issue #6); unset: no cap.
+  readonly maxOutputBytes?: number;
   readonly bootId: string;
   readonly baseEnv: Readonly<Record<string, string>>;
   // The agent's AZURE_GUEST_AGENT_* variables as of the latest enable (run-command.md §4).
@@ -109,6 +112,10 @@ export class Run extends EventEmitter<RunEvents> {
   #stop: StopRequest | undefined;
   #timers: { cancel(): void }[] = [];
   #persisting: Promise<void> = Promise.resolve();
+  // Set while a failed journal write is being retried (a full disk): it writes the latest journal.
+  #journalRetry: Promise<void> | undefined;
+  // What the wrapper's relay dropped of the output, said in the final message.
+  #outputNote: string | undefined;
   #resolveDone!: (journal: RunJournal) => void;
 
   #extensions: readonly RunExtension[];
@@ -235,6 +242,7 @@ export class Run extends EventEmitter<RunEvents> {
       stdoutPath: toRunFilePath(this.runDir, 'stdout'),
       stderrPath: toRunFilePath(this.runDir, 'stderr'),
       graceMs: this.#deps.graceMs,
+      ...(this.#deps.maxOutputBytes !== undefined ? { maxOutputBytes: this.#deps.maxOutputBytes } : {}),
     };
     return runAsLayer.applyRunAs(launch, runAs, { ...runEnv, ...script.env });
   }
@@ -307,6 +315,7 @@ export class Run extends EventEmitter<RunEvents> {
   }
 
   async #finishFromExit(record: ExitRecord): Promise<RunJournal> {
+    if ((record.kind === 'exited' || record.kind === 'signaled') && record.output !== undefined) this.#outputNote = toTruncationNote(record.output);
     if (this.#stop) return this.#finishFromStop(this.#stop);
     if (record.kind === 'exited') return this.#finish({ kind: 'exited', exitCode: record.exitCode });
     if (record.kind === 'signaled') return this.#finish({ kind: 'signaled', signal: record.signal });
@@ -319,7 +328,7 @@ export class Run extends EventEmitter<RunEvents> {
     this.#finishing = true;
     for (const timer of this.#timers) timer.cancel();
     this.#timers = [];
-    const notes: string[] = [];
+    const notes: string[] = this.#outputNote !== undefined ? [this.#outputNote] : [];
     for (const extension of this.#extensions) {
       const note = await extension.beforeFinish?.(this).catch((error: unknown) => `(${toErrorMessage(error)})`);
       if (note) notes.push(note);
@@ -342,6 +351,39 @@ export class Run extends EventEmitter<RunEvents> {
     return this.#journal;
   }
 
+  // Writes the journal. A write that fails for want of space (or another transient file error) is
+  // retried in the background with backoff until it lands, always with the latest journal, so the
+  // run and its status go on meanwhile (issue #6); any other failure is a warning, as before.
+  async #persist(): Promise<void> {
+    if (this.#journalRetry !== undefined) return; // the retry writes this journal too
+    try {
+      await this.#deps.journals.writeJournal(this.#journal);
+    } catch (error) {
+      this.emit('warning', `could not write the run journal: ${toErrorMessage(error)}${isTransientFileError(error) ? '; retrying until it is written' : ''}`);
+      if (isTransientFileError(error)) this.#journalRetry = this.#retryJournal().finally(() => (this.#journalRetry = undefined));
+    }
+  }
+
+  async #retryJournal(): Promise<void> {
+    let attempts = 1;
+    for (let landed: RunJournal | undefined; landed !== this.#journal; ) {
+      const journal = this.#journal;
+      try {
+        await withRetry(retryPolicies.durableWrite, () => this.#deps.journals.writeJournal(journal), {
+          isTransient: isTransientFileError,
+          onRetry: (error) => {
+            attempts += 1;
+            if (shouldLogRetry(attempts)) this.emit('warning', `still cannot write the run journal (attempt ${attempts}): ${toErrorMessage(error)}`);
+          },
+        });
+      } catch (error) {
+        this.emit('warning', `could not write the run journal: ${toErrorMessage(error)}`);
+        return;
+      }
+      landed = journal;
+    }
+  }
+
   // Applies, persists, then announces a change; changes are serialised.
   #transition(patch: Partial<RunJournal>): Promise<void> {
     const next = this.#persisting.then(async () => {
@@ -351,10 +393,21 @@ export class Run extends EventEmitter<RunEvents> {
         throw new Error(`run ${this.#journal.runId}: illegal transition ${from} → ${patch.state}`);
       }
       this.#journal = { ...this.#journal, ...patch };
-      await this.#deps.journals.writeJournal(this.#journal).catch((error: unknown) => this.emit('warning', `could not write the run journal: ${toErrorMessage(error)}`));
+      await this.#persist();
       this.emit('change', this.#journal);
     });
     this.#persisting = next.catch(() => undefined);
     return next;
   }
+}
+
+// The executionMessage note for output the wrapper dropped (issue #6): how much, of which stream, why.
+export function toTruncationNote(output: OutputTruncation): string | undefined {
+  const parts = [
+    ...(output.stdoutDropped > 0 ? [`${output.stdoutDropped} bytes of stdout`] : []),
+    ...(output.stderrDropped > 0 ? [`${output.stderrDropped} bytes of stderr`] : []),
+  ];
+  const why = output.lowSpace ? 'the output cap or the file system\'s free-space reserve was reached' : 'the output cap was reached';
+  if (parts.length === 0) return output.lowSpace ? 'output may be incomplete: the file system\'s free-space reserve was reached' : undefined;
+  return `output truncated: ${parts.join(' and ')} dropped (${why}; the beginning and the end of each stream are kept)`;
 }

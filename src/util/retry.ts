@@ -20,7 +20,25 @@ export const retryPolicies = {
   blobCreate: { attempts: 3, firstDelayMs: 250, maxDelayMs: 5000 },
   // Appends: retried until the final flush gives up, so no attempt bound of their own.
   blobAppend: { attempts: Number.POSITIVE_INFINITY, firstDelayMs: 250, maxDelayMs: 5000 },
+  // The handler's own durable files (journals, status files) when the disk is full or failing:
+  // retried until they land (issue #6); callers stop earlier only when a newer write supersedes.
+  durableWrite: { attempts: Number.POSITIVE_INFINITY, firstDelayMs: 200, maxDelayMs: 10_000 },
 } as const satisfies Record<string, RetryPolicy>;
+
+// File-system errors that a later attempt can get past: no space or quota, I/O errors, descriptor
+// exhaustion. Anything else (ENOENT, ENOTDIR, EACCES…) will fail the same way again.
+const transientFileCodes = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EMFILE', 'ENFILE', 'EAGAIN', 'EBUSY', 'EINTR', 'ENOMEM']);
+
+export function isTransientFileError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && transientFileCodes.has(code);
+}
+
+// Whether a failing durable write's retry is worth a log line: the first, then every 20th, so a
+// disk that stays full for hours does not fill the log too.
+export function shouldLogRetry(attempt: number): boolean {
+  return attempt === 1 || attempt % 20 === 0;
+}
 
 // Milliseconds to wait after failed attempt `attempt` (1-based): half the exponential step plus a
 // random share of the other half.

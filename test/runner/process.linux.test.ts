@@ -71,6 +71,8 @@ function bash(script: string, overrides: Partial<ScriptLaunch> = {}, ...args: st
     stderrPath: join(runDir, 'stderr'),
     graceMs: 2000,
     wrapperPath,
+    // As the daemon launches: output relayed through the wrapper under a cap (issue #6).
+    maxOutputBytes: 1 << 30,
     ...overrides,
   };
 }
@@ -270,13 +272,27 @@ describe('process.linux', { timeout: 20_000 }, () => {
     expect(await attachScript(runDir, identity, { pollMs: 200 }).exited).toEqual({ kind: 'exited', exitCode: 7 });
   });
 
-  it('reports an attached run whose wrapper vanished without a record as signaled 9', async () => {
+  // Issue #6: a wrapper gone without a record (OOM killer, an operator's kill, a disk too full for
+  // the record) says nothing of how the script ended: unknown, never a guessed "killed by signal 9".
+  it('reports an attached run whose wrapper vanished without a record as unreadable, not as a kill', async () => {
     const sleeper = spawnSleeper();
     const pid = sleeper.pid ?? 0;
     const startTime = readProcessStartTime(pid) ?? '';
     const identity = { wrapperPid: pid, pid, pgid: pid, startTime, wrapperStartTime: startTime };
     const handle = attachScript(runDir, identity, { pollMs: 50 });
     sleeper.kill('SIGKILL');
+    const exited = await handle.exited;
+    expect(exited).toMatchObject({ kind: 'unreadable' });
+    expect(exited.kind === 'unreadable' ? exited.reason : '').toContain('without recording how the script ended');
+  });
+
+  it('still reports signaled 9 for an attached run the daemon killed itself (killRunNow)', async () => {
+    const sleeper = spawnSleeper();
+    const pid = sleeper.pid ?? 0;
+    const startTime = readProcessStartTime(pid) ?? '';
+    const identity = { wrapperPid: pid, pid, pgid: pid, startTime, wrapperStartTime: startTime };
+    const handle = attachScript(runDir, identity, { pollMs: 50 });
+    killRunNow(identity);
     expect(await handle.exited).toEqual({ kind: 'signaled', signal: 9 });
   });
 

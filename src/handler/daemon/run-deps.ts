@@ -14,6 +14,7 @@ export function makeRunDeps(context: HandlerContext, env: NodeJS.ProcessEnv, red
     journals: context.store,
     clock: systemClock,
     graceMs: options.killGraceMs,
+    maxOutputBytes: options.maxOutputBytes,
     bootId: platform.processLayer.readBootId(),
     baseEnv: makeBaseEnvironment(env),
     workRoot: options.workRoot,

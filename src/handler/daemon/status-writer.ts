@@ -2,6 +2,7 @@
 // once `disable` for a name returns, no status file for that name is written again (protocol.md §7).
 import type { Clock } from '../../util/time.js';
 import { KeyedQueue } from '../../util/keyed-queue.js';
+import { isTransientFileError, retryPolicies, shouldLogRetry, withRetry } from '../../util/retry.js';
 import { toErrorMessage } from '../../errors.js';
 import { isTerminalStatusFile, writeStatusFile, type StatusInput } from '../agent/status-file.js';
 import type { Log } from '../infra/logger.js';
@@ -14,6 +15,10 @@ export class StatusWriter {
   readonly #clock: Clock;
   readonly #redactor: Redactor;
   readonly #log: Log;
+  // Writes queued per name: a failing write stops retrying once a newer one is queued behind it.
+  readonly #queued = new Map<string, number>();
+  // Aborted by drain(): at shutdown a failing write gets one more attempt, not forever.
+  readonly #stopping = new AbortController();
 
   constructor(statusFolder: string, clock: Clock, log: Log, redactor: Redactor) {
     this.#statusFolder = statusFolder;
@@ -28,13 +33,38 @@ export class StatusWriter {
   write(run: StatusInput & { runId: string }, runDir: string | undefined, options: { unlessTerminal?: boolean } = {}): Promise<void> {
     // Masked now, not when the queued write runs: by then a finished run's secrets are unregistered.
     const safe = { ...run, message: this.#redactor.redact(run.message) };
+    this.#queued.set(run.name, (this.#queued.get(run.name) ?? 0) + 1);
     return this.#writes.run(run.name, async () => {
-      if (this.#silenced.has(run.runId)) return;
-      if (options.unlessTerminal && (await isTerminalStatusFile(this.#statusFolder, run.name, run.seq))) return;
-      await writeStatusFile(this.#statusFolder, safe, runDir, this.#clock.now()).catch((error: unknown) => {
-        this.#log.error('could not write the status file', { name: run.name, seq: run.seq, runId: run.runId, error: toErrorMessage(error) });
-      });
+      try {
+        if (this.#silenced.has(run.runId)) return;
+        if (options.unlessTerminal && (await isTerminalStatusFile(this.#statusFolder, run.name, run.seq))) return;
+        await this.#writeUntilLanded(safe, runDir);
+      } finally {
+        const left = (this.#queued.get(run.name) ?? 1) - 1;
+        if (left > 0) this.#queued.set(run.name, left);
+        else this.#queued.delete(run.name);
+      }
     });
+  }
+
+  // A full disk (ENOSPC and the like) does not lose a status: the write is retried with backoff
+  // until it lands, the run is silenced, a newer write for the name supersedes it, or shutdown.
+  async #writeUntilLanded(run: StatusInput & { runId: string }, runDir: string | undefined): Promise<void> {
+    const fields = { name: run.name, seq: run.seq, runId: run.runId };
+    let failed = 0;
+    try {
+      await withRetry(retryPolicies.durableWrite, () => writeStatusFile(this.#statusFolder, run, runDir, this.#clock.now()), {
+        isTransient: (error) => isTransientFileError(error) && !this.#silenced.has(run.runId) && (this.#queued.get(run.name) ?? 0) <= 1,
+        signal: this.#stopping.signal,
+        onRetry: (error, attempt, delayMs) => {
+          failed = attempt;
+          if (shouldLogRetry(attempt)) this.#log.warn('could not write the status file; retrying', { ...fields, attempt, delayMs, error: toErrorMessage(error) });
+        },
+      });
+      if (failed > 0) this.#log.info('wrote the status file after retrying', { ...fields, attempts: failed + 1 });
+    } catch (error) {
+      this.#log.error('could not write the status file', { ...fields, error: toErrorMessage(error) });
+    }
   }
 
   // Stops all future writes for these runs and waits for any write already under way.
@@ -50,6 +80,7 @@ export class StatusWriter {
 
   // Waits for every queued write (shutdown).
   drain(): Promise<void> {
+    this.#stopping.abort();
     return this.#writes.drain();
   }
 }

@@ -1,7 +1,7 @@
 /*
  * rch-exec: the per-run process wrapper of the Run Command handler (run-command.md §4, §8).
  *
- * Usage: rch-exec --grace-ms N <run-dir> <program> [args...]
+ * Usage: rch-exec --grace-ms N [--max-output BYTES] <run-dir> <program> [args...]
  *
  * The daemon starts it in a new session with cwd, env, stdin and stdout/stderr already set up,
  * and optionally fd 3 = a pipe back to the daemon. The wrapper
@@ -11,15 +11,18 @@
  *   3. records the script's identity in <run-dir>/process.json and on fd 3;
  *   4. on SIGUSR1 terminates the run: SIGTERM to the whole tree, SIGKILL after the grace period;
  *   5. when the script exits, sweeps and reaps every leftover descendant and only then records the
- *      outcome in <run-dir>/exit-status.json, so a daemon that died meanwhile still learns it.
- * It never writes to stdout: that is the script's output file.
+ *      outcome in <run-dir>/exit-status.json, so a daemon that died meanwhile still learns it;
+ *      that file's space is reserved before the script starts, so a full disk cannot lose it.
+ * It never writes to stdout but the script's relayed output: that is the script's output file. With
+ * --max-output the script's stdout and stderr are pipes the wrapper relays (see "output relay").
  *
  * Usage: rch-exec --launcher
  *
  * A long-lived helper the daemon starts once: it reads launch requests on stdin and forks a wrapper
  * (the mode above) for each, so the daemon, a large process whose fork copies its page tables,
  * never forks per run. Each request is a native u32 length then NUL-terminated fields: id,
- * grace-ms, run-dir, cwd, stdout path, stderr path, argc, argv..., envc, env... Replies on stdout,
+ * grace-ms, max-output (0: no relay), run-dir, cwd, stdout path, stderr path, argc, argv..., envc,
+ * env... Replies on stdout,
  * one line each: "S <id> <pid>" when a wrapper is forked, "F <id> <errno>" when it could not be,
  * the wrapper's own identity JSON line (its fd 3 is this pipe), "X <pid> <status>" when a wrapper
  * is reaped. On EOF of stdin it exits; running wrappers carry on (they lead their own sessions).
@@ -40,6 +43,7 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -161,6 +165,191 @@ static int leftovers(int children) {
     return children || !group_gone;
 }
 
+/* ---- output relay (issue #6) ----
+ * With --max-output N the script writes into pipes, not into its output files: the wrapper relays
+ * each pipe to its file (fd 1, fd 2) and keeps, per stream, the first N - T bytes (spliced straight
+ * through, no copy) and a rolling tail of the last T bytes (T = min(N / 2, 16 MiB), held in memory and
+ * appended when the stream ends); what lies between is dropped and counted. It also stops writing
+ * once the file system is down to its reserve (min(64 MiB, 1 % of its size)), so a run's output never
+ * fills the disk the other runs' records and the handler's own files need. */
+#define RELAY_CHUNK (1 << 20)
+#define TAIL_MAX (16ULL << 20)
+#define RESERVE_MAX (64ULL << 20)
+
+struct stream {
+    int in, out;                       /* pipe read end (non-blocking), output file */
+    unsigned long long head_left;      /* bytes still written straight through */
+    unsigned long long dropped;        /* bytes neither in the head nor in the tail */
+    unsigned long long head_size;      /* the head's share of the cap */
+    int low_space, spliceable;
+    char *ring;                        /* the tail: ring_size bytes, ring_len of them valid */
+    size_t ring_size, ring_len, ring_pos;
+};
+
+static struct stream streams[2];
+static int relaying;
+static char relay_buf[RELAY_CHUNK];
+
+/* Bytes free on the file system under fd above its reserve (0 at or below it). */
+static unsigned long long room_above_reserve(int fd) {
+    struct statvfs st;
+    if (fstatvfs(fd, &st) < 0) return ~0ULL; /* cannot tell: the write itself will say */
+    unsigned long long total = (unsigned long long)st.f_blocks * st.f_frsize;
+    unsigned long long free_bytes = (unsigned long long)st.f_bavail * st.f_frsize;
+    unsigned long long reserve = total / 100 < RESERVE_MAX ? total / 100 : RESERVE_MAX;
+    return free_bytes > reserve ? free_bytes - reserve : 0;
+}
+
+
+/* Sets up the script's stdout and stderr pipes; fds[i] is the write end for the script. */
+static int relay_setup(unsigned long long max_output, int script_fds[2]) {
+    unsigned long long tail = max_output / 2 < TAIL_MAX ? max_output / 2 : TAIL_MAX;
+    for (int i = 0; i < 2; i++) {
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) < 0) return -1;
+        fcntl(p[0], F_SETFL, O_NONBLOCK);
+        fcntl(p[0], F_SETPIPE_SZ, RELAY_CHUNK); /* fewer, larger transfers; best effort */
+        struct stream *st = &streams[i];
+        st->in = p[0];
+        st->out = i == 0 ? STDOUT_FILENO : STDERR_FILENO;
+        /* splice(2) refuses O_APPEND targets: write at the end explicitly instead. */
+        int flags = fcntl(st->out, F_GETFL);
+        if (flags >= 0 && (flags & O_APPEND)) fcntl(st->out, F_SETFL, flags & ~O_APPEND);
+        lseek(st->out, 0, SEEK_END);
+        st->head_left = st->head_size = max_output - tail;
+        st->ring_size = (size_t)tail;
+        st->spliceable = 1;
+        script_fds[i] = p[1];
+    }
+    relaying = 1;
+    return 0;
+}
+
+/* Keeps n bytes just read into relay_buf in the stream's tail ring. */
+static void keep_tail(struct stream *st, const char *data, size_t n) {
+    if (st->ring_size == 0 || (!st->ring && !(st->ring = malloc(st->ring_size)))) {
+        st->dropped += n;
+        return;
+    }
+    if (n >= st->ring_size) { /* the chunk alone overflows the ring: keep its end */
+        st->dropped += st->ring_len + (n - st->ring_size);
+        memcpy(st->ring, data + (n - st->ring_size), st->ring_size);
+        st->ring_len = st->ring_size, st->ring_pos = 0;
+        return;
+    }
+    size_t overflow = st->ring_len + n > st->ring_size ? st->ring_len + n - st->ring_size : 0;
+    st->dropped += overflow;
+    size_t end = (st->ring_pos + st->ring_len) % st->ring_size, first = st->ring_size - end < n ? st->ring_size - end : n;
+    memcpy(st->ring + end, data, first);
+    memcpy(st->ring, data + first, n - first);
+    st->ring_len += n - overflow;
+    st->ring_pos = (st->ring_pos + overflow) % st->ring_size;
+}
+
+/* Moves what the pipe holds now; returns 0 at EOF (the stream is then closed), 1 otherwise. */
+static int relay_once(struct stream *st) {
+    for (int rounds = 0; rounds < 64; rounds++) {
+        size_t want = RELAY_CHUNK;
+        if (st->head_left > 0 && !st->low_space) {
+            /* Never into the reserve: each chunk is at most what is free above it (one fstatvfs per
+             * chunk of up to 1 MiB, cheap next to the copy it guards). */
+            unsigned long long room = room_above_reserve(st->out);
+            if (room == 0) { st->low_space = 1; continue; }
+            if (room < want) want = (size_t)room;
+            if (st->head_left < want) want = (size_t)st->head_left;
+            ssize_t n = -1;
+            if (st->spliceable) {
+                n = splice(st->in, NULL, st->out, NULL, want, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+                if (n < 0 && errno == EINVAL) st->spliceable = 0;
+            }
+            if (!st->spliceable) {
+                n = read(st->in, relay_buf, want);
+                if (n > 0) {
+                    ssize_t done = 0;
+                    while (done < n) {
+                        ssize_t w = write(st->out, relay_buf + done, (size_t)(n - done));
+                        if (w <= 0) break;
+                        done += w;
+                    }
+                    if (done < n) { /* the disk is full after all: the head ends here, the rest goes to the tail */
+                        st->head_size -= st->head_left - (unsigned long long)done;
+                        st->head_left = 0, st->low_space = 1;
+                        keep_tail(st, relay_buf + done, (size_t)(n - done));
+                    } else {
+                        st->head_left -= (unsigned long long)done;
+                    }
+                    continue;
+                }
+            }
+            if (n > 0) {
+                st->head_left -= (unsigned long long)n;
+                continue;
+            }
+            if (n == 0) return close(st->in), st->in = -1, 0;
+            if (errno == EAGAIN || errno == EINTR) return 1;
+            if (errno == ENOSPC || errno == EDQUOT || errno == EFBIG || errno == EIO) { st->low_space = 1; continue; }
+            return close(st->in), st->in = -1, 0; /* the pipe itself failed */
+        }
+        ssize_t n = read(st->in, relay_buf, want);
+        if (n > 0) { keep_tail(st, relay_buf, (size_t)n); continue; }
+        if (n == 0) return close(st->in), st->in = -1, 0;
+        if (errno == EAGAIN || errno == EINTR) return 1;
+        return close(st->in), st->in = -1, 0;
+    }
+    return 1;
+}
+
+/* After the script's tree is gone: drains what the pipes still hold, then appends each tail, if the
+ * file system has room for it above its reserve (else the tail is dropped too). */
+static void relay_finish(void) {
+    if (!relaying) return;
+    for (int i = 0; i < 2; i++) {
+        struct stream *st = &streams[i];
+        while (st->in >= 0) {
+            if (relay_once(st) == 0) break;
+            /* EAGAIN with the whole tree gone: only a survivor of SIGKILL holds the pipe; stop. */
+            struct pollfd pfd = {.fd = st->in, .events = POLLIN};
+            if (poll(&pfd, 1, 100) <= 0) break;
+        }
+        if (st->in >= 0) close(st->in), st->in = -1;
+        if (st->ring_len == 0) continue;
+        unsigned long long room = room_above_reserve(st->out);
+        if (room < st->ring_len) {
+            /* The reserve stopped the head: give up to half of the head back, so the end of the
+             * output is kept too (ftruncate frees space, it never needs any). */
+            unsigned long long head_written = st->head_size - st->head_left, want = st->ring_len - room;
+            unsigned long long cut = want < head_written / 2 ? want : head_written / 2;
+            off_t end = lseek(st->out, 0, SEEK_END);
+            if (cut > 0 && end >= (off_t)cut && ftruncate(st->out, end - (off_t)cut) == 0) {
+                lseek(st->out, 0, SEEK_END);
+                st->dropped += cut;
+                room = room_above_reserve(st->out);
+            }
+        }
+        if (room < st->ring_len) { /* keep only the very end that fits above the reserve */
+            size_t skip = st->ring_len - (size_t)room;
+            st->dropped += skip, st->low_space = 1;
+            st->ring_pos = (st->ring_pos + skip) % st->ring_size, st->ring_len -= skip;
+            if (st->ring_len == 0) continue;
+        }
+        size_t first = st->ring_size - st->ring_pos < st->ring_len ? st->ring_size - st->ring_pos : st->ring_len;
+        const char *parts[2] = {st->ring + st->ring_pos, st->ring};
+        size_t sizes[2] = {first, st->ring_len - first};
+        size_t written = 0;
+        for (int k = 0; k < 2; k++) {
+            size_t done = 0;
+            while (done < sizes[k]) {
+                ssize_t w = write(st->out, parts[k] + done, sizes[k] - done);
+                if (w <= 0) break;
+                done += (size_t)w;
+            }
+            written += done;
+            if (done < sizes[k]) break;
+        }
+        st->dropped += st->ring_len - written;
+    }
+}
+
 /* Waits for the script, honouring SIGUSR1, then sweeps its leftovers; returns its wait status.
  * Once termination starts (SIGUSR1, or the script exited with leftovers), every tick sends SIGTERM
  * to newcomers (descendants re-parented to us when their parent died) until the grace period is
@@ -182,8 +371,12 @@ static int supervise(int sig_fd, long grace_ms) {
             }
         }
         int timeout = kill_at < 0 ? -1 : now >= kill_at + GIVE_UP_MS ? 100 : TICK_MS;
-        struct pollfd pfd = {.fd = sig_fd, .events = POLLIN};
-        if (poll(&pfd, 1, timeout) <= 0) continue;
+        struct pollfd pfd[3] = {{.fd = sig_fd, .events = POLLIN}, {.fd = streams[0].in, .events = POLLIN}, {.fd = streams[1].in, .events = POLLIN}};
+        int nfds = relaying ? 3 : 1;
+        if (poll(pfd, (nfds_t)nfds, timeout) <= 0) continue;
+        for (int i = 1; i < nfds; i++)
+            if (pfd[i].fd >= 0 && (pfd[i].revents & (POLLIN | POLLHUP | POLLERR))) relay_once(&streams[i - 1]);
+        if (!(pfd[0].revents & POLLIN)) continue;
         struct signalfd_siginfo info;
         while (read(sig_fd, &info, sizeof info) == (ssize_t)sizeof info)
             if (info.ssi_signo == SIGUSR1 && kill_at < 0) kill_at = now_ms() + grace_ms; /* "terminate this run" */
@@ -228,8 +421,9 @@ static void close_fds_from(int first, int keep) {
 }
 
 /* In the forked child: own process group, pristine signal state, only stdio left open, exec. */
-static void exec_script(char **argv, int err_fd) {
+static void exec_script(char **argv, int err_fd, const int *out_fds) {
     setpgid(0, 0);
+    if (out_fds) dup2(out_fds[0], STDOUT_FILENO), dup2(out_fds[1], STDERR_FILENO);
     for (size_t i = 0; i < sizeof ignored_signals / sizeof ignored_signals[0]; i++) signal(ignored_signals[i], SIG_DFL);
     sigset_t none;
     sigemptyset(&none);
@@ -259,6 +453,46 @@ static int write_atomic(const char *dir, const char *name, const char *text) {
     return 0;
 }
 
+/* The exit record's space, taken before the script can fill the disk (issue #6): its temp file is
+ * created and preallocated at launch, so writing the record at the end needs no new blocks. */
+#define EXIT_RECORD_RESERVE 4096
+static int exit_record_fd = -1;
+
+static void reserve_exit_record(const char *dir) {
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, RUN_FILE_EXIT_STATUS) >= (int)sizeof tmp) return;
+    int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) return (void)diag("cannot reserve %s: %s", RUN_FILE_EXIT_STATUS, strerror(errno));
+    int err = posix_fallocate(fd, 0, EXIT_RECORD_RESERVE);
+    if (err == EOPNOTSUPP || err == EINVAL) { /* no fallocate here: write the blocks instead */
+        static const char zeros[EXIT_RECORD_RESERVE];
+        err = pwrite(fd, zeros, sizeof zeros, 0) == (ssize_t)sizeof zeros ? 0 : errno;
+    }
+    if (err == 0) err = fsync(fd) == 0 ? 0 : errno;
+    if (err != 0) diag("cannot reserve %s: %s", RUN_FILE_EXIT_STATUS, strerror(err));
+    exit_record_fd = fd; /* even unreserved, an open file is a better start than none */
+}
+
+/* Writes the exit record into the reserved file (overwrite in place, shrink, fsync, rename: none of
+ * which needs free space), else as a fresh atomic write. */
+static int write_exit_record(const char *dir, const char *text) {
+    char tmp[4096], dst[4096];
+    size_t len = strlen(text);
+    if (exit_record_fd >= 0 && snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, RUN_FILE_EXIT_STATUS) < (int)sizeof tmp &&
+        snprintf(dst, sizeof dst, "%s/%s", dir, RUN_FILE_EXIT_STATUS) < (int)sizeof dst) {
+        int ok = pwrite(exit_record_fd, text, len, 0) == (ssize_t)len && ftruncate(exit_record_fd, (off_t)len) == 0 && fsync(exit_record_fd) == 0;
+        ok = close(exit_record_fd) == 0 && ok && rename(tmp, dst) == 0;
+        exit_record_fd = -1;
+        if (ok) {
+            int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            if (dfd >= 0) fsync(dfd), close(dfd);
+            return 0;
+        }
+        diag("cannot use the reserved %s: %s", RUN_FILE_EXIT_STATUS, strerror(errno));
+    }
+    return write_atomic(dir, RUN_FILE_EXIT_STATUS, text);
+}
+
 /* Tells where the script is: process.json for a daemon that restarts, fd 3 for the one waiting. */
 static void record_identity(const char *run_dir, int daemon_fd) {
     char start[32] = "", wrapper_start[32] = "", json[256];
@@ -286,6 +520,16 @@ static int wrapper_main(int argc, char **argv) {
         diag("usage: rch-exec --grace-ms N <run-dir> <program> [args...]");
         return 2;
     }
+    unsigned long long max_output = 0;
+    if (strcmp(argv[3], "--max-output") == 0) { /* rch-exec --grace-ms N --max-output BYTES <run-dir> ... */
+        char *max_end = NULL;
+        max_output = argc >= 7 ? strtoull(argv[4], &max_end, 10) : 0;
+        if (max_output == 0 || !max_end || *max_end != '\0') {
+            diag("usage: rch-exec --grace-ms N [--max-output BYTES] <run-dir> <program> [args...]");
+            return 2;
+        }
+        argv += 2, argc -= 2;
+    }
     const char *run_dir = argv[3];
     int daemon_fd = open_daemon_fd();
     self_pid = getpid();
@@ -298,14 +542,18 @@ static int wrapper_main(int argc, char **argv) {
     sigaddset(&mask, SIGUSR1);
     sigprocmask(SIG_BLOCK, &mask, NULL);
     int sig_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-    int err_pipe[2];
+    reserve_exit_record(run_dir);
+    int err_pipe[2], script_out[2] = {-1, -1};
+    streams[0].in = streams[1].in = -1;
     if (sig_fd < 0 || pipe2(err_pipe, O_CLOEXEC) < 0) return diag("setup: %s", strerror(errno)), 1;
+    if (max_output > 0 && relay_setup(max_output, script_out) < 0) return diag("output pipes: %s", strerror(errno)), 1;
 
     script_pid = fork();
     if (script_pid < 0) return diag("fork: %s", strerror(errno)), 1;
-    if (script_pid == 0) exec_script(argv + 4, err_pipe[1]);
+    if (script_pid == 0) exec_script(argv + 4, err_pipe[1], max_output > 0 ? script_out : NULL);
     setpgid(script_pid, script_pid); /* also done by the child: whichever runs first wins */
     close(err_pipe[1]);
+    if (max_output > 0) close(script_out[0]), close(script_out[1]);
     int exec_error = 0;
     ssize_t n;
     while ((n = read(err_pipe[0], &exec_error, sizeof exec_error)) < 0 && errno == EINTR) {}
@@ -314,11 +562,17 @@ static int wrapper_main(int argc, char **argv) {
     record_identity(run_dir, daemon_fd);
 
     int status = supervise(sig_fd, grace_ms);
-    char json[64];
+    relay_finish(); /* the record comes after the output is all in place */
+    char json[256], output[160] = "";
+    /* lowSpace: the reserve, not the cap alone, made a stream drop output. */
+    if (streams[0].dropped || streams[1].dropped)
+        snprintf(output, sizeof output, ",\"output\":{\"stdoutDropped\":%llu,\"stderrDropped\":%llu,\"lowSpace\":%s}",
+                 streams[0].dropped, streams[1].dropped,
+                 (streams[0].low_space && streams[0].dropped) || (streams[1].low_space && streams[1].dropped) ? "true" : "false");
     if (exec_error) snprintf(json, sizeof json, "{\"execError\":%d}\n", exec_error);
-    else if (WIFSIGNALED(status)) snprintf(json, sizeof json, "{\"signal\":%d}\n", WTERMSIG(status));
-    else snprintf(json, sizeof json, "{\"exitCode\":%d}\n", WEXITSTATUS(status));
-    if (write_atomic(run_dir, RUN_FILE_EXIT_STATUS, json) < 0) return diag("cannot write %s: %s", RUN_FILE_EXIT_STATUS, strerror(errno)), 1;
+    else if (WIFSIGNALED(status)) snprintf(json, sizeof json, "{\"signal\":%d%s}\n", WTERMSIG(status), output);
+    else snprintf(json, sizeof json, "{\"exitCode\":%d%s}\n", WEXITSTATUS(status), output);
+    if (write_exit_record(run_dir, json) < 0) return diag("cannot write %s: %s", RUN_FILE_EXIT_STATUS, strerror(errno)), 1;
     return 0;
 }
 
@@ -356,10 +610,10 @@ static size_t split_fields(char *payload, size_t size, char **fields, size_t max
 
 /* In the forked child: the wrapper's session, stdio and environment, then the wrapper itself. */
 static void become_wrapper(char **f, size_t nf, int sig_fd) {
-    long argc = strtol(f[6], NULL, 10);
-    if (argc < 1 || (size_t)(7 + argc + 1) > nf) _exit(2);
-    long envc = strtol(f[7 + argc], NULL, 10);
-    if (envc < 0 || (size_t)(8 + argc + envc) > nf) _exit(2);
+    long argc = strtol(f[7], NULL, 10);
+    if (argc < 1 || (size_t)(8 + argc + 1) > nf) _exit(2);
+    long envc = strtol(f[8 + argc], NULL, 10);
+    if (envc < 0 || (size_t)(9 + argc + envc) > nf) _exit(2);
     close(sig_fd);
     sigset_t none;
     sigemptyset(&none);
@@ -367,20 +621,23 @@ static void become_wrapper(char **f, size_t nf, int sig_fd) {
     setsid();
     int reply_fd = dup(STDOUT_FILENO);
     int in = open("/dev/null", O_RDONLY);
-    int out = open(f[4], O_WRONLY | O_APPEND | O_CREAT, 0600);
-    int err = open(f[5], O_WRONLY | O_APPEND | O_CREAT, 0600);
-    if (reply_fd < 0 || in < 0 || out < 0 || err < 0 || chdir(f[3]) < 0) _exit(126);
+    int out = open(f[5], O_WRONLY | O_APPEND | O_CREAT, 0600);
+    int err = open(f[6], O_WRONLY | O_APPEND | O_CREAT, 0600);
+    if (reply_fd < 0 || in < 0 || out < 0 || err < 0 || chdir(f[4]) < 0) _exit(126);
     dup2(in, STDIN_FILENO), dup2(out, STDOUT_FILENO), dup2(err, STDERR_FILENO), dup2(reply_fd, DAEMON_FD);
     /* The wrapper keeps stdio and its reply pipe (fd 3) only: every other descriptor, however high. */
     close_fds_from(DAEMON_FD + 1, -1);
     char **env = calloc((size_t)envc + 1, sizeof *env);
-    char **argv = calloc((size_t)argc + 5, sizeof *argv);
+    char **argv = calloc((size_t)argc + 7, sizeof *argv);
     if (!env || !argv) _exit(126);
-    for (long i = 0; i < envc; i++) env[i] = f[8 + argc + i];
-    argv[0] = "rch-exec", argv[1] = "--grace-ms", argv[2] = f[1], argv[3] = f[2];
-    for (long i = 0; i < argc; i++) argv[4 + i] = f[7 + i];
+    for (long i = 0; i < envc; i++) env[i] = f[9 + argc + i];
+    int at = 0;
+    argv[at++] = "rch-exec", argv[at++] = "--grace-ms", argv[at++] = f[1];
+    if (strcmp(f[2], "0") != 0) argv[at++] = "--max-output", argv[at++] = f[2];
+    argv[at++] = f[3];
+    for (long i = 0; i < argc; i++) argv[at++] = f[8 + i];
     environ = env;
-    _exit(wrapper_main((int)argc + 4, argv));
+    _exit(wrapper_main(at, argv));
 }
 
 /* Forks one wrapper for a request read from stdin; -1 when stdin is closed. */
@@ -394,7 +651,7 @@ static int serve_request(int sig_fd) {
     size_t max = size / 2 + 8;
     char **fields = calloc(max, sizeof *fields);
     size_t nf = fields ? split_fields(payload, size, fields, max) : 0;
-    if (nf < 8) return free(fields), free(payload), diag("malformed launch request"), 0;
+    if (nf < 9) return free(fields), free(payload), diag("malformed launch request"), 0;
     pid_t pid = fork();
     if (pid == 0) become_wrapper(fields, nf, sig_fd);
     if (pid < 0) reply("F %s %d\n", fields[0], errno);

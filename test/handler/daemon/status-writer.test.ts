@@ -1,4 +1,5 @@
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { makeCommandLog } from '../../../src/handler/infra/logger.js';
@@ -140,6 +141,37 @@ describe('StatusWriter', () => {
       seq: 4,
       runId: 'hello-4',
     });
+  });
+
+  // Issue #6: a status write that fails because the disk is full is retried until it lands.
+  it.skipIf(process.getuid?.() !== 0)('retries a status write that failed with ENOSPC until it lands (root: a full tmpfs)', async () => {
+    const mountPoint = join(tempDir(), 'small-fs');
+    await mkdir(mountPoint);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mountPoint]);
+    try {
+      const statusFolder = join(mountPoint, 'status');
+      await mkdir(statusFolder);
+      const filler = join(mountPoint, 'filler');
+      try {
+        execFileSync('dd', ['if=/dev/zero', `of=${filler}`, 'bs=4k'], { stdio: 'ignore' });
+      } catch {
+        // ENOSPC: the file system is full now.
+      }
+      const log = makeCommandLog(join(tempDir(), 'log'), 'test');
+      const writer = new StatusWriter(statusFolder, fixedClock, log, new Redactor());
+      const written = writer.write(makeRun({ state: 'Succeeded', message: 'Execution completed' }), undefined);
+      await new Promise((resolve) => setTimeout(resolve, 400)); // the first attempt has failed by now
+      expect(await readdir(statusFolder)).not.toContain('hello.4.status');
+      await rm(filler);
+      await written;
+      expect((await readView(toStatusPath(statusFolder, 'hello', 4)))['executionMessage']).toBe('Execution completed');
+      await log.flush();
+      const lines = (await readFile(join(tempDir(), 'log', 'commands.log'), 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+      expect(lines.some((line) => line['message'] === 'could not write the status file; retrying' && String(line['error']).includes('ENOSPC'))).toBe(true);
+      expect(lines.some((line) => line['level'] === 'error')).toBe(false);
+    } finally {
+      execFileSync('umount', ['-l', mountPoint]);
+    }
   });
 
   it('drain() waits for every queued write', async () => {
