@@ -17,6 +17,8 @@ import { listCurrentSettings, removeOlderSettings } from '../agent/settings-fold
 import { makeNotRunStatus, readStatusFile, reconcileStatusFile, writeStatusFileIfMissing } from '../agent/status-file.js';
 import type { HandlerContext } from '../infra/context.js';
 import { serveDaemon } from '../infra/daemon-client.js';
+import { isPathnameSocket } from '../infra/ipc.js';
+import { stopLegacyDaemons } from '../infra/legacy-daemon.js';
 import type { Log } from '../infra/logger.js';
 import type { Redactor } from '../infra/redact.js';
 import { shouldRun, type Origin } from '../state/run-store.js';
@@ -75,6 +77,8 @@ export class Daemon {
   async start(): Promise<void> {
     const { context, log } = this.#deps;
     const { paths, store } = context;
+    // The state folder first, root-only: the daemon's socket and lock live in it (ipc.ts).
+    await store.ensure();
     this.#server = await serveDaemon(context.daemonAddress, {
       hello: async () => ({ pid: process.pid, version: context.version, configFolder: paths.configFolder }),
       // Answered at once: `enable` must not wait for a superseded run to die.
@@ -87,8 +91,13 @@ export class Daemon {
       cancel: async ({ name }) => ({ canceled: await this.#cancel(name) }),
       shutdown: async ({ cancelRuns }) => (setImmediate(() => void this.stop(cancelRuns)), {}),
     });
-    await store.ensure();
     for (const folder of [paths.logFolder, paths.statusFolder, paths.configFolder]) await mkdir(folder, { recursive: true });
+    // An older version's daemon (abstract socket) still serving this install during an update:
+    // stopped, never talked to, before the runs are recovered (legacy-daemon.ts).
+    if (isPathnameSocket(context.daemonAddress.endpoint)) {
+      const legacy = await stopLegacyDaemons(paths.stateDir);
+      if (legacy.length > 0) log.info('stopped the daemon of an older version', { pids: legacy.join(', ') });
+    }
     log.info('daemon started', { version: context.version, configFolder: paths.configFolder, stateDir: paths.stateDir });
     this.#foreignRuns = await readForeignRuns(paths.configFolder);
     if (this.#foreignRuns.size > 0) log.info("taking over from Microsoft's handler", { runCommands: [...this.#foreignRuns].map(([name, run]) => `${name}@${run.seq}`).join(', ') });
