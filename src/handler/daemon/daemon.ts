@@ -55,6 +55,10 @@ export class Daemon {
   // What Microsoft's handler ran, when its install directory is next to ours (read at start).
   #foreignRuns: ReadonlyMap<string, ForeignRun> = new Map();
   #stopping = false;
+  // Resolved once interrupted runs are recovered: requests served before then (the socket is up
+  // first) wait for it, so an enable, disable or cancel never races recovery over the same run.
+  #markRecovered!: () => void;
+  readonly #recovered = new Promise<void>((resolve) => (this.#markRecovered = resolve));
   readonly stopped: Promise<void>;
   #resolveStopped!: () => void;
 
@@ -87,8 +91,8 @@ export class Daemon {
         void this.#onEnable(name, seq);
         return {};
       },
-      disable: async ({ name }) => (await this.#disable(name), {}),
-      cancel: async ({ name }) => ({ canceled: await this.#cancel(name) }),
+      disable: async ({ name }) => (await this.#recovered, await this.#disable(name), {}),
+      cancel: async ({ name }) => (await this.#recovered, { canceled: await this.#cancel(name) }),
       shutdown: async ({ cancelRuns }) => (setImmediate(() => void this.stop(cancelRuns)), {}),
     });
     for (const folder of [paths.logFolder, paths.statusFolder, paths.configFolder]) await mkdir(folder, { recursive: true });
@@ -110,6 +114,7 @@ export class Daemon {
       runDeps: this.#runDeps,
       log,
     });
+    this.#markRecovered();
     if (recovered > 0) log.info('interrupted runs recovered', { count: recovered, ms: this.#deps.clock.now() - recoveryStart });
     await reconcileStatuses(this.#deps);
     await this.#applyRetention();
@@ -143,6 +148,7 @@ export class Daemon {
   }
 
   async #onEnable(name: string, seq: number): Promise<void> {
+    await this.#recovered;
     const path = join(this.#deps.context.paths.configFolder, toSettingsFileName(name, seq));
     await this.#decisions.run(name, () => this.#consider(name, seq, path, 'enable'));
   }
