@@ -17,6 +17,8 @@ import { listCurrentSettings, removeOlderSettings } from '../agent/settings-fold
 import { makeNotRunStatus, readStatusFile, reconcileStatusFile, writeStatusFileIfMissing } from '../agent/status-file.js';
 import type { HandlerContext } from '../infra/context.js';
 import { serveDaemon } from '../infra/daemon-client.js';
+import { isPathnameSocket } from '../infra/ipc.js';
+import { stopLegacyDaemons } from '../infra/legacy-daemon.js';
 import type { Log } from '../infra/logger.js';
 import type { Redactor } from '../infra/redact.js';
 import { shouldRun, type Origin } from '../state/run-store.js';
@@ -53,6 +55,10 @@ export class Daemon {
   // What Microsoft's handler ran, when its install directory is next to ours (read at start).
   #foreignRuns: ReadonlyMap<string, ForeignRun> = new Map();
   #stopping = false;
+  // Resolved once interrupted runs are recovered: requests served before then (the socket is up
+  // first) wait for it, so an enable, disable or cancel never races recovery over the same run.
+  #markRecovered!: () => void;
+  readonly #recovered = new Promise<void>((resolve) => (this.#markRecovered = resolve));
   readonly stopped: Promise<void>;
   #resolveStopped!: () => void;
 
@@ -75,6 +81,8 @@ export class Daemon {
   async start(): Promise<void> {
     const { context, log } = this.#deps;
     const { paths, store } = context;
+    // The state folder first, root-only: the daemon's socket and lock live in it (ipc.ts).
+    await store.ensure();
     this.#server = await serveDaemon(context.daemonAddress, {
       hello: async () => ({ pid: process.pid, version: context.version, configFolder: paths.configFolder }),
       // Answered at once: `enable` must not wait for a superseded run to die.
@@ -83,12 +91,17 @@ export class Daemon {
         void this.#onEnable(name, seq);
         return {};
       },
-      disable: async ({ name }) => (await this.#disable(name), {}),
-      cancel: async ({ name }) => ({ canceled: await this.#cancel(name) }),
+      disable: async ({ name }) => (await this.#recovered, await this.#disable(name), {}),
+      cancel: async ({ name }) => (await this.#recovered, { canceled: await this.#cancel(name) }),
       shutdown: async ({ cancelRuns }) => (setImmediate(() => void this.stop(cancelRuns)), {}),
     });
-    await store.ensure();
     for (const folder of [paths.logFolder, paths.statusFolder, paths.configFolder]) await mkdir(folder, { recursive: true });
+    // An older version's daemon (abstract socket) still serving this install during an update:
+    // stopped, never talked to, before the runs are recovered (legacy-daemon.ts).
+    if (isPathnameSocket(context.daemonAddress.endpoint)) {
+      const legacy = await stopLegacyDaemons(paths.stateDir);
+      if (legacy.length > 0) log.info('stopped the daemon of an older version', { pids: legacy.join(', ') });
+    }
     log.info('daemon started', { version: context.version, configFolder: paths.configFolder, stateDir: paths.stateDir });
     this.#foreignRuns = await readForeignRuns(paths.configFolder);
     if (this.#foreignRuns.size > 0) log.info("taking over from Microsoft's handler", { runCommands: [...this.#foreignRuns].map(([name, run]) => `${name}@${run.seq}`).join(', ') });
@@ -101,6 +114,7 @@ export class Daemon {
       runDeps: this.#runDeps,
       log,
     });
+    this.#markRecovered();
     if (recovered > 0) log.info('interrupted runs recovered', { count: recovered, ms: this.#deps.clock.now() - recoveryStart });
     await reconcileStatuses(this.#deps);
     await this.#applyRetention();
@@ -134,6 +148,7 @@ export class Daemon {
   }
 
   async #onEnable(name: string, seq: number): Promise<void> {
+    await this.#recovered;
     const path = join(this.#deps.context.paths.configFolder, toSettingsFileName(name, seq));
     await this.#decisions.run(name, () => this.#consider(name, seq, path, 'enable'));
   }

@@ -27,7 +27,7 @@ export interface HandlerContext {
 // Builds a context from its parts (tests build one on a temp layout).
 export function makeHandlerContext(parts: { paths: HandlerPaths; options: Options; version: string; platform: Platform }): HandlerContext {
   const store = new RunStore(parts.paths.stateDir);
-  const daemonAddress = { endpoint: parts.platform.toDaemonEndpoint(parts.paths.stateDir), tokenPath: store.toStateFile('ipc-token') };
+  const daemonAddress = { endpoint: parts.platform.toDaemonEndpoint(parts.paths.stateDir), tokenPath: store.toStateFile('ipc-token'), lockPath: store.toStateFile('daemon.lock') };
   return { ...parts, store, daemonAddress, daemon: new DaemonClient(daemonAddress, parts.options.killGraceMs) };
 }
 

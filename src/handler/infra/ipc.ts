@@ -1,13 +1,20 @@
 // The transport between the lifecycle commands and the daemon: newline-delimited JSON over a local
-// socket (the Platform value names it: an abstract Unix socket on Linux, a named pipe on Windows),
-// one request per connection. Any local user can connect to an abstract socket, so every request
-// carries a token the daemon writes into its root-only state folder: only root can read it, so only
-// root can cancel, disable or stop runs. What the requests mean is daemon-client.ts's business.
+// socket (the Platform value names it: a pathname Unix socket in the root-only state folder on
+// Linux, a named pipe on Windows), one request per connection.
+// Who can talk to whom (issue: hardening #1): on Linux the socket is `<stateDir>/daemon.sock` and
+// the state folder is 0700 root, so only root can connect to it or bind it — reaching the socket
+// is itself the proof that the peer is root, and no other user can pose as the daemon (an abstract
+// socket has no permissions: any user could bind its name while no daemon held it). The client
+// sends nothing unless the socket is in a root-only folder next to the token file. One daemon per
+// install is decided by a lock file (daemon-lock.ts), never by whether the socket name is taken.
+// Every request still carries a token the daemon writes into the state folder (0600), read only by
+// root. What the requests mean is daemon-client.ts's business.
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readFile, unlink } from 'node:fs/promises';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { writeFileAtomic } from '../../util/atomic-file.js';
+import { acquireDaemonLock } from './daemon-lock.js';
 
 // One request: an operation and its fields (the token is added and checked here).
 export type IpcRequest = { readonly op: string } & Readonly<Record<string, unknown>>;
@@ -16,10 +23,38 @@ export type IpcResponse = { ok: true; [key: string]: unknown } | { ok: false; er
 export class DaemonAlreadyRunning extends Error {}
 
 export interface IpcAddress {
-  // The socket (abstract on Linux, a named pipe on Windows).
+  // The socket (a pathname socket in the state folder on Linux, a named pipe on Windows).
   readonly endpoint: string;
   // The file holding the current daemon's token, in the root-only state folder.
   readonly tokenPath: string;
+  // The daemon's single-instance lock, in the state folder (used with a pathname socket).
+  readonly lockPath: string;
+}
+
+// sun_path holds 108 bytes, NUL included (unix(7)): a longer path would be cut, silently or not.
+export const maxSocketPathBytes = 107;
+
+// A filesystem socket (Linux), as opposed to a Windows named pipe (`\\.\pipe\...`).
+export function isPathnameSocket(endpoint: string): boolean {
+  return endpoint.startsWith('/');
+}
+
+// Whether a client may talk to `address`: a named pipe, or a socket that is in a directory owned
+// by this (root) user that no one else can enter, the one holding the token file. Only root can
+// reach a socket in a 0700 root folder, so whoever listens there is root; anything else (a socket
+// elsewhere, a folder another user could enter or replace) gets nothing, token included.
+export async function isTrustedEndpoint(address: IpcAddress): Promise<boolean> {
+  const { endpoint } = address;
+  if (!isPathnameSocket(endpoint)) return true;
+  const folder = dirname(endpoint);
+  if (folder !== dirname(address.tokenPath) || Buffer.byteLength(endpoint) > maxSocketPathBytes) return false;
+  const uid = process.getuid?.();
+  try {
+    const [folderStat, socketStat] = await Promise.all([lstat(folder), lstat(endpoint)]);
+    return folderStat.isDirectory() && folderStat.uid === uid && (folderStat.mode & 0o077) === 0 && socketStat.isSocket() && socketStat.uid === uid;
+  } catch {
+    return false;
+  }
 }
 
 function isAuthorised(request: { token?: unknown }, token: Buffer): boolean {
@@ -84,30 +119,65 @@ function serve(socket: Socket, token: Buffer, handle: (request: IpcRequest) => P
 }
 
 // Binds the daemon's endpoint, then publishes a fresh token for its clients; throws
-// DaemonAlreadyRunning when another daemon holds the endpoint.
+// DaemonAlreadyRunning when another live daemon serves this install. With a pathname socket, the
+// lock is taken first and the socket of a dead daemon is removed by the lock's holder only; the
+// lock is released when the server closes.
 export async function startIpcServer(
   address: IpcAddress,
   handle: (request: IpcRequest) => Promise<IpcResponse>,
   limits: IpcLimits = defaultIpcLimits,
 ): Promise<Server> {
   const token = Buffer.from(randomBytes(32).toString('hex'));
+  let release = (): void => undefined;
+  if (isPathnameSocket(address.endpoint)) {
+    if (Buffer.byteLength(address.endpoint) > maxSocketPathBytes) {
+      throw new Error(`the daemon's socket path ${address.endpoint} is longer than the ${maxSocketPathBytes} bytes a Unix socket path may have: choose a shorter state folder (RUNCOMMAND_HANDLER_STATE_DIR)`);
+    }
+    const folder = dirname(address.endpoint);
+    await mkdir(folder, { recursive: true, mode: 0o700 });
+    await chmod(folder, 0o700);
+    const lock = await acquireDaemonLock(address.lockPath);
+    if (lock === undefined) throw new DaemonAlreadyRunning('another daemon owns this state dir');
+    release = () => lock.release();
+    await unlink(address.endpoint).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ENOENT') {
+        release();
+        throw error;
+      }
+    });
+  }
   const server = await new Promise<Server>((resolve, reject) => {
     const created = createServer((socket) => serve(socket, token, handle, limits));
     // Node closes a connection beyond this at once, before any of it is read.
     created.maxConnections = limits.maxConnections;
     created.once('error', (error: NodeJS.ErrnoException) => {
+      release();
       reject(error.code === 'EADDRINUSE' ? new DaemonAlreadyRunning('another daemon owns this state dir') : error);
     });
     created.listen(address.endpoint, () => resolve(created));
   });
+  // The lock goes with the listening socket: close() unbinds (and unlinks) it at once, before
+  // open connections drain, so a daemon started right after a stop can take over. A daemon that
+  // exits without closing (process.exit) still leaves no lock behind.
+  process.once('exit', release);
+  const close = server.close.bind(server);
+  server.close = (callback?: (error?: Error) => void): Server => {
+    close(callback);
+    process.removeListener('exit', release);
+    release();
+    return server;
+  };
+  if (isPathnameSocket(address.endpoint)) await chmod(address.endpoint, 0o600);
   await mkdir(dirname(address.tokenPath), { recursive: true, mode: 0o700 });
   await writeFileAtomic(address.tokenPath, token, { mode: 0o600 });
   return server;
 }
 
 // Sends one request with the daemon's token; undefined when no daemon listens (or it did not
-// answer in time, or the token cannot be read: then the caller is not root, or no daemon ran yet).
+// answer in time, or the token cannot be read: then the caller is not root, or no daemon ran yet),
+// and without sending anything when the endpoint is not a root-only one (isTrustedEndpoint).
 export async function sendIpcRequest(address: IpcAddress, request: IpcRequest, timeoutMs: number): Promise<IpcResponse | undefined> {
+  if (!(await isTrustedEndpoint(address))) return undefined;
   const token = await readFile(address.tokenPath, 'utf8').catch(() => undefined);
   if (token === undefined) return undefined;
   return exchange(address.endpoint, `${JSON.stringify({ ...request, token })}\n`, timeoutMs);

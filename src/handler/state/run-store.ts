@@ -39,8 +39,9 @@ export type CurrentRun =
 // the hour its mark lasts (update-marker.ts).
 export const deletedRunsKeptMs = 60 * 60 * 1000;
 
-// The state folder's other files: the daemon's control token and the mark an update leaves.
-export type StateFile = 'ipc-token' | 'update-in-progress.json';
+// The state folder's other files: the daemon's control token, socket (Linux: the platform names it
+// `daemon.sock` in this folder) and single-instance lock, and the mark an update leaves.
+export type StateFile = 'ipc-token' | 'daemon.sock' | 'daemon.lock' | 'update-in-progress.json';
 
 let runCounter = 0;
 

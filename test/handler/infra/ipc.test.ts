@@ -1,5 +1,6 @@
-import { readFile, stat } from 'node:fs/promises';
-import { createConnection, type Server, type Socket } from 'node:net';
+import { chmod, lstat, readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DaemonAlreadyRunning, defaultIpcLimits, sendIpcRequest, startIpcServer, type IpcAddress, type IpcRequest, type IpcResponse } from '../../../src/handler/infra/ipc.js';
 import { RunStore } from '../../../src/handler/state/run-store.js';
@@ -7,7 +8,8 @@ import { linuxPlatform } from '../../../src/platform/linux.js';
 
 // The daemon's address for an install whose state is in `stateDir`, as the handler context builds it.
 function toIpcEndpoint(stateDir: string): IpcAddress {
-  return { endpoint: linuxPlatform.toDaemonEndpoint(stateDir), tokenPath: new RunStore(stateDir).toStateFile('ipc-token') };
+  const store = new RunStore(stateDir);
+  return { endpoint: linuxPlatform.toDaemonEndpoint(stateDir), tokenPath: store.toStateFile('ipc-token'), lockPath: store.toStateFile('daemon.lock') };
 }
 import { useTempDir } from '../../helpers/temp-dir.js';
 
@@ -76,12 +78,33 @@ async function exchangeRaw(address: IpcAddress, rawChunks: readonly string[], ga
 }
 
 describe('the daemon address on Linux', () => {
-  it('derives a stable abstract socket name from the state dir', () => {
-    const { endpoint, tokenPath } = toIpcEndpoint('/var/lib/runcommand-handler');
-    expect(endpoint).toMatch(/^\0runcommand-handler-[0-9a-f]{24}$/);
+  it('is a pathname socket in the root-only state dir, next to the token and the lock (never an abstract socket)', () => {
+    const { endpoint, tokenPath, lockPath } = toIpcEndpoint('/var/lib/runcommand-handler');
+    expect(endpoint).toBe('/var/lib/runcommand-handler/daemon.sock');
     expect(tokenPath).toBe('/var/lib/runcommand-handler/ipc-token');
-    expect(toIpcEndpoint('/var/lib/runcommand-handler').endpoint).toBe(endpoint);
+    expect(lockPath).toBe('/var/lib/runcommand-handler/daemon.lock');
     expect(toIpcEndpoint('/var/lib/runcommand-handler-2').endpoint).not.toBe(endpoint);
+  });
+
+  it('the server makes the state dir and the socket root-only; a socket path over 107 bytes is a clear error', async () => {
+    const stateDir = join(tempDir(), 'state');
+    const address = toIpcEndpoint(stateDir);
+    await serve(address, async () => ({ ok: true }));
+    expect((await stat(stateDir)).mode & 0o777).toBe(0o700);
+    expect((await lstat(address.endpoint)).isSocket()).toBe(true);
+    expect((await stat(address.endpoint)).mode & 0o777).toBe(0o600);
+    const long = toIpcEndpoint(join(tempDir(), 'x'.repeat(120)));
+    await expect(startIpcServer(long, async () => ({ ok: true }))).rejects.toThrow(/longer than the 107 bytes/);
+  });
+
+  it('sends nothing (not even the token) to a socket outside a root-only folder, or not next to the token', async () => {
+    const address = toIpcEndpoint(tempDir());
+    await serve(address, async () => ({ ok: true, served: true }));
+    expect(await sendIpcRequest(address, { op: 'hello' }, 2000)).toEqual({ ok: true, served: true });
+    await chmod(tempDir(), 0o755);
+    expect(await sendIpcRequest(address, { op: 'hello' }, 2000)).toBeUndefined();
+    await chmod(tempDir(), 0o700);
+    expect(await sendIpcRequest({ ...address, tokenPath: join(tempDir(), 'elsewhere', 'ipc-token') }, { op: 'hello' }, 2000)).toBeUndefined();
   });
 });
 
@@ -237,7 +260,7 @@ describe('IPC server and client', () => {
     }
   });
 
-  it('refuses a second server on the same endpoint with DaemonAlreadyRunning', async () => {
+  it('refuses a second server on the same state dir with DaemonAlreadyRunning (the lock, not the socket name, decides)', async () => {
     const endpoint = toIpcEndpoint(tempDir());
     await serve(endpoint, async () => ({ ok: true, first: true }));
     const error = await startIpcServer(endpoint, async () => ({ ok: true, first: false })).then(
@@ -249,6 +272,22 @@ describe('IPC server and client', () => {
     );
     expect(error).toBeInstanceOf(DaemonAlreadyRunning);
     expect(await sendIpcRequest(endpoint, { op: 'hello' }, 5000)).toEqual({ ok: true, first: true });
+  });
+
+  it('takes over the stale lock and socket of a dead daemon', async () => {
+    const endpoint = toIpcEndpoint(tempDir());
+    // A lock naming a pid that is not this process's start time, and a socket file nobody serves.
+    await writeFile(endpoint.lockPath, `${process.pid} 1\n`, { mode: 0o600 });
+    const stale = createServer();
+    await new Promise<void>((resolve) => stale.listen(endpoint.endpoint, resolve));
+    await new Promise<void>((resolve) => {
+      // Closing unlinks the file; put a plain file there, as a SIGKILLed daemon leaves its socket.
+      stale.close(() => resolve());
+    });
+    await writeFile(endpoint.endpoint, '');
+    await serve(endpoint, async () => ({ ok: true, fresh: true }));
+    expect(await sendIpcRequest(endpoint, { op: 'hello' }, 5000)).toEqual({ ok: true, fresh: true });
+    expect((await readFile(endpoint.lockPath, 'utf8')).split(' ')[0]).toBe(String(process.pid));
   });
 
   it('resolves undefined at once when nobody listens', async () => {
