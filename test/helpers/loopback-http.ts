@@ -56,3 +56,31 @@ export function serve(body: string | Buffer, headers: Record<string, string> = {
     response.writeHead(200, headers).end(body);
   };
 }
+
+// A server that accepts every request and never answers: a download that stalls.
+export interface SilentServer {
+  // The URL of `path` on it.
+  url(path: string): string;
+  // How many requests it has received.
+  readonly requests: number;
+  close(): void;
+}
+
+// Starts a silent server on 127.0.0.1.
+export async function startSilentServer(): Promise<SilentServer> {
+  const server = createServer(() => undefined);
+  let requests = 0;
+  server.on('request', () => (requests += 1));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: (path) => `http://127.0.0.1:${port}${path}`,
+    get requests() {
+      return requests;
+    },
+    close: () => {
+      server.closeAllConnections();
+      server.close();
+    },
+  };
+}

@@ -1,12 +1,11 @@
 // The Run state machine with a clock and a process layer the test drives: every transition, the
 // deadline and the kill fallback, cancel in each state, re-attach after a restart and a reboot.
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { errorCodes, HandlerError } from '../../src/errors.js';
 import { makeRunJournal, noServiceMessage, Run } from '../../src/runner/run.js';
 import type { RunJournal } from '../../src/runner/journal.js';
 import { FakeProcesses, flush, makeFakeRunDeps, ManualClock, MemoryJournals, until } from '../helpers/fake-runner.js';
+import { startSilentServer } from '../helpers/loopback-http.js';
 import { parseSettings } from '../helpers/settings.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 
@@ -116,17 +115,13 @@ describe('Run', () => {
   });
 
   it('counts the timeout from the start of preparation: a stalled download ends TimedOut, never launched', async () => {
-    const server = createServer(() => undefined); // accepts, never answers
-    let requests = 0;
-    server.on('request', () => (requests += 1));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const server = await startSilentServer();
     try {
-      const { port } = server.address() as AddressInfo;
-      const run = makeRun({ source: { scriptUri: `http://127.0.0.1:${port}/stuck.sh` }, timeoutInSeconds: 10 });
+      const run = makeRun({ source: { scriptUri: server.url('/stuck.sh') }, timeoutInSeconds: 10 });
       await run.persist();
       const preparing = clock.monotonicMs();
       const done = run.execute();
-      await until(() => requests > 0, 'the download to start');
+      await until(() => server.requests > 0, 'the download to start');
       expect(run.journal.state).toBe('Pending');
       expect(run.journal.deadlineMonotonicMs).toBe(preparing + 10_000);
       expect(journals.written.some((journal) => journal.state === 'Pending' && journal.deadlineMonotonicMs === preparing + 10_000)).toBe(true);
@@ -139,7 +134,6 @@ describe('Run', () => {
       expect(journals.states).toEqual(['Pending', 'TimedOut']);
       expect(clock.pending).toBe(0);
     } finally {
-      server.closeAllConnections();
       server.close();
     }
   });

@@ -1,6 +1,4 @@
 import { createHash } from 'node:crypto';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { readFile, readdir, rm, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -8,6 +6,7 @@ import {
   disposeHarness, findProcesses, makeDaemon, makeHarness, readStatus, waitFor, waitForTerminal, writeSettings, type Harness,
 } from '../../helpers/daemon-harness.js';
 import { makeGate } from '../../helpers/gate.js';
+import { startSilentServer } from '../../helpers/loopback-http.js';
 import { systemClock } from '../../../src/util/time.js';
 
 let harness: Harness;
@@ -138,37 +137,28 @@ describe('Daemon', () => {
 
   it('cancels a run whose script is still downloading without waiting for the download', async () => {
     await start();
-    const server = createServer(() => undefined); // accepts, never answers
-    let requests = 0;
-    server.on('request', () => (requests += 1));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const server = await startSilentServer();
     try {
-      const { port } = server.address() as AddressInfo;
-      await writeSettings(harness, 'stuck', 0, { source: { scriptUri: `http://127.0.0.1:${port}/stuck.sh` } });
+      await writeSettings(harness, 'stuck', 0, { source: { scriptUri: server.url('/stuck.sh') } });
       await waitFor(() => readStatus(harness, 'stuck', 0), (s) => s?.view.executionState === 'Pending');
-      await waitFor(async () => requests, (count) => count > 0);
+      await waitFor(async () => server.requests, (count) => count > 0);
       const started = Date.now();
       expect(await harness.context.daemon.cancel('stuck')).toEqual({ canceled: true });
       const status = await waitForTerminal(harness, 'stuck', 0);
       expect(status.view.executionState).toBe('Canceled');
       expect(Date.now() - started).toBeLessThan(5000);
     } finally {
-      server.closeAllConnections();
       server.close();
     }
   });
 
   it('times out a run whose script download never answers: timeoutInSeconds counts from preparation', async () => {
     await start();
-    const server = createServer(() => undefined); // accepts, never answers
-    let requests = 0;
-    server.on('request', () => (requests += 1));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const server = await startSilentServer();
     try {
-      const { port } = server.address() as AddressInfo;
       const before = systemClock.monotonicMs();
-      await writeSettings(harness, 'stalled', 0, { source: { scriptUri: `http://127.0.0.1:${port}/stalled.sh` }, timeoutInSeconds: 2 });
-      await waitFor(async () => requests, (count) => count > 0);
+      await writeSettings(harness, 'stalled', 0, { source: { scriptUri: server.url('/stalled.sh') }, timeoutInSeconds: 2 });
+      await waitFor(async () => server.requests, (count) => count > 0);
       // The deadline is journaled while the run is still Pending (downloading).
       const current = await harness.context.store.currentRun('stalled');
       expect(current.kind === 'run' && current.journal.kind === 'present' ? current.journal.value : undefined).toMatchObject({ state: 'Pending', timeoutInSeconds: 2 });
@@ -179,7 +169,6 @@ describe('Daemon', () => {
       expect(status.view).toMatchObject({ executionState: 'TimedOut', exitCode: -1 });
       expect(status.view.executionMessage).toContain('timed out after 2 s');
     } finally {
-      server.closeAllConnections();
       server.close();
     }
   });
