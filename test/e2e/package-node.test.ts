@@ -93,7 +93,8 @@ describe('the packaged node', () => {
   it('refuses a corrupt xz stream with a clear error, every time, and leaves no bin/node', async () => {
     const layout = await packedLayout();
     const bytes = await readFile(join(binDir(layout), 'node.xz'));
-    bytes[Math.floor(bytes.length / 2)] ^= 0x55;
+    const middle = Math.floor(bytes.length / 2);
+    bytes[middle] = (bytes[middle] ?? 0) ^ 0x55;
     await replacePacked(layout, bytes);
     await expectRefused(layout, /^rch-unpack: .*\/bin\/node\.xz is corrupt \(corrupt xz data\): reinstall the extension\n?$/);
   }, 120_000);
