@@ -6,6 +6,10 @@
 //   linked, because it dlopens libcrypto and a static glibc program can only dlopen with the exact
 //   glibc it was built with (glibc before 2.34 needs -ldl). Where it cannot run (no libcrypto, an
 //   older glibc) the daemon falls back to `openssl cms`;
+// - the node unpacker (src/native/rch-unpack.c) to dist/native/rch-unpack: liblzma linked in
+//   statically (a minimal VM may lack it), glibc too where libc.a is available; it needs liblzma-dev
+//   (lzma.h, liblzma.a), so without them it is skipped with a warning and only `npm run package`
+//   (which ships it) fails;
 // - the Windows wrapper (rch-exec-win.c) to dist/native/rch-exec.exe with mingw-w64, only when
 //   x86_64-w64-mingw32-gcc (or $MINGW_CC) is on PATH: without it the Linux build is all there is.
 import { spawnSync } from 'node:child_process';
@@ -25,8 +29,9 @@ const include = [`-I${includeDir}`];
 const targets = [
   { source: 'src/runner/native/rch-exec.c', output: 'dist/native/rch-exec', compiler: linuxCompiler, flags: [...linuxFlags, ...include], links: [['-static'], []], required: true, usesRunFiles: true },
   { source: 'src/runner/native/rch-crypto.c', output: 'dist/native/rch-crypto', compiler: linuxCompiler, flags: linuxFlags, links: [[], ['-ldl']], required: true },
+  { source: 'src/native/rch-unpack.c', output: 'dist/native/rch-unpack', compiler: linuxCompiler, flags: linuxFlags, links: [['-static', '-llzma'], ['-Wl,-Bstatic', '-llzma', '-Wl,-Bdynamic']], required: false, why: 'install liblzma-dev', headers: ['src/native/sha256.h'] },
   // Optional: the Windows wrapper (docs/windows-wrapper.md) needs scripts/install-windows-toolchain.sh.
-  { source: 'src/runner/native/rch-exec-win.c', output: 'dist/native/rch-exec.exe', compiler: windowsCompiler, flags: ['-O2', '-Wall', '-Wextra', '-Werror', '-municode', ...include], links: [[]], required: false, usesRunFiles: true },
+  { source: 'src/runner/native/rch-exec-win.c', output: 'dist/native/rch-exec.exe', compiler: windowsCompiler, flags: ['-O2', '-Wall', '-Wextra', '-Werror', '-municode', ...include], links: [[]], required: false, why: 'mingw-w64', usesRunFiles: true },
 ];
 
 // Writes dist/native/include/run-files.h: RUN_FILE_<NAME> and RUN_FILE_<NAME>_W (wide) per file.
@@ -70,8 +75,9 @@ function hasCompiler(compiler) {
 }
 
 // Compiles `source` with the first link options that work, to a temp name then renamed, so a
-// concurrent reader never sees a half-written binary.
-function build({ source, output, compiler, flags, links }) {
+// concurrent reader never sees a half-written binary. An optional target that does not compile is
+// left out with a warning.
+function build({ source, output, compiler, flags, links, required, why }) {
   mkdirSync(dirname(output), { recursive: true });
   const temp = `${output}.${process.pid}.tmp`;
   let result;
@@ -81,6 +87,10 @@ function build({ source, output, compiler, flags, links }) {
   }
   if (result.error || result.status !== 0) {
     rmSync(temp, { force: true });
+    if (!required) {
+      console.error(`build-native: warning: skipping ${output} (${why}):\n${result.stderr || result.error?.message || ''}`);
+      return;
+    }
     fail(`compiling ${source} failed:\n${result.stderr || result.error?.message || ''}`);
   }
   chmodSync(temp, 0o755);
@@ -91,7 +101,7 @@ writeRunFilesHeader();
 for (const target of targets) {
   const source = join(root, target.source);
   const output = join(root, target.output);
-  const inputs = target.usesRunFiles ? [source, join(includeDir, 'run-files.h')] : [source];
+  const inputs = [source, ...(target.usesRunFiles ? [join(includeDir, 'run-files.h')] : []), ...(target.headers ?? []).map((header) => join(root, header))];
   if ((modifiedAt(output) ?? -Infinity) >= Math.max(...inputs.map((input) => modifiedAt(input) ?? Infinity))) continue;
   if (!hasCompiler(target.compiler)) {
     if (!target.required) continue;

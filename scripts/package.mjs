@@ -2,7 +2,8 @@
 // Builds the extension zip from an already-built tree (`npm run package` builds first): the
 // handler bundled by esbuild from src/ (dist/cli.js plus lazily loaded chunks under dist/chunks/,
 // with source maps; no node_modules), the native wrapper and the Linux command catalogue from
-// dist/, the shim, the manifest, package.json and a stripped copy of this node.
+// dist/, the shim, the manifest, package.json and a stripped copy of this node, xz-compressed
+// (bin/node.xz, unpacked by the shim's first command with dist/native/rch-unpack: pack-node.mjs).
 // Usage: node scripts/package.mjs [--force] [--version X.Y.Z] [--no-strip]
 // The zip's absolute path is the last line of stdout; progress goes to stderr.
 import { spawnSync } from 'node:child_process';
@@ -10,6 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
+import { packNode, stampShim } from './pack-node.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const buildDir = path.join(root, 'build');
@@ -59,7 +61,7 @@ function readNewestMtime(target) {
 function isZipUpToDate(zipPath) {
   const zip = fs.statSync(zipPath, { throwIfNoEntry: false });
   if (!zip) return false;
-  const inputs = ['src', 'dist', 'bin', 'package-lock.json', 'package.json', 'HandlerManifest.json', 'scripts/package.mjs'];
+  const inputs = ['src', 'dist', 'bin', 'package-lock.json', 'package.json', 'HandlerManifest.json', 'scripts/package.mjs', 'scripts/pack-node.mjs'];
   const newestInput = Math.max(
     ...inputs.map((input) => readNewestMtime(path.join(root, input))),
     fs.statSync(process.execPath).mtimeMs,
@@ -166,17 +168,20 @@ function writeStagedPackageJson(stage, version) {
 
 // Lays out everything the zip contains under `stage`.
 async function populateStage(stage, version, options) {
+  if (!fs.existsSync(path.join(root, 'dist', 'native', 'rch-unpack'))) fail('dist/native/rch-unpack is missing: install liblzma-dev, then `npm run build`');
   fs.copyFileSync(path.join(root, 'HandlerManifest.json'), path.join(stage, 'HandlerManifest.json'));
   fs.mkdirSync(path.join(stage, 'bin'));
   fs.copyFileSync(path.join(root, 'bin', 'runcommand-handler'), path.join(stage, 'bin', 'runcommand-handler'));
   copyExecutable(process.execPath, path.join(stage, 'bin', 'node'), options.strip);
+  stampShim(path.join(stage, 'bin', 'runcommand-handler'), packNode(stage, path.join(buildDir, 'cache'), log));
   for (const name of fs.readdirSync(path.join(stage, 'bin'))) {
     fs.chmodSync(path.join(stage, 'bin', name), 0o755);
   }
   await bundle(stage);
   fs.mkdirSync(path.join(stage, 'dist', 'native'));
-  // The Linux helpers: the run wrapper and the protected-settings decryptor (never the Windows .exe).
-  for (const helper of ['rch-exec', 'rch-crypto']) {
+  // The Linux helpers: the run wrapper, the protected-settings decryptor and the node unpacker
+  // (never the Windows .exe).
+  for (const helper of ['rch-exec', 'rch-crypto', 'rch-unpack']) {
     copyExecutable(path.join(root, 'dist', 'native', helper), path.join(stage, 'dist', 'native', helper), options.strip);
     fs.chmodSync(path.join(stage, 'dist', 'native', helper), 0o755);
   }
@@ -186,12 +191,17 @@ async function populateStage(stage, version, options) {
 }
 
 // Zips the stage into a temp name and renames it, so a reader never sees a half-written zip.
+// bin/node.xz is stored: deflate cannot shrink xz data.
 function writeZip(stage, zipPath) {
   const temp = `${zipPath}.${process.pid}.tmp`;
   fs.rmSync(temp, { force: true });
-  const result = spawnSync('zip', ['-r', '-9', '-X', '-q', temp, '.'], { cwd: stage, stdio: ['ignore', 'inherit', 'inherit'] });
-  if (result.error) fail(`zip: ${result.error.message}`);
-  if (result.status !== 0) fail(`zip exited with ${result.status}`);
+  // Two passes: zip 3.0's -n (store these suffixes) does not hold at -9.
+  const stored = ['bin/node.xz'];
+  for (const args of [['-r', '-9', temp, '.', '-x', ...stored], ['-0', temp, ...stored]]) {
+    const result = spawnSync('zip', ['-X', '-q', ...args], { cwd: stage, stdio: ['ignore', 'inherit', 'inherit'] });
+    if (result.error) fail(`zip: ${result.error.message}`);
+    if (result.status !== 0) fail(`zip exited with ${result.status}`);
+  }
   fs.renameSync(temp, zipPath);
 }
 
