@@ -6,7 +6,7 @@ import type { BlobTarget, ManagedIdentity } from '../config/run-command.js';
 import type { AccessToken } from '../util/imds.js';
 import { makeBoundedHttpClient } from './bounded-http-client.js';
 import { toLoggableUrl } from '../util/loggable-url.js';
-import { mayReceiveStorageToken, storageHostSuffixes } from '../util/storage-host.js';
+import { mayReceiveStorageToken, storageHostPatterns } from '../util/storage-host.js';
 
 // A resolved blob target.
 export interface BlobAddress {
@@ -47,7 +47,7 @@ export interface TargetDeps {
 }
 
 // Why a blob is not written with a managed identity (no '://' in it: it reaches the −101 message).
-export const tokenRefusedText = `a managed-identity token is sent only over https to an Azure blob storage host (${storageHostSuffixes.map((suffix) => `*${suffix}`).join(', ')}); give the blob a SAS instead`;
+export const tokenRefusedText = `a managed-identity token is sent only over https to an Azure blob storage host (${storageHostPatterns.join(', ')}); give the blob a SAS instead`;
 
 // Resolves a validated BlobTarget into its URL, SAS and identity.
 export function toBlobAddress(target: BlobTarget): BlobAddress {

@@ -80,3 +80,15 @@ export const maxNameLength = 128;
 export function isValidName(name: string): boolean {
   return name.length <= maxNameLength && namePattern.test(name) && name !== '.' && !name.includes('..');
 }
+
+// The handler's name for the single configuration of an agent without multi-config: settings
+// `<seq>.settings`, status `<seq>.status`, no ConfigExtensionName (protocol.md §4, §5, §7). It keys
+// state, records, run directories, logs and the CLI like a run command's name; isValidName refuses
+// it (a leading `_`), so no run command can take it, and it is still safe in a path. Only the
+// settings and status file modules turn it into file names.
+export const singleConfigName = '_single';
+
+// True for a name a run is keyed by: a run command's name, or the single configuration.
+export function isRunKey(name: string): boolean {
+  return name === singleConfigName || isValidName(name);
+}

@@ -1,11 +1,12 @@
-// Settings files in the agent's configFolder (protocol.md §5): their names, a bounded UTF-8 read,
+// Settings files in the agent's configFolder (protocol.md §5): their names (`<name>.<seq>.settings`,
+// and `<seq>.settings` for the single configuration of an agent without multi-config), a bounded UTF-8 read,
 // and a parse that gives a file the agent may still be writing a few seconds to settle.
 
 import { constants } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 import { SettingsError } from '../errors.js';
-import { isValidName, maxNameLength } from './run-command.js';
+import { isValidName, maxNameLength, singleConfigName } from './run-command.js';
 import { parseHandlerSettings, type HandlerSettings } from './settings.js';
 
 // Settings files larger than this are refused unread.
@@ -37,27 +38,26 @@ export interface ReadSettingsOptions {
   readonly sleep?: (ms: number) => Promise<void>;
 }
 
-// The name of the settings file of (name, seq) in configFolder: `<name>.<seq>.settings`.
+// The name of the settings file of (name, seq) in configFolder: `<name>.<seq>.settings`, or
+// `<seq>.settings` for the single configuration.
 export function toSettingsFileName(name: string, seq: number): string {
-  return `${name}.${seq}${suffix}`;
+  return name === singleConfigName ? `${seq}${suffix}` : `${name}.${seq}${suffix}`;
 }
 
-// Classifies a configFolder entry: a multi-config `<name>.<seq>.settings` file, a settings file
-// that must not be used (single-config, bad name or seq), or something else.
+// Classifies a configFolder entry: a multi-config `<name>.<seq>.settings` file, a single-config
+// `<seq>.settings` file (named singleConfigName), a settings file that must not be used (bad name
+// or seq), or something else.
 export function parseSettingsFileName(fileName: string): SettingsFileName {
   if (!fileName.endsWith(suffix)) return { kind: 'other' };
   const stem = fileName.slice(0, -suffix.length);
-  if (/^\d+$/.test(stem)) {
-    return { kind: 'refused', reason: 'single-config settings file (<seq>.settings) is not supported: a run command needs a name' };
-  }
   const dot = stem.lastIndexOf('.');
-  const name = dot < 0 ? stem : stem.slice(0, dot);
-  const seqText = dot < 0 ? '' : stem.slice(dot + 1);
+  const name = dot < 0 ? singleConfigName : stem.slice(0, dot);
+  const seqText = stem.slice(dot + 1);
   if (!/^(0|[1-9]\d*)$/.test(seqText) || !Number.isSafeInteger(Number(seqText))) {
     const shown = `${toShownName(stem)}${suffix}`;
-    return { kind: 'refused', reason: `settings file "${shown}" has no valid sequence number (<name>.<seq>.settings)` };
+    return { kind: 'refused', reason: `settings file "${shown}" has no valid sequence number (<name>.<seq>.settings, or <seq>.settings)` };
   }
-  if (!isValidName(name)) {
+  if (dot >= 0 && !isValidName(name)) {
     const length = name.length > maxNameLength ? ` (${name.length} characters, at most ${maxNameLength})` : '';
     return { kind: 'refused', reason: `invalid run command name "${toShownName(name)}"${length}` };
   }

@@ -3,7 +3,7 @@
 // whose message names fields by path and never quotes a value.
 
 import { SettingsError } from '../errors.js';
-import { isValidName, type RunCommand } from './run-command.js';
+import { isRunKey, type RunCommand } from './run-command.js';
 import { toArtifacts, toBlobTarget, toDependsOn, toParameters, toSource, nonEmpty, optional } from './settings-build.js';
 import { normalizeKeys, validateDepth, type KeyShape } from './settings-keys.js';
 import {
@@ -97,7 +97,7 @@ export function parseRunCommand(input: {
   publicSettings: unknown;
   protectedSettings?: unknown;
 }): { runCommand: RunCommand } {
-  if (!isValidName(input.name)) throw new SettingsError('name', 'must be a valid run command name');
+  if (!isRunKey(input.name)) throw new SettingsError('name', 'must be a valid run command name');
   if (!Number.isSafeInteger(input.seq) || input.seq < 0) throw new SettingsError('seq', 'must be a non-negative integer');
   const unknownKeys: string[] = [];
   const pub: PublicSettings = parseSection(input.publicSettings, '', publicKeyShape, unknownKeys, (value) =>

@@ -3,7 +3,7 @@
 // (targets.md: dispatch latency, burst, spawn overhead). Requests carry the run's environment over
 // a pipe to our own child: never an argv, never the daemon's environment.
 import { spawn, type ChildProcess } from 'node:child_process';
-import type { ScriptLaunch } from './process-contract.js';
+import { toMaxOutputArg, type ScriptLaunch } from './process-contract.js';
 
 export interface LaunchedWrapper {
   readonly wrapperPid: number;
@@ -16,12 +16,6 @@ export interface LaunchedWrapper {
 interface Waiter<T> {
   resolve(value: T): void;
   reject(error: Error): void;
-}
-
-// The wrapper's --max-output: 0 (no relay) when the launch sets no cap.
-export function toMaxOutputArg(launch: ScriptLaunch): number {
-  const max = launch.maxOutputBytes;
-  return max === undefined || !Number.isFinite(max) || max < 1 ? 0 : Math.floor(max);
 }
 
 // Encodes a launch request: native (little-endian) u32 length, then NUL-terminated fields.

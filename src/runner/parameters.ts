@@ -1,6 +1,6 @@
 // Parameter injection (run-command.md §4): named → environment of that child only,
 // unnamed → positional arguments, each value exactly one argument, never interpreted by a shell.
-import type { Parameter } from '../config/run-command.js';
+import { singleConfigName, type Parameter } from '../config/run-command.js';
 
 export interface ParameterInjection {
   readonly env: Readonly<Record<string, string>>;
@@ -40,9 +40,11 @@ export function toAgentVariables(source: NodeJS.ProcessEnv): Record<string, stri
 }
 
 // What run-command.md §4 gives every script besides its parameters: its own ConfigExtensionName and
-// ConfigSequenceNumber, and the agent's variables as of the latest enable.
+// ConfigSequenceNumber, and the agent's variables as of the latest enable. The single configuration
+// has no ConfigExtensionName, as the agent sets none for it (protocol.md §4).
 export function toRunEnvironment(name: string, seq: number, agent: Readonly<Record<string, string>>): Record<string, string> {
-  return { ...agent, ConfigExtensionName: name, ConfigSequenceNumber: String(seq) };
+  const own = name === singleConfigName ? {} : { ConfigExtensionName: name };
+  return { ...agent, ...own, ConfigSequenceNumber: String(seq) };
 }
 
 // The environment every script starts from: the daemon's, minus per-command, agent and handler variables.

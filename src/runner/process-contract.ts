@@ -23,6 +23,12 @@ export interface ScriptLaunch {
   maxOutputBytes?: number;
 }
 
+// The wrappers' --max-output (both platforms): 0 (no relay) when the launch sets no cap.
+export function toMaxOutputArg(launch: ScriptLaunch): number {
+  const max = launch.maxOutputBytes;
+  return max === undefined || !Number.isFinite(max) || max < 1 ? 0 : Math.floor(max);
+}
+
 // What the wrapper's relay dropped of the script's output (bytes per stream), and whether the file
 // system's reserve stopped it (rather than the cap alone).
 export interface OutputTruncation {

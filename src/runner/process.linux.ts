@@ -8,9 +8,9 @@ import type { Readable } from 'node:stream';
 import { HandlerError, errorCodes } from '../errors.js';
 import { join } from 'node:path';
 import { packageRoot } from '../util/package-root.js';
-import { WrapperLauncher, toMaxOutputArg } from './launcher.linux.js';
+import { WrapperLauncher } from './launcher.linux.js';
 import {
-  parseProcessIdentity, readExitRecord, toRecordedExit, type ExitRecord, type ProcessIdentity, type ProcessLayer, type ScriptHandle, type ScriptLaunch,
+  parseProcessIdentity, readExitRecord, toMaxOutputArg, toRecordedExit, type ExitRecord, type ProcessIdentity, type ProcessLayer, type ScriptHandle, type ScriptLaunch,
 } from './process-contract.js';
 import { runFiles } from './run-directory.js';
 

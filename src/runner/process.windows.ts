@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { errorCodes, HandlerError } from '../errors.js';
 import { packageRoot } from '../util/package-root.js';
 import {
-  parseProcessIdentity, readExitRecord, toRecordedExit, type ExitRecord, type ProcessIdentity, type ProcessLayer, type ScriptHandle, type ScriptLaunch,
+  parseProcessIdentity, readExitRecord, toMaxOutputArg, toRecordedExit, type ExitRecord, type ProcessIdentity, type ProcessLayer, type ScriptHandle, type ScriptLaunch,
 } from './process-contract.js';
 import { runFiles, toRunFilePath } from './run-directory.js';
 
@@ -28,17 +28,20 @@ export interface FollowOptions {
   wrapperPath?: string;
 }
 
-// Starts `rch-exec.exe --grace-ms N <runDir> <program> [args…]` detached and hidden; resolves once
-// the wrapper has written process.json. The wrapper opens <runDir>\stdout and \stderr itself (the
-// run's stdoutPath/stderrPath are those files): node must pass no fds, or libuv drops
+// Starts `rch-exec.exe --grace-ms N [--max-output BYTES] <runDir> <program> [args…]` detached and
+// hidden; resolves once the wrapper has written process.json. The wrapper opens <runDir>\stdout and
+// \stderr itself (the run's stdoutPath/stderrPath are those files; with a cap it relays the script's
+// pipes into them, keeping head and tail as on Linux): node must pass no fds, or libuv drops
 // CREATE_NO_WINDOW and console hosts (pwsh) die without a console (windows-under-wine.md §1).
 export async function launchScript(launch: ScriptLaunch, options: { pollMs?: number } = {}): Promise<ScriptHandle> {
   const wrapperPath = launch.wrapperPath ?? defaultWrapperPath;
   const graceMs = String(Math.max(0, Math.round(launch.graceMs)));
+  const maxOutput = toMaxOutputArg(launch);
+  const cap = maxOutput > 0 ? ['--max-output', String(maxOutput)] : [];
   let child: ChildProcess;
   let gone: Promise<void>;
   try {
-    child = spawn(wrapperPath, ['--grace-ms', graceMs, launch.runDir, launch.program, ...launch.args], {
+    child = spawn(wrapperPath, ['--grace-ms', graceMs, ...cap, launch.runDir, launch.program, ...launch.args], {
       cwd: launch.cwd ?? launch.runDir,
       env: { ...launch.env },
       stdio: 'ignore',

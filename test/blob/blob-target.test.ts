@@ -30,7 +30,7 @@ describe('makeAppendTarget with a managed identity', () => {
   let asked = 0;
 
   it('refuses plain http and look-alike hosts before asking for a token, naming the rule', async () => {
-    for (const uri of ['http://acct.blob.core.windows.net/c/b', 'https://acct.blob.core.attacker.invalid/c/b', 'https://acct.blob.core.windows.net.invalid/c/b']) {
+    for (const uri of ['http://acct.blob.core.windows.net/c/b', 'http://acct.blob.azurestack.external/c/b', 'https://acct.blob.core.attacker.invalid/c/b', 'https://acct.blob.core.windows.net.invalid/c/b']) {
       asked = 0;
       const target = makeAppendTarget(toBlobAddress({ uri, managedIdentity: {} }), { tokens, onToken: () => undefined });
       const failure = await target.reset(AbortSignal.timeout(5000)).then(() => undefined, (error: unknown) => error);
@@ -40,6 +40,7 @@ describe('makeAppendTarget with a managed identity', () => {
       expect(asked, uri).toBe(0);
     }
     expect(tokenRefusedText).toContain('*.blob.core.windows.net');
+    expect(tokenRefusedText).toContain('*.blob.azurestack.*');
     expect(tokenRefusedText).not.toContain('://');
   });
 });

@@ -57,6 +57,25 @@ describe('managed identity (packaged handler)', () => {
     expect(await filesContaining(layout.root, imds.tokens.flatMap((token) => [token, token.split('.')[1] ?? '']))).toEqual([]);
   });
 
+  it('uses the identity with an Azure Stack Hub storage host (<acct>.blob.azurestack.<domain>): the script downloads and the output streams with tokens', async () => {
+    const extra = { RUNCOMMAND_HANDLER_IMDS_ENDPOINT: imds.endpoint, NODE_EXTRA_CA_CERTS: azurite.caPath ?? '', NODE_OPTIONS: storageDnsPreload };
+    layout = await installHandler(extra);
+    // The container is private: only a bearer token gets the script (an anonymous GET is refused).
+    await (await azurite.makeContainer(container)).getBlockBlobClient('stack.sh').upload('echo from-stack-hub\n', 20);
+    const before = imds.requests.length;
+    await submitRunCommand(layout, 'stackhub', {
+      publicSettings: { source: { scriptUri: azurite.toStackHubUrl(container, 'stack.sh') }, outputBlobUri: azurite.toStackHubUrl(container, 'stack.out') },
+      protectedSettings: { sourceManagedIdentity: {}, outputBlobManagedIdentity: { objectId: 'object-5678' } },
+    }, extra);
+    const report = await waitForTerminal(layout, 'stackhub');
+    expect(report.instanceView).toMatchObject({ executionState: 'Succeeded', output: 'from-stack-hub\n', exitCode: 0 });
+    const runDir = await toRunDir(layout, 'stackhub');
+    expect(await azurite.hashBlob(container, 'stack.out')).toEqual(await hashFile(join(runDir, 'stdout')));
+    const asked = imds.requests.slice(before);
+    expect(asked.some((request) => request.objectId === 'object-5678')).toBe(true);
+    expect(asked.some((request) => request.clientId === null && request.objectId === null)).toBe(true);
+  });
+
   it('refuses to send a token to a host that is not a storage host name: the run fails with −101 and no token is asked for', async () => {
     const extra = { RUNCOMMAND_HANDLER_IMDS_ENDPOINT: imds.endpoint, NODE_EXTRA_CA_CERTS: azurite.caPath ?? '' };
     layout = await installHandler(extra);

@@ -9,7 +9,9 @@ import {
   parseSettingsFileName,
   parseSettingsFileWithRetry,
   readSettingsFile,
+  toSettingsFileName,
 } from '../../src/config/settings-file.js';
+import { isValidName, singleConfigName } from '../../src/config/run-command.js';
 
 const validText = JSON.stringify({ runtimeSettings: [{ handlerSettings: { publicSettings: { source: { script: 'echo hi' } } } }] });
 // Whole seconds, so the mtime read back is exact.
@@ -52,8 +54,21 @@ describe('parseSettingsFileName', () => {
     }
   });
 
-  it('refuses single-config files and files without a plain sequence number', () => {
-    expect(parseSettingsFileName('0.settings')).toMatchObject({ kind: 'refused', reason: expect.stringMatching(/single-config/) });
+  it('reads a single-config <seq>.settings file as the single configuration, and names it back', () => {
+    expect(parseSettingsFileName('0.settings')).toEqual({ kind: 'settings', name: singleConfigName, seq: 0 });
+    expect(parseSettingsFileName('12.settings')).toEqual({ kind: 'settings', name: singleConfigName, seq: 12 });
+    expect(toSettingsFileName(singleConfigName, 12)).toBe('12.settings');
+    expect(toSettingsFileName('rc', 12)).toBe('rc.12.settings');
+    for (const name of ['01.settings', '-1.settings', '1e3.settings', '99999999999999999999.settings']) expect(parseSettingsFileName(name).kind, name).toBe('refused');
+  });
+
+  it('never lets a multi-config file take the single configuration\'s name', () => {
+    expect(isValidName(singleConfigName)).toBe(false);
+    expect(parseSettingsFileName(`${singleConfigName}.0.settings`).kind).toBe('refused');
+    expect(parseSettingsFileName('.0.settings').kind).toBe('refused');
+  });
+
+  it('refuses files without a plain sequence number', () => {
     for (const name of ['rc.settings', 'rc.-1.settings', 'rc.+1.settings', 'rc.01.settings', 'rc.1e3.settings', 'rc.99999999999999999999.settings', '.settings']) {
       expect(parseSettingsFileName(name).kind).toBe('refused');
     }

@@ -5,7 +5,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
-  cleanupLayout, makeAgentLayout, readStatus, runCommand, updateHandler, waitForStatus, writeSettings, type AgentLayout,
+  cleanupLayout, makeAgentLayout, readStatus, runCommand, SINGLE_CONFIG, updateHandler, waitForStatus, writeSettings, type AgentLayout,
 } from '../helpers/agent.js';
 import { findProcesses } from '../helpers/daemon-harness.js';
 
@@ -51,6 +51,25 @@ describe('version update', () => {
     await writeSettings(next, 'done', 1, { publicSettings: { source: { script: `echo ran >> ${counter}` } } });
     await runCommand(next, 'enable', { name: 'done', seq: 1, extra });
     await waitForStatus(next, 'done', 1, (r) => r.instanceView.executionState === 'Succeeded');
+    expect(await readFile(counter, 'utf8')).toBe('ran\nran\n');
+  });
+  it('never re-runs the single configuration of an agent without multi-config (<seq>.settings, no ConfigExtensionName)', async () => {
+    const old = await makeAgentLayout({ version: '1.0.0' });
+    layouts.push(old);
+    await runCommand(old, 'install', { extra });
+    const counter = join(old.root, 'single.count');
+    await writeSettings(old, SINGLE_CONFIG, 3, { publicSettings: { source: { script: `echo ran >> ${counter}; echo single` } } });
+    await runCommand(old, 'enable', { name: SINGLE_CONFIG, seq: 3, extra });
+    await waitForStatus(old, SINGLE_CONFIG, 3, (r) => r.instanceView.executionState === 'Succeeded');
+
+    const { layout: next, steps } = await updateHandler(old, { zip: newZip, version: '1.0.1' });
+    layouts.push(next);
+    for (const { step, result } of steps) expect(result.exitCode, `${step}: ${result.stderr}`).toBe(0);
+    expect(steps.map(({ step }) => step)).toContain('new enable ');
+    expect((await readStatus(next, SINGLE_CONFIG, 3))?.instanceView).toMatchObject({ executionState: 'Succeeded', output: 'single\n' });
+    await writeSettings(next, SINGLE_CONFIG, 4, { publicSettings: { source: { script: `echo ran >> ${counter}` } } });
+    await runCommand(next, 'enable', { name: SINGLE_CONFIG, seq: 4, extra });
+    await waitForStatus(next, SINGLE_CONFIG, 4, (r) => r.instanceView.executionState === 'Succeeded');
     expect(await readFile(counter, 'utf8')).toBe('ran\nran\n');
   });
 });

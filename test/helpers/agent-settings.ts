@@ -23,15 +23,19 @@ export interface SettingsOptions {
 // What writing settings needs of a layout: the agent simulator's, or the daemon harness's.
 export type SettingsLayout = Pick<AgentLayout, 'configFolder' | 'libDir'> & { certificate: AgentLayout['certificate'] };
 
+// The name the simulator gives the single configuration of an agent without multi-config:
+// `<seq>.settings`, `<seq>.status`, no ConfigExtensionName (protocol.md §4, §5, §7).
+export const SINGLE_CONFIG = '';
+
 export interface SettingsFile {
   readonly name: string;
   readonly seq: number;
   readonly path: string;
 }
 
-// Path of a run command's settings file (multi-config naming).
+// Path of a run command's settings file: `<name>.<seq>.settings`, or `<seq>.settings` for SINGLE_CONFIG.
 export function toSettingsPath(layout: Pick<AgentLayout, 'configFolder'>, name: string, seq: number): string {
-  return path.join(layout.configFolder, `${name}.${seq}.settings`);
+  return path.join(layout.configFolder, name === SINGLE_CONFIG ? `${seq}.settings` : `${name}.${seq}.settings`);
 }
 
 async function toHandlerSettings(layout: SettingsLayout, options: SettingsOptions): Promise<object> {
@@ -50,7 +54,7 @@ async function toHandlerSettings(layout: SettingsLayout, options: SettingsOption
   };
 }
 
-// Writes `config/<name>.<seq>.settings` the way the agent does: in place (not atomically), one
+// Writes `config/<name>.<seq>.settings` (or `config/<seq>.settings`) the way the agent does: in place (not atomically), one
 // line of ASCII JSON with nulls rather than absent keys.
 export async function writeSettings(
   layout: SettingsLayout,
@@ -68,13 +72,13 @@ export async function writeSettings(
   return file;
 }
 
-// Every multi-config settings file in configFolder.
+// Every settings file in configFolder: multi-config ones, and single-config ones as SINGLE_CONFIG.
 export async function listSettingsFiles(layout: AgentLayout): Promise<SettingsFile[]> {
   const files: SettingsFile[] = [];
   for (const entry of await readdir(layout.configFolder).catch(() => [])) {
-    const match = /^(.+)\.(\d+)\.settings$/.exec(entry);
-    if (match?.[1] !== undefined && match[2] !== undefined) {
-      files.push({ name: match[1], seq: Number(match[2]), path: path.join(layout.configFolder, entry) });
+    const match = /^(?:(.+)\.)?(\d+)\.settings$/.exec(entry);
+    if (match?.[2] !== undefined) {
+      files.push({ name: match[1] ?? SINGLE_CONFIG, seq: Number(match[2]), path: path.join(layout.configFolder, entry) });
     }
   }
   return files;

@@ -134,12 +134,13 @@ export function validateStatus(bytes: Buffer, name: string, where = 'status file
   return { topStatus, instanceView: toInstanceView(topStatus.status.formattedMessage.message, where) };
 }
 
-// Path of a run command's status file (multi-config naming).
+// Path of a run command's status file: `<name>.<seq>.status`, or `<seq>.status` for the single
+// configuration (name '', which is also what its status reports as `name`).
 export function toStatusPath(layout: Pick<AgentLayout, 'statusFolder'>, name: string, seq: number): string {
-  return path.join(layout.statusFolder, `${name}.${seq}.status`);
+  return path.join(layout.statusFolder, name === '' ? `${seq}.status` : `${name}.${seq}.status`);
 }
 
-// Reads and validates `status/<name>.<seq>.status`; undefined when there is none.
+// Reads and validates `status/<name>.<seq>.status` (`status/<seq>.status`); undefined when there is none.
 export async function readStatus(layout: Pick<AgentLayout, 'statusFolder'>, name: string, seq: number): Promise<StatusReport | undefined> {
   const file = toStatusPath(layout, name, seq);
   let bytes: Buffer;
@@ -172,7 +173,7 @@ export async function waitForStatus(
     if (last && predicate(last)) return last;
     if (Date.now() >= deadline) {
       const seen = last ? JSON.stringify({ status: last.topStatus.status.status, instanceView: last.instanceView }) : 'no status file';
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${name}.${seq}.status; last seen: ${seen}`);
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${path.basename(toStatusPath(layout, name, seq))}; last seen: ${seen}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }

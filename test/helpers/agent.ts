@@ -7,7 +7,8 @@ import path from 'node:path';
 import { toAgentJson } from './agent-json.js';
 import { isInstalled, makeAgentLayout, removeBaseDir, type AgentLayout } from './agent-layout.js';
 import { killProcessesUnder, runAgentProcess, type AgentProcessResult } from './agent-process.js';
-import { findCurrentSettings, listSettingsFiles, rewriteSettings } from './agent-settings.js';
+import { toStatusPath } from './agent-status.js';
+import { findCurrentSettings, listSettingsFiles, rewriteSettings, SINGLE_CONFIG } from './agent-settings.js';
 
 export { decryptWithCertificate, encryptForCertificate, makeCertificate } from './agent-certificates.js';
 export type { AgentCertificate, ProtectedSettingsCipher } from './agent-certificates.js';
@@ -15,7 +16,7 @@ export { HANDLER_NAME, isInstalled, makeAgentLayout, removeBaseDir } from './age
 export type { AgentLayout, LayoutOptions } from './agent-layout.js';
 export { killProcessesUnder } from './agent-process.js';
 export type { AgentProcessResult } from './agent-process.js';
-export { findCurrentSettings, listSettingsFiles, toSettingsPath, writeSettings } from './agent-settings.js';
+export { findCurrentSettings, listSettingsFiles, SINGLE_CONFIG, toSettingsPath, writeSettings } from './agent-settings.js';
 export type { SettingsFile, SettingsOptions } from './agent-settings.js';
 export { InvalidStatusError, isTerminalReport, readStatus, toStatusPath, validateStatus, waitForStatus } from './agent-status.js';
 export type { ExecutionState, InstanceView, StatusReport, StatusValue, TopStatus } from './agent-status.js';
@@ -33,7 +34,7 @@ export const AGENT_TIME_LIMITS_MS: Readonly<Record<HandlerCommand, number>> = {
 };
 
 export interface CommandEnv {
-  // Run command name: sets ConfigExtensionName (multi-config).
+  // Run command name: sets ConfigExtensionName (multi-config); SINGLE_CONFIG ('') sets none.
   name?: string;
   // ConfigSequenceNumber; the agent uses 0 when a command concerns no run command.
   seq?: number;
@@ -66,7 +67,7 @@ export function toAgentEnv(layout: AgentLayout, command: HandlerCommand, env: Co
     ConfigSequenceNumber: String(env.seq ?? 0),
     AZURE_GUEST_AGENT_EXTENSION_SUPPORTED_FEATURES: toAgentJson(SUPPORTED_FEATURES),
   };
-  if (env.name !== undefined) vars.ConfigExtensionName = env.name;
+  if (env.name !== undefined && env.name !== SINGLE_CONFIG) vars.ConfigExtensionName = env.name;
   if (command === 'install' || command === 'enable') vars.AZURE_GUEST_AGENT_UNINSTALL_CMD_EXIT_CODE = 'NOT_RUN';
   return { ...vars, ...env.extra };
 }
@@ -99,16 +100,18 @@ export async function runCommand(
 
 // Deleting one run command (protocol.md §8): settings rewritten once more, `disable` for that
 // name (its failure ignored, as the agent does), then its settings, status and state files go.
+// SINGLE_CONFIG: the same for `<seq>.settings` and `<seq>.status` (the agent's own HandlerState stays).
 export async function removeRunCommand(layout: AgentLayout, name: string): Promise<CommandResult | undefined> {
   const current = await findCurrentSettings(layout, name);
   if (current) await rewriteSettings(current.path);
   const result = current ? await runCommand(layout, 'disable', { name, seq: current.seq }) : undefined;
+  const settings = (await listSettingsFiles(layout)).filter((file) => file.name === name);
   const doomed = [
-    ...(await listSettingsFiles(layout)).filter((file) => file.name === name).map((file) => file.path),
+    ...settings.map((file) => file.path),
     ...(await readdir(layout.statusFolder).catch(() => []))
-      .filter((entry) => entry.startsWith(`${name}.`) && entry.endsWith('.status') && /^\d+$/.test(entry.slice(name.length + 1, -'.status'.length)))
+      .filter((entry) => entry === path.basename(toStatusPath(layout, name, Number(entry.split('.').at(-2)))))
       .map((entry) => path.join(layout.statusFolder, entry)),
-    path.join(layout.configFolder, `${name}.HandlerState`),
+    ...(name === SINGLE_CONFIG ? [] : [path.join(layout.configFolder, `${name}.HandlerState`)]),
   ];
   await Promise.all(doomed.map((file) => rm(file, { force: true })));
   return result;

@@ -13,6 +13,8 @@ import { BlobSASPermissions, BlobServiceClient, generateBlobSASQueryParameters, 
 
 export const accountName = 'devstoreaccount1';
 const storageSuffix = '.blob.core.windows.net';
+// An Azure Stack Hub blob domain (`<account>.blob.azurestack.<operator's domain>`).
+const stackHubSuffix = '.blob.azurestack.external';
 // NODE_OPTIONS for a handler that must reach Azurite under a storage host name (storage-dns.mjs).
 export const storageDnsPreload = `--import=${join(dirname(fileURLToPath(import.meta.url)), 'storage-dns.mjs')}`;
 const accountKey = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
@@ -37,6 +39,8 @@ export interface Azurite {
   // The blob's URL under a real storage host name (`<account>.blob.core.windows.net:<port>`), for a
   // handler started with `storageDnsPreload` (names under that suffix resolve to 127.0.0.1).
   toStorageHostUrl(container: string, blob: string): string;
+  // The same under an Azure Stack Hub host name (`<account>.blob.azurestack.external:<port>`).
+  toStackHubUrl(container: string, blob: string): string;
   // A blob SAS query string (no leading '?') with the given permissions, valid for an hour.
   toSas(container: string, blob: string, permissions: string): string;
   // Creates a container (idempotent) and returns its client.
@@ -81,6 +85,7 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurit
     admin,
     toBlobUrl: (container, blob) => `${endpoint}/${container}/${blob}`,
     toStorageHostUrl: (container, blob) => `${scheme}://${accountName}${storageSuffix}:${port}/${container}/${blob}`,
+    toStackHubUrl: (container, blob) => `${scheme}://${accountName}${stackHubSuffix}:${port}/${container}/${blob}`,
     toSas: (containerName, blobName, permissions) => generateBlobSASQueryParameters(
       { containerName, blobName, permissions: BlobSASPermissions.parse(permissions), startsOn: new Date(Date.now() - 60_000), expiresOn: new Date(Date.now() + 3_600_000) },
       credential,
@@ -140,7 +145,7 @@ function makeCertificate(dir: string): { certPath: string; keyPath: string } {
   const keyPath = join(dir, 'key.pem');
   execFileSync('openssl', [
     'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyPath, '-out', certPath, '-days', '2',
-    '-subj', '/CN=127.0.0.1', '-addext', `subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:${accountName}${storageSuffix}`,
+    '-subj', '/CN=127.0.0.1', '-addext', `subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:${accountName}${storageSuffix},DNS:${accountName}${stackHubSuffix}`,
   ], { stdio: 'ignore' });
   return { certPath, keyPath };
 }

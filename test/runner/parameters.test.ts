@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Parameter } from '../../src/config/run-command.js';
+import { singleConfigName, type Parameter } from '../../src/config/run-command.js';
 import { makeBaseEnvironment, toAgentVariables, toParameterInjection, toRunEnvironment } from '../../src/runner/parameters.js';
 
 describe('toParameterInjection', () => {
@@ -118,6 +118,13 @@ describe('toRunEnvironment', () => {
       AZURE_GUEST_AGENT_EXTENSION_VERSION: '1.3.28',
       ConfigExtensionName: 'rc',
       ConfigSequenceNumber: '7',
+    });
+  });
+
+  it('gives the single configuration no ConfigExtensionName, as the agent sets none for it', () => {
+    expect(toRunEnvironment(singleConfigName, 2, { AZURE_GUEST_AGENT_EXTENSION_VERSION: '1.3.28' })).toEqual({
+      AZURE_GUEST_AGENT_EXTENSION_VERSION: '1.3.28',
+      ConfigSequenceNumber: '2',
     });
   });
 

@@ -98,6 +98,18 @@ describe.skipIf(lane === null)('the Windows process layer under Wine (node.exe +
     await expectNoSurvivors(token);
   });
 
+  it('passes the output cap to the wrapper: head and tail kept, the dropped bytes in the exit record the daemon reads (probe.exe spew)', async () => {
+    const { dir, run, token } = await makeRunDir();
+    const out = join(dir, 'report.json');
+    drive(dir, run, out, 'launch-capped', [toWindowsPath(wine.probe), 'spew', '100000', '10000', '1000']);
+    const report = await waitForPhase(out, ['exited']);
+    // Cap 4096: a 2048-byte head and a 2048-byte tail per stream, as on Linux (rch-exec.c).
+    expect(report.exited).toEqual({ kind: 'exited', exitCode: 5, output: { stdoutDropped: 95_904, stderrDropped: 5904, lowSpace: false } });
+    expect((await readFile(join(run, 'stdout'))).length).toBe(4096);
+    expect((await readFile(join(run, 'stderr'))).length).toBe(4096);
+    await expectNoSurvivors(token);
+  });
+
   // node.exe passes no fds (stdio 'ignore', windowsHide) and the wrapper gives pwsh a headless
   // console: with file fds from node, pwsh dies at once (windows-under-wine.md §1).
   it.skipIf((lane?.pwsh ?? '') === '')('launches a .ps1 through pwsh.exe: UTF-8 parameter and output, exit code 3 (pwsh.exe console host)', async () => {

@@ -11,6 +11,8 @@ import { killLeftovers, listLiveProcesses, readText, startWine, startWrapper, to
 const lane = inject('wineLane');
 // STATUS_CONTROL_C_EXIT, what the wrapper reports for a run it terminated (unsigned, as node.exe sees it).
 const TERMINATED = 0xc000013a;
+// What probe.exe spew writes: byte i of a stream is i % 251 (a period no chunk size lines up with).
+const pattern = (from: number, to: number): Buffer => Buffer.from(Array.from({ length: to - from }, (_, k) => (from + k) % 251));
 const IDENTITY = /^\{"wrapperPid":(\d+),"pid":(\d+),"pgid":(\d+),"startTime":"(\d+)","wrapperStartTime":"(\d+)"\}\n$/;
 
 describe.skipIf(lane === null)('rch-exec.exe under Wine', () => {
@@ -52,6 +54,35 @@ describe.skipIf(lane === null)('rch-exec.exe under Wine', () => {
     expect(wrapperPid).not.toBe(pid);
     expect(BigInt(startTime ?? 0)).toBeGreaterThanOrEqual(BigInt(wrapperStartTime ?? 0));
     expect((await readdir(run)).sort()).toEqual(['exit-status.json', 'process.json', 'stderr', 'stdout']);
+  });
+
+  it('with --max-output keeps the head and the tail of each stream and reports exactly what it dropped (probe.exe spew)', async () => {
+    const { dir, run } = await makeRunDir();
+    await writeFile(join(run, 'stdout'), 'before\n');
+    // Cap 4096: per stream a 2048-byte head written through and a 2048-byte tail kept in memory.
+    const result = await startWrapper(wine, dir, run, [toWindowsPath(wine.probe), 'spew', '100000', '10000', '1000'], { maxOutput: 4096 }).exited;
+    expect(result.code, result.stderr).toBe(0);
+    expect(await readFile(join(run, 'stdout'))).toEqual(Buffer.concat([Buffer.from('before\n'), pattern(0, 2048), pattern(100_000 - 2048, 100_000)]));
+    expect(await readFile(join(run, 'stderr'))).toEqual(Buffer.concat([pattern(0, 2048), pattern(10_000 - 2048, 10_000)]));
+    expect(await readFile(join(run, 'exit-status.json'), 'utf8')).toBe('{"exitCode":5,"output":{"stdoutDropped":95904,"stderrDropped":5904,"lowSpace":false}}\n');
+  });
+
+  it('with --max-output relays output under the cap whole, and the record says nothing of it (probe.exe spew, cmd.exe)', async () => {
+    const { dir, run } = await makeRunDir();
+    const probe = await startWrapper(wine, dir, run, [toWindowsPath(wine.probe), 'spew', '4096', '100', '700'], { maxOutput: 4096 }).exited;
+    expect(probe.code, probe.stderr).toBe(0);
+    expect(await readFile(join(run, 'stdout'))).toEqual(pattern(0, 4096));
+    expect(await readFile(join(run, 'stderr'))).toEqual(pattern(0, 100));
+    expect(await readFile(join(run, 'exit-status.json'), 'utf8')).toBe('{"exitCode":5}\n');
+    const cmd = join(dir, 'cmd-run');
+    await mkdir(cmd);
+    const script = join(dir, 'script.cmd');
+    await writeFile(script, '@echo off\r\necho out-line\r\n>&2 echo err-line\r\nexit /b 3\r\n');
+    const result = await startWrapper(wine, dir, cmd, ['cmd.exe', '/d', '/c', toWindowsPath(script)], { maxOutput: 1 << 20 }).exited;
+    expect(result.code, result.stderr).toBe(0);
+    expect(await readFile(join(cmd, 'stdout'), 'latin1')).toBe('out-line\r\n');
+    expect(await readFile(join(cmd, 'stderr'), 'latin1')).toBe('err-line\r\n');
+    expect(await readFile(join(cmd, 'exit-status.json'), 'utf8')).toBe('{"exitCode":3}\n');
   });
 
   it('passes arguments with spaces, quotes, backslashes, non-ASCII and empty ones through intact (probe.exe echo)', async () => {
@@ -155,7 +186,10 @@ describe.skipIf(lane === null)('rch-exec.exe under Wine', () => {
   });
 
   describe.skipIf((lane?.pwsh ?? '') === '')('with PowerShell (pwsh.exe console host from Microsoft.PowerShell.SDK)', () => {
-    it('runs a .ps1 with a non-ASCII, quoted parameter: exact UTF-8 stdout and stderr, exit code 3 (pwsh.exe)', async () => {
+    it.each([
+      ['into its output files', undefined],
+      ['through the relay\'s pipes (--max-output)', 1 << 20],
+    ])('runs a .ps1 with a non-ASCII, quoted parameter %s: exact UTF-8 stdout and stderr, exit code 3 (pwsh.exe)', async (_how, maxOutput) => {
       const { dir, run } = await makeRunDir();
       const script = join(dir, 'script.ps1');
       await writeFile(script, [
@@ -167,7 +201,7 @@ describe.skipIf(lane === null)('rch-exec.exe under Wine', () => {
         '',
       ].join('\r\n'));
       const command = [toWindowsPath(wine.pwsh), '-NoProfile', '-NonInteractive', '-ExecutionPolicy', 'Bypass', '-File', toWindowsPath(script), '-Name', 'välue 日本 "q"'];
-      const result = await startWrapper(wine, dir, run, command).exited;
+      const result = await startWrapper(wine, dir, run, command, maxOutput === undefined ? {} : { maxOutput }).exited;
       expect(result.code, result.stderr).toBe(0);
       expect(await readFile(join(run, 'stdout'), 'utf8')).toBe('hello välue 日本 "q"\r\n');
       expect(await readFile(join(run, 'stderr'), 'utf8')).toBe('err-line\r\n');

@@ -59,8 +59,9 @@ export function startWine(lane: WineLane, program: string, args: readonly string
 }
 
 // Starts rch-exec.exe on a run dir (Linux path) and a Windows program with its arguments.
-export function startWrapper(lane: WineLane, cwd: string, runDir: string, command: readonly string[], options: { graceMs?: number; verbatim?: boolean } = {}): Started {
-  const flags = ['--grace-ms', String(options.graceMs ?? 2000), ...(options.verbatim === true ? ['--verbatim-args'] : [])];
+export function startWrapper(lane: WineLane, cwd: string, runDir: string, command: readonly string[], options: { graceMs?: number; verbatim?: boolean; maxOutput?: number } = {}): Started {
+  const cap = options.maxOutput === undefined ? [] : ['--max-output', String(options.maxOutput)];
+  const flags = ['--grace-ms', String(options.graceMs ?? 2000), ...cap, ...(options.verbatim === true ? ['--verbatim-args'] : [])];
   return startWine(lane, lane.wrapper, [...flags, toWindowsPath(runDir), ...command], cwd);
 }
 

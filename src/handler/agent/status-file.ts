@@ -2,6 +2,7 @@
 // No other module knows this file's name or format.
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { singleConfigName } from '../../config/run-command.js';
 import type { RunJournal } from '../../runner/journal.js';
 import { readOutputTail } from '../../runner/output-tail.js';
 import { toRunFilePath } from '../../runner/run-directory.js';
@@ -31,11 +32,19 @@ export type StatusInput = Pick<
 const maxStatusBytes = 120 * 1024;
 const maxMessageChars = 4096;
 
-const statusFileName = /^(.+)\.(\d+)\.status$/;
+// `<name>.<seq>.status`, or `<seq>.status` for the single configuration (no name).
+const statusFileName = /^(?:(.+)\.)?(\d+)\.status$/;
 
-// Path of a run command's status file (multi-config naming).
+// Path of a run command's status file: `<name>.<seq>.status`, or `<seq>.status` for the single
+// configuration (protocol.md §7).
 export function toStatusPath(statusFolder: string, name: string, seq: number): string {
-  return join(statusFolder, `${name}.${seq}.status`);
+  return join(statusFolder, name === singleConfigName ? `${seq}.status` : `${name}.${seq}.status`);
+}
+
+// The `name` the agent reads in the status: the run command's, or '' for the single configuration
+// (Microsoft's handler writes its empty ConfigExtensionName there).
+function toReportedName(name: string): string {
+  return name === singleConfigName ? '' : name;
 }
 
 // Top-level status (run-command.md §6): transitioning while active (success once started with
@@ -81,7 +90,7 @@ function render(run: StatusInput, view: InstanceView, nowMs: number): string {
       version: 1,
       timestampUTC: toRfc3339(nowMs),
       status: {
-        name: run.name,
+        name: toReportedName(run.name),
         operation: 'Enable',
         status: toTopLevelStatus(run),
         formattedMessage: { lang: 'en', message: JSON.stringify(view) },
@@ -170,8 +179,9 @@ export async function readStatusEntries(statusFolder: string): Promise<StatusEnt
   const newest = new Map<string, number>();
   for (const file of await readdir(statusFolder).catch(() => [] as string[])) {
     const match = statusFileName.exec(file);
-    if (!match) continue;
-    const [, name = '', seqText = ''] = match;
+    // `_single.<seq>.status` is no one's: the single configuration's file is `<seq>.status`.
+    if (!match || match[1] === singleConfigName) continue;
+    const [, name = singleConfigName, seqText = ''] = match;
     if ((newest.get(name) ?? -1) < Number(seqText)) newest.set(name, Number(seqText));
   }
   const entries = await Promise.all([...newest].map(([name, seq]) => readStatusFile(statusFolder, name, seq)));

@@ -1,6 +1,6 @@
 // `enable`: make sure a status file exists for (name, seq) and a daemon serves this install, then
 // exit — fast, idempotent, never running or waiting for the script (protocol.md §4).
-import { isValidName } from '../../config/run-command.js';
+import { isValidName, singleConfigName } from '../../config/run-command.js';
 import { toAgentVariables } from '../../runner/parameters.js';
 import { isActiveJournal } from '../../runner/journal.js';
 import { makePendingStatus, reconcileStatusFile, writeStatusFileIfMissing } from '../agent/status-file.js';
@@ -8,12 +8,14 @@ import type { HandlerContext } from '../infra/context.js';
 import { ensureDaemon } from '../infra/daemon-control.js';
 import type { Log } from '../infra/logger.js';
 
-// Reads the run command's identity from the agent's environment variables.
+// Reads the run command's identity from the agent's environment variables. Without
+// ConfigExtensionName (an agent without multi-config) it is the handler's single configuration,
+// as in Microsoft's handler (protocol.md §4, §5).
 export function readCommandIdentity(env: NodeJS.ProcessEnv): { name: string; seq: number } | { error: string } {
-  const name = env['ConfigExtensionName'];
+  const given = env['ConfigExtensionName'];
+  const name = given === undefined || given === '' ? singleConfigName : given;
   const seqText = env['ConfigSequenceNumber'] ?? '';
-  if (name === undefined || name === '') return { error: 'ConfigExtensionName is not set (this handler is multi-config only)' };
-  if (!isValidName(name)) return { error: 'ConfigExtensionName is not a valid run command name ([A-Za-z0-9][A-Za-z0-9._-]*, at most 128 characters)' };
+  if (name !== singleConfigName && !isValidName(name)) return { error: 'ConfigExtensionName is not a valid run command name ([A-Za-z0-9][A-Za-z0-9._-]*, at most 128 characters)' };
   if (!/^\d{1,15}$/.test(seqText)) return { error: 'ConfigSequenceNumber is not a non-negative integer' };
   return { name, seq: Number(seqText) };
 }

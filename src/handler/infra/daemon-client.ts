@@ -2,7 +2,7 @@
 // commands send, the replies they get, how long each may take, and the dispatcher the daemon serves
 // them with (which checks every field: names become paths, and the client is not trusted).
 import type { Server } from 'node:net';
-import { isValidName } from '../../config/run-command.js';
+import { isRunKey } from '../../config/run-command.js';
 import { agentVariable } from '../../runner/parameters.js';
 import { sendIpcRequest, startIpcServer, type IpcAddress, type IpcRequest, type IpcResponse } from './ipc.js';
 
@@ -107,7 +107,7 @@ async function dispatch(request: IpcRequest, handlers: DaemonHandlers): Promise<
 // sequence number that is not a non-negative integer.
 function toRefusal(request: IpcRequest): string | undefined {
   if (!['hello', 'enable', 'disable', 'cancel', 'shutdown'].includes(request.op)) return 'unknown operation';
-  if (['enable', 'disable', 'cancel'].includes(request.op) && (typeof request['name'] !== 'string' || !isValidName(request['name']))) return 'invalid run command name';
+  if (['enable', 'disable', 'cancel'].includes(request.op) && (typeof request['name'] !== 'string' || !isRunKey(request['name']))) return 'invalid run command name';
   const seq = request['seq'];
   if (request.op === 'enable' && !(typeof seq === 'number' && Number.isSafeInteger(seq) && seq >= 0)) return 'invalid sequence number';
   if (request.op === 'enable' && request['agentEnv'] !== undefined && toAgentEnv(request['agentEnv']).agentEnv === undefined) return 'invalid agent environment';

@@ -7,7 +7,7 @@
 import { chmod, mkdir, readdir, rename, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { isValidName } from '../../config/run-command.js';
+import { isRunKey } from '../../config/run-command.js';
 import { isActiveJournal, journalSchema, type RunJournal } from '../../runner/journal.js';
 import { toRunFilePath } from '../../runner/run-directory.js';
 import { readDurableJson, writeFileAtomic, type Read } from '../../util/atomic-file.js';
@@ -158,7 +158,7 @@ export class RunStore {
   // Every record on disk, each as read (corrupt ones included: callers must not take them for absent).
   async listRecords(): Promise<Array<{ readonly name: string; readonly record: Read<SequenceRecord> }>> {
     const entries = await readdir(this.#recordsDir).catch(() => [] as string[]);
-    const names = entries.filter((entry) => entry.endsWith('.json')).map((entry) => entry.slice(0, -'.json'.length)).filter(isValidName);
+    const names = entries.filter((entry) => entry.endsWith('.json')).map((entry) => entry.slice(0, -'.json'.length)).filter(isRunKey);
     return Promise.all(names.map(async (name) => ({ name, record: await this.readRecord(name) })));
   }
 

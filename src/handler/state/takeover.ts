@@ -2,10 +2,11 @@
 // of the same extension, or a first start on a VM where it ran — its install directory, a sibling
 // of ours in the agent's lib dir, still holds `<name>.mrseq` (the last sequence number it processed
 // for each run command) and its status files in `status/`. Every run it already ran counts as done:
-// a sequence number at or below its mrseq never runs here, and its status is carried over.
+// a sequence number at or below its mrseq never runs here, and its status is carried over. Its
+// single configuration (an agent without multi-config) keeps `.mrseq` (an empty name).
 import { copyFile, readdir, readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { isValidName } from '../../config/run-command.js';
+import { isValidName, singleConfigName } from '../../config/run-command.js';
 import { isTerminalStatusFile, toStatusPath } from '../agent/status-file.js';
 
 // What Microsoft's handler ran for one run command.
@@ -37,14 +38,16 @@ export async function readForeignRuns(configFolder: string): Promise<ReadonlyMap
   return runs;
 }
 
-// Every valid `<name>.mrseq` of an install directory: name → sequence number.
+// Every valid `<name>.mrseq` (and the single configuration's `.mrseq`) of an install directory:
+// name → sequence number.
 async function readSequenceFiles(dir: string): Promise<Array<[string, number]>> {
   const found: Array<[string, number]> = [];
   for (const file of await readdir(dir).catch(() => [] as string[])) {
     if (!file.endsWith('.mrseq')) continue;
-    const name = file.slice(0, -'.mrseq'.length);
+    const stem = file.slice(0, -'.mrseq'.length);
+    const name = stem === '' ? singleConfigName : stem;
     const text = await readFile(join(dir, file), 'utf8').catch(() => '');
-    if (isValidName(name) && /^\s*\d{1,15}\s*$/.test(text)) found.push([name, Number(text.trim())]);
+    if ((stem === '' || isValidName(name)) && /^\s*\d{1,15}\s*$/.test(text)) found.push([name, Number(text.trim())]);
   }
   return found;
 }

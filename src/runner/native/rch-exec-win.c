@@ -3,7 +3,7 @@
  * §4, §8); it gives Windows the guarantees rch-exec.c gives Linux. docs/windows-wrapper.md has the
  * contract; in short:
  *
- * Usage: rch-exec.exe --grace-ms N [--verbatim-args] <run-dir> <program> [args...]
+ * Usage: rch-exec.exe --grace-ms N [--max-output BYTES] [--verbatim-args] <run-dir> <program> [args...]
  *        rch-exec.exe --probe <pid> <creation-time>
  *
  * --probe answers whether the process <pid> created at <creation-time> (decimal FILETIME, as in
@@ -21,6 +21,8 @@
  *      grace period terminates the job;
  *   5. when the script exits, stops whatever is left in the job the same way, and only then writes
  *      exit-status.json, so a daemon that died meanwhile still learns the outcome.
+ * With --max-output the script's stdout and stderr are pipes that a thread per stream relays to those
+ * files, keeping the head and the tail of each within the cap (see "output relay"), as rch-exec.c does.
  * It never writes to stdout. With --verbatim-args the arguments after <program> are joined with
  * single spaces, unquoted (as node's windowsVerbatimArguments): cmd.exe /s /c "..." needs that.
  */
@@ -45,6 +47,7 @@ int _dowildcard = 0; /* the mingw runtime must not expand '*' in our arguments *
 typedef struct {
     const wchar_t *run_dir;
     DWORD grace_ms;
+    unsigned long long max_output; /* 0: the script writes its output files itself */
     HANDLE job;     /* KILL_ON_JOB_CLOSE: if we die, wineserver/the kernel closes it and the tree dies */
     HANDLE port;    /* the job's completion port, to wait for "no process left" without polling */
     HANDLE process; /* the script */
@@ -180,6 +183,219 @@ static DWORD open_stdio(const wchar_t *run_dir, HANDLE std[3]) {
     return error;
 }
 
+/* ---- output relay (issue #6) ----
+ * With --max-output N the script writes into pipes, not into its output files: a thread per stream
+ * relays its pipe to <run-dir>\stdout or \stderr and keeps the first N - T bytes (written through)
+ * and a rolling tail of the last T bytes (T = min(N / 2, 16 MiB), held in memory and appended when
+ * the stream ends); what lies between is dropped and counted. It also stops writing once the volume
+ * is down to its reserve (min(64 MiB, 1 % of its size)), so a run's output never fills the disk the
+ * other runs' records and the handler's own files need. The same rules as rch-exec.c on Linux. */
+#define RELAY_CHUNK (1 << 20)
+#define TAIL_MAX (16ULL << 20)
+#define RESERVE_MAX (64ULL << 20)
+#define RELAY_DRAIN_MS 5000 /* how long the pipes may stay open once the script's tree is gone */
+
+typedef struct {
+    HANDLE in, out, thread;            /* pipe read end, output file, relay thread */
+    const wchar_t *run_dir;            /* on the volume whose free space counts */
+    unsigned long long head_left;      /* bytes still written straight through */
+    unsigned long long head_size;      /* the head's share of the cap */
+    unsigned long long dropped;        /* bytes neither in the head nor in the tail */
+    int low_space, abandoned;          /* abandoned: the wrapper stopped waiting for the thread */
+    CRITICAL_SECTION lock;             /* held by the thread while it handles a chunk */
+    char *buf, *ring;                  /* the tail: ring_size bytes, ring_len of them valid */
+    size_t ring_size, ring_len, ring_pos;
+} stream_t;
+
+static stream_t streams[2];
+static int relaying;
+
+/* Bytes free on the volume of dir above its reserve (0 at or below it). */
+static unsigned long long room_above_reserve(const wchar_t *dir) {
+    ULARGE_INTEGER available, total, free_all;
+    if (!GetDiskFreeSpaceExW(dir, &available, &total, &free_all)) return ~0ULL; /* the write itself will say */
+    unsigned long long reserve = total.QuadPart / 100 < RESERVE_MAX ? total.QuadPart / 100 : RESERVE_MAX;
+    return available.QuadPart > reserve ? available.QuadPart - reserve : 0;
+}
+
+/* Writes what it can of n bytes; returns how many were written. */
+static size_t write_all(HANDLE file, const char *data, size_t n) {
+    size_t done = 0;
+    while (done < n) {
+        DWORD chunk = n - done > RELAY_CHUNK ? RELAY_CHUNK : (DWORD)(n - done), written = 0;
+        if (!WriteFile(file, data + done, chunk, &written, NULL) || written == 0) break;
+        done += written;
+    }
+    return done;
+}
+
+/* Keeps n bytes in the stream's tail ring. */
+static void keep_tail(stream_t *st, const char *data, size_t n) {
+    if (st->ring_size == 0 || (!st->ring && !(st->ring = malloc(st->ring_size)))) {
+        st->dropped += n;
+        return;
+    }
+    if (n >= st->ring_size) { /* the chunk alone overflows the ring: keep its end */
+        st->dropped += st->ring_len + (n - st->ring_size);
+        memcpy(st->ring, data + (n - st->ring_size), st->ring_size);
+        st->ring_len = st->ring_size, st->ring_pos = 0;
+        return;
+    }
+    size_t overflow = st->ring_len + n > st->ring_size ? st->ring_len + n - st->ring_size : 0;
+    st->dropped += overflow;
+    size_t end = (st->ring_pos + st->ring_len) % st->ring_size, first = st->ring_size - end < n ? st->ring_size - end : n;
+    memcpy(st->ring + end, data, first);
+    memcpy(st->ring, data + first, n - first);
+    st->ring_len += n - overflow;
+    st->ring_pos = (st->ring_pos + overflow) % st->ring_size;
+}
+
+/* How many bytes the next read may take for the head (0: the head is over, read for the tail). */
+static DWORD head_room(stream_t *st) {
+    if (st->head_left == 0 || st->low_space) return 0;
+    /* Never into the reserve: each chunk is at most what is free above it. */
+    unsigned long long room = room_above_reserve(st->run_dir), want = RELAY_CHUNK;
+    if (room == 0) return st->low_space = 1, 0;
+    if (room < want) want = room;
+    if (st->head_left < want) want = st->head_left;
+    return (DWORD)want;
+}
+
+/* Handles n bytes just read for the head (to_head) or the tail. */
+static void take_chunk(stream_t *st, size_t n, int to_head) {
+    if (!to_head) return keep_tail(st, st->buf, n);
+    size_t done = write_all(st->out, st->buf, n);
+    if (done < n) { /* the disk is full after all: the head ends here, the rest goes to the tail */
+        st->head_size -= st->head_left - done;
+        st->head_left = 0, st->low_space = 1;
+        keep_tail(st, st->buf + done, n - done);
+    } else {
+        st->head_left -= done;
+    }
+}
+
+/* The relay thread of one stream: reads until every writer of the pipe is gone (ERROR_BROKEN_PIPE). */
+static DWORD WINAPI relay_stream(void *arg) {
+    stream_t *st = arg;
+    for (;;) {
+        EnterCriticalSection(&st->lock);
+        DWORD room = st->abandoned ? 0 : head_room(st), got = 0;
+        int stop = st->abandoned;
+        LeaveCriticalSection(&st->lock);
+        if (stop || !ReadFile(st->in, st->buf, room ? room : RELAY_CHUNK, &got, NULL)) break;
+        EnterCriticalSection(&st->lock);
+        if (!st->abandoned) take_chunk(st, got, room != 0);
+        LeaveCriticalSection(&st->lock);
+    }
+    return 0;
+}
+
+/* Opens <run-dir>\stdout or \stderr for the relay (not inherited), positioned at its end. Write
+ * access, not append only: giving back part of the head (relay_finish) needs SetEndOfFile. */
+static HANDLE open_output(const wchar_t *run_dir, const wchar_t *name) {
+    wchar_t *path = join_path(run_dir, name);
+    HANDLE file = path ? CreateFileW(path, GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
+                                     OPEN_ALWAYS, FILE_ATTRIBUTE_NORMAL, NULL)
+                       : INVALID_HANDLE_VALUE;
+    DWORD error = path ? GetLastError() : ERROR_OUTOFMEMORY;
+    free(path);
+    LARGE_INTEGER zero = {0};
+    if (file != INVALID_HANDLE_VALUE) SetFilePointerEx(file, zero, NULL, FILE_END);
+    else SetLastError(error);
+    return file;
+}
+
+/* Makes the two pipes and opens the output files; write_ends[i] is what the script inherits.
+ * Returns 0 or the Win32 error. */
+static DWORD relay_setup(const run_t *run, HANDLE write_ends[2]) {
+    static const wchar_t *names[2] = {RUN_FILE_STDOUT_W, RUN_FILE_STDERR_W};
+    unsigned long long tail = run->max_output / 2 < TAIL_MAX ? run->max_output / 2 : TAIL_MAX;
+    SECURITY_ATTRIBUTES inherit = {sizeof inherit, NULL, TRUE};
+    for (int i = 0; i < 2; i++) {
+        stream_t *st = &streams[i];
+        st->run_dir = run->run_dir;
+        st->head_left = st->head_size = run->max_output - tail;
+        st->ring_size = (size_t)tail;
+        st->out = open_output(run->run_dir, names[i]);
+        if (st->out == INVALID_HANDLE_VALUE) return GetLastError();
+        if (!(st->buf = malloc(RELAY_CHUNK))) return ERROR_OUTOFMEMORY;
+        /* Only the write end is inheritable: the script must never hold a read end. */
+        if (!CreatePipe(&st->in, &write_ends[i], &inherit, RELAY_CHUNK)) return GetLastError();
+        SetHandleInformation(st->in, HANDLE_FLAG_INHERIT, 0);
+        InitializeCriticalSection(&st->lock);
+    }
+    relaying = 1;
+    return 0;
+}
+
+/* Starts the relay threads once the script runs (it holds the pipes' only write ends by then). */
+static DWORD relay_start(void) {
+    for (int i = 0; relaying && i < 2; i++)
+        if (!(streams[i].thread = CreateThread(NULL, 0, relay_stream, &streams[i], 0, NULL))) return GetLastError();
+    return 0;
+}
+
+/* The reserve stopped the head: gives back up to half of what was written of it, so that the end
+ * of the output is kept too (truncating frees space, it never needs any). Returns the new room. */
+static unsigned long long give_back_head(stream_t *st, unsigned long long room) {
+    unsigned long long head_written = st->head_size - st->head_left, want = st->ring_len - room;
+    unsigned long long cut = want < head_written / 2 ? want : head_written / 2;
+    LARGE_INTEGER end, zero = {0};
+    if (cut == 0 || !SetFilePointerEx(st->out, zero, &end, FILE_END) || (unsigned long long)end.QuadPart < cut) return room;
+    LARGE_INTEGER at = {.QuadPart = end.QuadPart - (LONGLONG)cut};
+    if (!SetFilePointerEx(st->out, at, NULL, FILE_BEGIN) || !SetEndOfFile(st->out)) return SetFilePointerEx(st->out, zero, NULL, FILE_END), room;
+    st->dropped += cut;
+    return room_above_reserve(st->run_dir);
+}
+
+/* Appends the stream's tail, if the volume has room for it above its reserve (else only the very
+ * end that fits; the rest is dropped too). */
+static void append_tail(stream_t *st) {
+    if (st->ring_len == 0) return;
+    unsigned long long room = room_above_reserve(st->run_dir);
+    if (room < st->ring_len) room = give_back_head(st, room);
+    if (room < st->ring_len) { /* keep only the very end that fits above the reserve */
+        size_t skip = st->ring_len - (size_t)room;
+        st->dropped += skip, st->low_space = 1;
+        st->ring_pos = (st->ring_pos + skip) % st->ring_size, st->ring_len -= skip;
+        if (st->ring_len == 0) return;
+    }
+    size_t first = st->ring_size - st->ring_pos < st->ring_len ? st->ring_size - st->ring_pos : st->ring_len;
+    size_t written = write_all(st->out, st->ring + st->ring_pos, first);
+    if (written == first) written += write_all(st->out, st->ring, st->ring_len - first);
+    st->dropped += st->ring_len - written;
+}
+
+/* After the script's tree is gone: lets the threads drain the pipes to their end, then appends each
+ * tail. A pipe still open after RELAY_DRAIN_MS (a process outside the job holds a duplicate of its
+ * write end) is abandoned: what it said until then counts. */
+static void relay_finish(void) {
+    if (!relaying) return;
+    HANDLE threads[2];
+    DWORD count = 0;
+    for (int i = 0; i < 2; i++)
+        if (streams[i].thread) threads[count++] = streams[i].thread;
+    if (count && WaitForMultipleObjects(count, threads, TRUE, RELAY_DRAIN_MS) == WAIT_TIMEOUT)
+        diag("an output pipe is still open after the script's tree ended; relaying what it wrote so far");
+    for (int i = 0; i < 2; i++) {
+        stream_t *st = &streams[i];
+        EnterCriticalSection(&st->lock);
+        st->abandoned = 1;
+        append_tail(st);
+        LeaveCriticalSection(&st->lock);
+    }
+}
+
+/* The exit record's "output" member when the relay dropped anything; "" otherwise. lowSpace: the
+ * reserve, not the cap alone, made a stream drop output. */
+static void format_output_note(char *out, size_t size) {
+    out[0] = '\0';
+    if (!relaying || (!streams[0].dropped && !streams[1].dropped)) return;
+    int low = (streams[0].low_space && streams[0].dropped) || (streams[1].low_space && streams[1].dropped);
+    snprintf(out, size, ",\"output\":{\"stdoutDropped\":%llu,\"stderrDropped\":%llu,\"lowSpace\":%s}",
+             streams[0].dropped, streams[1].dropped, low ? "true" : "false");
+}
+
 /* ---- the job and the script ---- */
 
 /* No BREAKAWAY_OK nor SILENT_BREAKAWAY_OK: a descendant asking for CREATE_BREAKAWAY_FROM_JOB fails
@@ -235,14 +451,24 @@ static DWORD create_script(wchar_t *command_line, HANDLE std[3], PROCESS_INFORMA
     return error;
 }
 
+/* The script's stdio: NUL, and its output files or, with a cap, the relay's pipes. */
+static DWORD open_script_stdio(const run_t *run, HANDLE std[3]) {
+    std[0] = std[1] = std[2] = INVALID_HANDLE_VALUE;
+    if (!run->max_output) return open_stdio(run->run_dir, std);
+    std[0] = open_inheritable(L"NUL", GENERIC_READ, OPEN_EXISTING);
+    if (std[0] == INVALID_HANDLE_VALUE) return GetLastError();
+    return relay_setup(run, std + 1);
+}
+
 /* Starts the script in the job; returns 0 or the Win32 error that kept it from running. */
 static DWORD start_script(run_t *run, wchar_t *command_line) {
     HANDLE std[3];
     PROCESS_INFORMATION pi;
-    DWORD error = open_stdio(run->run_dir, std);
+    DWORD error = open_script_stdio(run, std);
     if (!error) error = create_script(command_line, std, &pi);
+    /* Ours closed, the script holds the pipes' only write ends: the relay sees their end with it. */
     for (int i = 0; i < 3; i++)
-        if (std[i] != INVALID_HANDLE_VALUE) CloseHandle(std[i]);
+        if (std[i] != INVALID_HANDLE_VALUE && std[i] != NULL) CloseHandle(std[i]);
     if (error) return error;
     if (!AssignProcessToJobObject(run->job, pi.hProcess)) {
         error = GetLastError(); /* it has not run a single instruction: just drop it */
@@ -410,14 +636,20 @@ static DWORD supervise(const run_t *run) {
 
 /* ---- main ---- */
 
-/* Parses "--grace-ms N [--verbatim-args] <run-dir> <program> ..."; returns the index of <program>,
- * or 0 on a usage error. */
+/* Parses "--grace-ms N [--max-output BYTES] [--verbatim-args] <run-dir> <program> ..."; returns the
+ * index of <program>, or 0 on a usage error. */
 static int parse_args(int argc, wchar_t **argv, run_t *run, int *verbatim) {
     if (argc < 5 || wcscmp(argv[1], L"--grace-ms") != 0 || argv[2][0] == L'\0') return 0;
     wchar_t *end;
     unsigned long grace = wcstoul(argv[2], &end, 10);
     if (*end != L'\0' || argv[2][0] == L'-' || grace > 0x7fffffffUL) return 0;
     int at = 3;
+    if (wcscmp(argv[at], L"--max-output") == 0) {
+        if (argc < at + 4 || argv[at + 1][0] < L'0' || argv[at + 1][0] > L'9') return 0;
+        run->max_output = wcstoull(argv[at + 1], &end, 10);
+        if (*end != L'\0' || run->max_output == 0) return 0;
+        at += 2;
+    }
     *verbatim = wcscmp(argv[at], L"--verbatim-args") == 0;
     if (*verbatim) at++;
     if (argc < at + 2 || argv[at][0] == L'\0') return 0;
@@ -453,20 +685,26 @@ int wmain(int argc, wchar_t **argv) {
     memset(&run, 0, sizeof run);
     int program = parse_args(argc, argv, &run, &verbatim);
     if (!program) {
-        diag("usage: rch-exec.exe --grace-ms N [--verbatim-args] <run-dir> <program> [args...]");
+        diag("usage: rch-exec.exe --grace-ms N [--max-output BYTES] [--verbatim-args] <run-dir> <program> [args...]");
         return 2;
     }
     SetConsoleCtrlHandler(ignore_control, TRUE);
     wchar_t *command_line = make_command_line(argv + program, argc - program, verbatim);
     DWORD error = command_line ? make_job(&run) : ERROR_OUTOFMEMORY;
     if (!error) error = start_script(&run, command_line);
-    char json[64];
+    char json[256], output[160];
     if (error) {
         diag("cannot start the script: error %lu", error);
         snprintf(json, sizeof json, "{\"execError\":%lu}\n", error);
     } else {
+        DWORD relay_error = relay_start();
+        /* Without its threads the script would block on a full pipe: end the run at once. */
+        if (relay_error) diag("cannot start the output relay: error %lu", relay_error), TerminateJobObject(run.job, TERMINATED_EXIT_CODE);
         record_identity(&run);
-        snprintf(json, sizeof json, "{\"exitCode\":%lu}\n", supervise(&run));
+        DWORD code = supervise(&run);
+        relay_finish(); /* the record comes after the output is all in place */
+        format_output_note(output, sizeof output);
+        snprintf(json, sizeof json, "{\"exitCode\":%lu%s}\n", code, output);
     }
     if (write_atomic(run.run_dir, RUN_FILE_EXIT_STATUS_W, json) < 0)
         return diag("cannot write %s: error %lu", RUN_FILE_EXIT_STATUS, GetLastError()), 1;

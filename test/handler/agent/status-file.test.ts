@@ -4,6 +4,8 @@ import { describe, expect, it } from 'vitest';
 import {
   makeNotRunStatus,
   makePendingStatus,
+  readStatusEntries,
+  readStatusFile,
   readTails,
   toInstanceView,
   toStatusDocument,
@@ -13,6 +15,7 @@ import {
   writeStatusFileIfMissing,
   type StatusInput,
 } from '../../../src/handler/agent/status-file.js';
+import { singleConfigName } from '../../../src/config/run-command.js';
 import { runStates, type RunState } from '../../../src/runner/run-state.js';
 import { useTempDir } from '../../helpers/temp-dir.js';
 
@@ -51,6 +54,28 @@ function parseMessage(document: string): Record<string, unknown> {
 describe('toStatusPath', () => {
   it('names the file <extName>.<seq>.status in the status folder (multi-config)', () => {
     expect(toStatusPath('/var/lib/waagent/ext/status', 'hello', 12)).toBe('/var/lib/waagent/ext/status/hello.12.status');
+  });
+
+  it('names the single configuration\'s file <seq>.status (an agent without multi-config)', () => {
+    expect(toStatusPath('/var/lib/waagent/ext/status', singleConfigName, 12)).toBe('/var/lib/waagent/ext/status/12.status');
+  });
+});
+
+describe('the single configuration', () => {
+  it('writes <seq>.status with an empty name, as Microsoft\'s handler does, and reads it back next to named ones', async () => {
+    const statusFolder = join(tempDir(), 'status');
+    await writeStatusFile(statusFolder, makeRun({ name: singleConfigName, seq: 3 }), undefined, now);
+    await writeStatusFile(statusFolder, makeRun({ name: singleConfigName, seq: 2 }), undefined, now);
+    await writeStatusFile(statusFolder, makeRun(), undefined, now);
+    await writeFile(join(statusFolder, `${singleConfigName}.9.status`), 'not ours');
+    expect((await readdir(statusFolder)).sort()).toEqual(['2.status', '3.status', `${singleConfigName}.9.status`, 'hello.4.status']);
+    const [entry] = JSON.parse(await readFile(join(statusFolder, '3.status'), 'utf8')) as [{ status: { name: string } }];
+    expect(entry.status.name).toBe('');
+    expect((await readStatusFile(statusFolder, singleConfigName, 3))?.instanceView.executionState).toBe('Succeeded');
+    expect((await readStatusEntries(statusFolder)).map(({ name, seq }) => ({ name, seq }))).toEqual([
+      { name: singleConfigName, seq: 3 },
+      { name: 'hello', seq: 4 },
+    ]);
   });
 });
 

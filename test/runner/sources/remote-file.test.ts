@@ -70,6 +70,28 @@ describe('mayReceiveStorageToken', () => {
       'ftp://acct.blob.core.windows.net/c/s.sh',
     ]) expect(mayReceiveStorageToken(new URL(url)), url).toBe(false);
   });
+
+  it('allows https to Azure Stack Hub blob hosts as Microsoft recognises them: whole labels blob.azurestack, with labels on both sides', () => {
+    for (const url of [
+      'https://acct.blob.azurestack.external/c/s.sh',
+      'https://ACCT.Blob.AzureStack.Contoso.Com/c/s.sh',
+      'https://acct.blob.azurestack.region1.contoso.com:8443/c/s.sh',
+      'https://acct.blob.azurestack.external./c/s.sh',
+    ]) expect(mayReceiveStorageToken(new URL(url)), url).toBe(true);
+    for (const url of [
+      'http://acct.blob.azurestack.external/c/s.sh',
+      'https://user:pw@acct.blob.azurestack.external/c/s.sh',
+      'https://blob.azurestack.external/c/s.sh',
+      'https://acct.blob.azurestack/c/s.sh',
+      'https://acct.blob.azurestack./c/s.sh',
+      'https://acctblob.azurestack.external/c/s.sh',
+      'https://acct.blob.azurestackx.external/c/s.sh',
+      'https://acct.xblob.azurestack.external/c/s.sh',
+      'https://acct.blob.local.azurestack.external/c/s.sh',
+      'https://acct.queue.azurestack.external/c/s.sh',
+      'ftp://acct.blob.azurestack.external/c/s.sh',
+    ]) expect(mayReceiveStorageToken(new URL(url)), url).toBe(false);
+  });
 });
 
 describe('downloadRemoteFile', () => {
