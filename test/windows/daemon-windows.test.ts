@@ -9,7 +9,7 @@
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { cleanupLayout, removeRunCommand, runCommand, waitForStatus, writeSettings, isTerminalReport, type AgentLayout, type CommandResult } from '../helpers/agent.js';
+import { cleanupLayout, isInstalled, removeHandler, removeRunCommand, runCommand, waitForStatus, writeSettings, isTerminalReport, type AgentLayout, type CommandResult } from '../helpers/agent.js';
 import { makeWindowsAgentLayout } from './agent-windows.js';
 import { listLiveProcesses, toWindowsPath, waitFor, type WineLane } from './wine.js';
 
@@ -152,5 +152,14 @@ describe.skipIf(lane === null || made === null)('the Windows handler under Wine,
     expect(report.instanceView).toMatchObject({ executionState: 'Failed', exitCode: 42, output: 'before\r\nafter\r\n' });
     expect(daemonProcesses()).toHaveLength(1);
     expect((await readDaemonLog()).filter((line) => line['message'] === 'interrupted runs recovered')).toMatchObject([{ count: 1 }]);
+  });
+
+  it('removing the handler (disable per run command, then uninstall) stops the daemon; the agent deletes the plugin folder', async () => {
+    expect(daemonProcesses()).toHaveLength(1);
+    const results = await removeHandler(layout);
+    for (const result of results) expect(result.exitCode, explain(result)).toBe(0);
+    expect(results.length).toBeGreaterThan(1);
+    await waitFor(async () => daemonProcesses().length, (count) => count === 0, 30_000);
+    expect(await isInstalled(layout)).toBe(false);
   });
 });
