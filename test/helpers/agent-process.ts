@@ -27,6 +27,14 @@ export interface AgentProcessResult {
   readonly durationMs: number;
   // Another process (a daemon) still held the capture files open once the shell had exited.
   readonly captureHeldOpen: boolean;
+  // Who held them: process, descriptor number, which capture file.
+  readonly captureHolders: readonly CaptureHolder[];
+}
+
+export interface CaptureHolder {
+  readonly pid: number;
+  readonly fd: number;
+  readonly capture: 'stdout' | 'stderr';
 }
 
 interface CaptureFile {
@@ -63,8 +71,9 @@ function listOtherPids(): number[] {
     .filter((pid) => pid !== process.pid);
 }
 
-// True when a process other than this one has a descriptor on one of the files.
-export function isHeldByAnotherProcess(captures: readonly CaptureFile[]): boolean {
+// The descriptors other processes have on the capture files (stdout first, then stderr).
+export function listCaptureHolders(captures: readonly [CaptureFile, CaptureFile]): CaptureHolder[] {
+  const holders: CaptureHolder[] = [];
   for (const pid of listOtherPids()) {
     let fds: string[];
     try {
@@ -75,13 +84,14 @@ export function isHeldByAnotherProcess(captures: readonly CaptureFile[]): boolea
     for (const fd of fds) {
       try {
         const { dev, ino } = statSync(`/proc/${pid}/fd/${fd}`);
-        if (captures.some((capture) => capture.dev === dev && capture.ino === ino)) return true;
+        const index = captures.findIndex((capture) => capture.dev === dev && capture.ino === ino);
+        if (index >= 0) holders.push({ pid, fd: Number(fd), capture: index === 0 ? 'stdout' : 'stderr' });
       } catch {
         // The process or descriptor went away while we looked.
       }
     }
   }
-  return false;
+  return holders;
 }
 
 function killGroup(pid: number | undefined): void {
@@ -117,6 +127,10 @@ function toExitCode(code: number | null, signal: NodeJS.Signals | null): number 
   return -(signal ? os.constants.signals[signal] : 1);
 }
 
+function toCaptureFacts(holders: CaptureHolder[]): Pick<AgentProcessResult, 'captureHeldOpen' | 'captureHolders'> {
+  return { captureHeldOpen: holders.length > 0, captureHolders: holders };
+}
+
 // Runs one handler command line the way the agent does.
 export async function runAgentProcess(request: AgentProcessRequest): Promise<AgentProcessResult> {
   const stdout = openCaptureFile(request.cwd);
@@ -139,7 +153,7 @@ export async function runAgentProcess(request: AgentProcessRequest): Promise<Age
       stdout: readCaptureFile(stdout),
       stderr: readCaptureFile(stderr),
       durationMs,
-      captureHeldOpen: isHeldByAnotherProcess([stdout, stderr]),
+      ...toCaptureFacts(listCaptureHolders([stdout, stderr])),
     };
   } finally {
     closeSync(stdout.fd);
