@@ -9,38 +9,24 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import * as esbuild from 'esbuild';
+import {
+  buildDir,
+  bundle,
+  copyCatalogue,
+  describeZip,
+  fail,
+  parseArgs,
+  readRepoVersion,
+  recordZipFigures,
+  root,
+  validateNoSymlinks,
+  writeStagedPackageJson,
+  writeZip,
+} from './package-common.mjs';
 import { packNode, stampShim } from './pack-node.mjs';
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const buildDir = path.join(root, 'build');
 
 function log(message) {
   process.stderr.write(`package: ${message}\n`);
-}
-
-// Throws so that the stage dir is still removed on the way out.
-function fail(message) {
-  throw new Error(message);
-}
-
-// Reads --force and --version from argv.
-function parseArgs(argv) {
-  const options = { force: false, version: undefined, strip: true };
-  for (let i = 0; i < argv.length; i += 1) {
-    const arg = argv[i];
-    if (arg === '--force') options.force = true;
-    else if (arg === '--no-strip') options.strip = false;
-    else if (arg === '--version') options.version = argv[(i += 1)];
-    else if (arg.startsWith('--version=')) options.version = arg.slice('--version='.length);
-    else fail(`unknown argument ${arg}`);
-  }
-  // The agent parses the version out of the directory name with \d+(\.\d+)*.
-  if (options.version !== undefined && !/^\d+(\.\d+){1,3}$/.test(options.version)) {
-    fail(`--version must look like X.Y.Z, got ${options.version}`);
-  }
-  return options;
 }
 
 // Newest mtime of a file or of anything under a directory (directories count: a deleted file
@@ -61,83 +47,12 @@ function readNewestMtime(target) {
 function isZipUpToDate(zipPath) {
   const zip = fs.statSync(zipPath, { throwIfNoEntry: false });
   if (!zip) return false;
-  const inputs = ['src', 'dist', 'bin', 'package-lock.json', 'package.json', 'HandlerManifest.json', 'scripts/package.mjs', 'scripts/pack-node.mjs'];
+  const inputs = ['src', 'dist', 'bin', 'package-lock.json', 'package.json', 'HandlerManifest.json', 'scripts/package.mjs', 'scripts/package-common.mjs', 'scripts/pack-node.mjs'];
   const newestInput = Math.max(
     ...inputs.map((input) => readNewestMtime(path.join(root, input))),
     fs.statSync(process.execPath).mtimeMs,
   );
   return zip.mtimeMs > newestInput;
-}
-
-// zod re-exports every locale (`z.locales`, `z.core.locales`: ~360 KB, which `z` carries as one
-// object, so the bundler cannot drop them); the handler uses only the default English messages.
-// This swaps zod's locales index for one that exports `en` alone: less to load on each `enable`.
-const zodEnglishOnly = {
-  name: 'zod-english-only',
-  setup(build) {
-    build.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) => {
-      if (!/[\\/]node_modules[\\/]zod[\\/]v4[\\/](classic|core|mini)[\\/][^\\/]+\.js$/.test(args.importer)) return undefined;
-      return { path: path.join(path.dirname(args.importer), '..', 'locales', 'index.js'), namespace: 'zod-english-only' };
-    });
-    build.onLoad({ filter: /.*/, namespace: 'zod-english-only' }, (args) => ({
-      contents: `export { default as en } from ${JSON.stringify(path.join(path.dirname(args.path), 'en.js'))};\n`,
-      resolveDir: path.dirname(args.path),
-    }));
-  },
-};
-
-// Bundles src/cli.ts into stage/dist: dist/cli.js (the path the shim and the daemon's argv use)
-// and chunks for what the code imports dynamically (per-command modules, winston, the storage
-// SDK), each with a linked source map (the daemon turns source maps on: src/cli.ts). Node
-// builtins stay imports; the CommonJS dependencies get a `require` for theirs.
-async function bundle(stage) {
-  const result = await esbuild.build({
-    absWorkingDir: root,
-    entryPoints: { cli: 'src/cli.ts' },
-    // Laid out as if in the tree's dist/ (then written to the stage), so that the maps name the
-    // sources as ../src/... from dist/: `<base dir>/src/handler/daemon.ts:12:5` in a stack trace.
-    outdir: path.join(root, 'dist'),
-    write: false,
-    chunkNames: 'chunks/[name]-[hash]',
-    bundle: true,
-    splitting: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node20',
-    sourcemap: 'linked',
-    sourcesContent: false,
-    banner: { js: "import { createRequire as __rchCreateRequire } from 'node:module'; const require = __rchCreateRequire(import.meta.url);" },
-    plugins: [zodEnglishOnly],
-    // Less to read and parse at each start; identifiers stay, so stack frames keep their names.
-    minifyWhitespace: true,
-    minifySyntax: true,
-    logLevel: 'warning',
-    metafile: true,
-  });
-  if (result.errors.length > 0) fail('esbuild failed');
-  for (const file of result.outputFiles) {
-    const target = path.join(stage, 'dist', path.relative(path.join(root, 'dist'), file.path));
-    fs.mkdirSync(path.dirname(target), { recursive: true });
-    fs.writeFileSync(target, file.contents);
-  }
-  const outputs = Object.entries(result.metafile.outputs).filter(([file]) => file.endsWith('.js'));
-  const bytes = outputs.reduce((sum, [, output]) => sum + output.bytes, 0);
-  log(`bundled ${outputs.length} files, ${(bytes / 1048576).toFixed(1)} MiB of JS`);
-}
-
-// The command catalogue (src/runner/sources/catalogue.ts reads it from dist/runner/commands/):
-// catalogue.json and the scripts of the Linux commands; the Windows scripts stay out of this zip.
-function copyCatalogue(stage) {
-  const from = path.join(root, 'dist', 'runner', 'commands');
-  const to = path.join(stage, 'dist', 'runner', 'commands');
-  const catalogue = JSON.parse(fs.readFileSync(path.join(from, 'catalogue.json'), 'utf8'));
-  fs.mkdirSync(to, { recursive: true });
-  fs.copyFileSync(path.join(from, 'catalogue.json'), path.join(to, 'catalogue.json'));
-  for (const command of catalogue) {
-    if (command.script === undefined || !command.platforms.includes('linux')) continue;
-    fs.mkdirSync(path.dirname(path.join(to, command.script)), { recursive: true });
-    fs.copyFileSync(path.join(from, command.script), path.join(to, command.script));
-  }
 }
 
 // Copies an executable (this node, the wrapper) without its symbol table and debug info when
@@ -151,21 +66,6 @@ function copyExecutable(source, target, strip) {
   fs.copyFileSync(source, target);
 }
 
-// Throws on any symlink left in the stage (ours, in dist/ or bin/, are a build bug).
-function validateNoSymlinks(dir) {
-  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
-    const full = path.join(dir, entry.name);
-    if (entry.isSymbolicLink()) fail(`symlink in package: ${path.relative(dir, full)}`);
-    if (entry.isDirectory()) validateNoSymlinks(full);
-  }
-}
-
-function writeStagedPackageJson(stage, version) {
-  const manifest = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
-  manifest.version = version;
-  fs.writeFileSync(path.join(stage, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-}
-
 // Lays out everything the zip contains under `stage`.
 async function populateStage(stage, version, options) {
   if (!fs.existsSync(path.join(root, 'dist', 'native', 'rch-unpack'))) fail('dist/native/rch-unpack is missing: install liblzma-dev, then `npm run build`');
@@ -177,7 +77,7 @@ async function populateStage(stage, version, options) {
   for (const name of fs.readdirSync(path.join(stage, 'bin'))) {
     fs.chmodSync(path.join(stage, 'bin', name), 0o755);
   }
-  await bundle(stage);
+  await bundle(stage, log);
   fs.mkdirSync(path.join(stage, 'dist', 'native'));
   // The Linux helpers: the run wrapper, the protected-settings decryptor and the node unpacker
   // (never the Windows .exe).
@@ -185,31 +85,19 @@ async function populateStage(stage, version, options) {
     copyExecutable(path.join(root, 'dist', 'native', helper), path.join(stage, 'dist', 'native', helper), options.strip);
     fs.chmodSync(path.join(stage, 'dist', 'native', helper), 0o755);
   }
-  copyCatalogue(stage);
+  copyCatalogue(stage, 'linux');
   writeStagedPackageJson(stage, version);
   validateNoSymlinks(stage);
 }
 
-// Zips the stage into a temp name and renames it, so a reader never sees a half-written zip.
-// bin/node.xz is stored: deflate cannot shrink xz data.
-function writeZip(stage, zipPath) {
-  const temp = `${zipPath}.${process.pid}.tmp`;
-  fs.rmSync(temp, { force: true });
-  // Two passes: zip 3.0's -n (store these suffixes) does not hold at -9.
-  const stored = ['bin/node.xz'];
-  for (const args of [['-r', '-9', temp, '.', '-x', ...stored], ['-0', temp, ...stored]]) {
-    const result = spawnSync('zip', ['-X', '-q', ...args], { cwd: stage, stdio: ['ignore', 'inherit', 'inherit'] });
-    if (result.error) fail(`zip: ${result.error.message}`);
-    if (result.status !== 0) fail(`zip exited with ${result.status}`);
-  }
-  fs.renameSync(temp, zipPath);
-}
-
 async function main() {
-  const options = parseArgs(process.argv.slice(2));
+  const options = parseArgs(process.argv.slice(2), {
+    '--force': { key: 'force', value: true },
+    '--no-strip': { key: 'strip', value: false },
+  });
+  options.strip ??= true;
   if (!fs.existsSync(path.join(root, 'dist', 'cli.js'))) fail('dist/cli.js is missing: run `npm run build` first');
-  const manifest = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
-  const version = options.version ?? manifest.version;
+  const version = options.version ?? readRepoVersion();
   const zipPath = path.join(buildDir, `runcommand-handler-${version}.zip`);
   if (!options.force && isZipUpToDate(zipPath)) {
     log(`up to date, reusing ${path.relative(root, zipPath)}`);
@@ -219,11 +107,13 @@ async function main() {
     const stage = fs.mkdtempSync(path.join(buildDir, 'stage', `${version}-`));
     try {
       await populateStage(stage, version, options);
-      writeZip(stage, zipPath);
+      // bin/node.xz is stored: deflate cannot shrink xz data.
+      const figures = writeZip(stage, zipPath, ['bin/node.xz']);
+      recordZipFigures(zipPath, figures);
+      log(`wrote ${path.relative(root, zipPath)}: ${describeZip(figures)}`);
     } finally {
       fs.rmSync(stage, { recursive: true, force: true });
     }
-    log(`wrote ${path.relative(root, zipPath)} (${(fs.statSync(zipPath).size / 1e6).toFixed(1)} MB)`);
   }
   process.stdout.write(`${zipPath}\n`);
 }

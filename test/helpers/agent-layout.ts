@@ -27,6 +27,17 @@ export interface AgentLayout {
   readonly version: string;
   // The certificate protected settings are encrypted to (see makeCertificate).
   certificate: AgentCertificate | undefined;
+  // The agent of another platform (the Windows agent under Wine); absent for the Linux agent.
+  readonly host?: AgentHost;
+}
+
+// How the agent of another platform runs a handler command: the program and arguments for a
+// manifest command line, what it adds to the environment, and how it spells a path of the layout
+// in what it hands the handler (the Windows agent run under Wine: test/windows/agent-windows.ts).
+export interface AgentHost {
+  toArgv(layout: AgentLayout, commandLine: string): string[];
+  toAgentPath(linuxPath: string): string;
+  readonly env: NodeJS.ProcessEnv;
 }
 
 export interface LayoutOptions {
@@ -82,7 +93,7 @@ const extractions = new Map<string, Promise<string>>();
 // Extracts (and normalizes) a zip once per process into a temp dir; returns that dir. When it
 // ships bin/node.xz and not `packed`, then runs the shim once (`help`), which unpacks it as the
 // agent's first command would: hard links to one unpacked node, not an unpack (≈ 2.7 s CPU) per test.
-function extractOnce(zip: string, packed: boolean): Promise<string> {
+export function extractOnce(zip: string, packed = false): Promise<string> {
   const key = `${packed ? 'packed' : 'unpacked'}:${zip}`;
   let extraction = extractions.get(key);
   if (extraction === undefined) {

@@ -9,6 +9,8 @@ import path from 'node:path';
 
 export interface AgentProcessRequest {
   readonly commandLine: string;
+  // Program and arguments to run instead of `/bin/sh -c commandLine` (another platform's agent).
+  readonly argv?: readonly string[];
   readonly cwd: string;
   readonly env: NodeJS.ProcessEnv;
   readonly timeLimitMs: number;
@@ -25,6 +27,14 @@ export interface AgentProcessResult {
   readonly durationMs: number;
   // Another process (a daemon) still held the capture files open once the shell had exited.
   readonly captureHeldOpen: boolean;
+  // Who held them: process, descriptor number, which capture file.
+  readonly captureHolders: readonly CaptureHolder[];
+}
+
+export interface CaptureHolder {
+  readonly pid: number;
+  readonly fd: number;
+  readonly capture: 'stdout' | 'stderr';
 }
 
 interface CaptureFile {
@@ -61,8 +71,9 @@ function listOtherPids(): number[] {
     .filter((pid) => pid !== process.pid);
 }
 
-// True when a process other than this one has a descriptor on one of the files.
-export function isHeldByAnotherProcess(captures: readonly CaptureFile[]): boolean {
+// The descriptors other processes have on the capture files (stdout first, then stderr).
+export function listCaptureHolders(captures: readonly [CaptureFile, CaptureFile]): CaptureHolder[] {
+  const holders: CaptureHolder[] = [];
   for (const pid of listOtherPids()) {
     let fds: string[];
     try {
@@ -73,13 +84,14 @@ export function isHeldByAnotherProcess(captures: readonly CaptureFile[]): boolea
     for (const fd of fds) {
       try {
         const { dev, ino } = statSync(`/proc/${pid}/fd/${fd}`);
-        if (captures.some((capture) => capture.dev === dev && capture.ino === ino)) return true;
+        const index = captures.findIndex((capture) => capture.dev === dev && capture.ino === ino);
+        if (index >= 0) holders.push({ pid, fd: Number(fd), capture: index === 0 ? 'stdout' : 'stderr' });
       } catch {
         // The process or descriptor went away while we looked.
       }
     }
   }
-  return false;
+  return holders;
 }
 
 function killGroup(pid: number | undefined): void {
@@ -115,13 +127,18 @@ function toExitCode(code: number | null, signal: NodeJS.Signals | null): number 
   return -(signal ? os.constants.signals[signal] : 1);
 }
 
+function toCaptureFacts(holders: CaptureHolder[]): Pick<AgentProcessResult, 'captureHeldOpen' | 'captureHolders'> {
+  return { captureHeldOpen: holders.length > 0, captureHolders: holders };
+}
+
 // Runs one handler command line the way the agent does.
 export async function runAgentProcess(request: AgentProcessRequest): Promise<AgentProcessResult> {
   const stdout = openCaptureFile(request.cwd);
   const stderr = openCaptureFile(request.cwd);
   const started = performance.now();
   try {
-    const child = spawn('/bin/sh', ['-c', request.commandLine], {
+    const [program, ...args] = request.argv ?? ['/bin/sh', '-c', request.commandLine];
+    const child = spawn(program ?? '/bin/sh', args, {
       cwd: request.cwd,
       env: request.env,
       detached: true,
@@ -136,7 +153,7 @@ export async function runAgentProcess(request: AgentProcessRequest): Promise<Age
       stdout: readCaptureFile(stdout),
       stderr: readCaptureFile(stderr),
       durationMs,
-      captureHeldOpen: isHeldByAnotherProcess([stdout, stderr]),
+      ...toCaptureFacts(listCaptureHolders([stdout, stderr])),
     };
   } finally {
     closeSync(stdout.fd);
@@ -145,10 +162,11 @@ export async function runAgentProcess(request: AgentProcessRequest): Promise<Age
 }
 
 // SIGKILLs every process whose cwd, executable or command line is under `root`, until none is left.
-export async function killProcessesUnder(root: string): Promise<number[]> {
+// `spellings`: other names of root in a command line (Windows programs under Wine show `Z:\...`).
+export async function killProcessesUnder(root: string, spellings: readonly string[] = []): Promise<number[]> {
   const killed: number[] = [];
   for (let round = 0; round < 20; round += 1) {
-    const found = listOtherPids().filter((pid) => isProcessUnder(pid, root));
+    const found = listOtherPids().filter((pid) => isProcessUnder(pid, root, spellings));
     if (found.length === 0) return killed;
     for (const pid of found) {
       try {
@@ -171,13 +189,13 @@ function readLinkOrEmpty(link: string): string {
   }
 }
 
-function isProcessUnder(pid: number, root: string): boolean {
+function isProcessUnder(pid: number, root: string, spellings: readonly string[]): boolean {
   const under = (target: string): boolean => target === root || target.startsWith(`${root}/`);
   try {
     // A zombie cannot be killed and goes once reaped; waiting on it would never end.
     if (/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))) return false;
     const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    return under(readLinkOrEmpty(`/proc/${pid}/cwd`)) || under(readLinkOrEmpty(`/proc/${pid}/exe`)) || cmdline.includes(root);
+    return under(readLinkOrEmpty(`/proc/${pid}/cwd`)) || under(readLinkOrEmpty(`/proc/${pid}/exe`)) || [root, ...spellings].some((name) => cmdline.includes(name));
   } catch {
     return false;
   }

@@ -61,7 +61,7 @@ async function readManifestCommand(layout: AgentLayout, command: HandlerCommand)
 // The variables the agent adds on top of its own environment (protocol.md §4).
 export function toAgentEnv(layout: AgentLayout, command: HandlerCommand, env: CommandEnv = {}): Record<string, string> {
   const vars: Record<string, string> = {
-    AZURE_GUEST_AGENT_EXTENSION_PATH: layout.baseDir,
+    AZURE_GUEST_AGENT_EXTENSION_PATH: layout.host?.toAgentPath(layout.baseDir) ?? layout.baseDir,
     AZURE_GUEST_AGENT_EXTENSION_VERSION: layout.version,
     AZURE_GUEST_AGENT_WIRE_PROTOCOL_ADDRESS: '168.63.129.16',
     ConfigSequenceNumber: String(env.seq ?? 0),
@@ -82,7 +82,8 @@ function toBaseEnv(): NodeJS.ProcessEnv {
 }
 
 // Runs one handler command as the agent does: the manifest's command line, leading `/` stripped,
-// joined onto the base dir, through /bin/sh -c, cwd = base dir, in a new session.
+// joined onto the base dir, through /bin/sh -c, cwd = base dir, in a new session. Another
+// platform's agent (layout.host) says itself how it starts the line.
 export async function runCommand(
   layout: AgentLayout,
   command: HandlerCommand,
@@ -90,10 +91,12 @@ export async function runCommand(
   options: RunCommandOptions = {},
 ): Promise<CommandResult> {
   const line = await readManifestCommand(layout, command);
+  const { host } = layout;
   return runAgentProcess({
     commandLine: path.join(layout.baseDir, line.replace(/^\/+/, '')),
+    ...(host ? { argv: host.toArgv(layout, line) } : {}),
     cwd: layout.baseDir,
-    env: { ...toBaseEnv(), ...toAgentEnv(layout, command, env) },
+    env: { ...toBaseEnv(), ...host?.env, ...toAgentEnv(layout, command, env) },
     timeLimitMs: options.timeLimitMs ?? AGENT_TIME_LIMITS_MS[command],
   });
 }
@@ -190,6 +193,6 @@ export async function cleanupLayout(layout: AgentLayout): Promise<void> {
   if (await isInstalled(layout)) {
     await runCommand(layout, 'uninstall', {}, { timeLimitMs: 60_000 }).catch(() => undefined);
   }
-  await killProcessesUnder(layout.root);
+  await killProcessesUnder(layout.root, layout.host ? [layout.host.toAgentPath(layout.root)] : []);
   await rm(layout.root, { recursive: true, force: true });
 }

@@ -13,10 +13,33 @@ declare module 'vitest' {
   export interface ProvidedContext {
     // null when Wine is not installed: the lane's tests skip.
     wineLane: WineLane | null;
+    // `npm run package:windows`, run once for the lane (null when rch-exec.exe is not built).
+    windowsPackage: WindowsPackage | null;
   }
 }
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export interface WindowsPackage {
+  // The zip's path: the last line of stdout.
+  zipPath: string;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+// `npm run package:windows` (a full `npm run build`, then the zip), once for the whole lane: the
+// package test checks what it printed and made, the daemon test installs the zip, and the
+// process-layer test needs the dist/ it builds. Needs the mingw-built wrapper.
+function packageWindows(): WindowsPackage | null {
+  if (!existsSync(path.join(root, 'dist/native/rch-exec.exe'))) return null;
+  const started = Date.now();
+  const result = spawnSync('npm', ['run', 'package:windows'], { cwd: root, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, timeout: 900_000 });
+  if (result.error || result.status !== 0) throw new Error(`npm run package:windows failed: ${result.error?.message ?? `status ${result.status}`}\n${result.stderr}`);
+  const zipPath = result.stdout.trimEnd().split('\n').at(-1) ?? '';
+  console.warn(`windows lane: npm run package:windows took ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  return { zipPath, stdout: result.stdout, stderr: result.stderr, ms: Date.now() - started };
+}
 
 function findExecutable(candidates: readonly string[]): string | undefined {
   const dirs = (process.env['PATH'] ?? '').split(':').filter(Boolean);
@@ -68,6 +91,7 @@ export default function setup(project: TestProject): (() => void) | undefined {
   if (wine === undefined) {
     console.warn('windows lane: wine64/wine not found, every test is skipped (scripts/install-windows-toolchain.sh installs it)');
     project.provide('wineLane', null);
+    project.provide('windowsPackage', packageWindows());
     return undefined;
   }
   const wineserver = findExecutable(['wineserver', '/usr/lib/wine/wineserver']);
@@ -75,9 +99,9 @@ export default function setup(project: TestProject): (() => void) | undefined {
   const prefix = path.resolve(process.env['RCH_WINE_PREFIX'] ?? path.join(root, '.cache/wine-prefix'));
   const lane: WineLane = { wine, wineserver, prefix, wrapper: requireWrapper(), probe: compileProbe(), pwsh: findPwsh() };
   execFileSync('sh', [path.join(root, 'scripts/make-wine-prefix.sh'), prefix], { stdio: ['ignore', 'inherit', 'inherit'] });
-  // node.exe for the process-layer tests: fetched from the npm registry and verified once per cache,
-  // before any test needs it (the package test would fetch it too, but files run in any order).
-  execFileSync(process.execPath, [path.join(root, 'scripts/package-windows.mjs'), '--fetch-only'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  // Before any test: it fetches and verifies node.exe (the process-layer tests use it from the
+  // cache) and builds dist/ (which they import), whatever order the files run in.
+  project.provide('windowsPackage', packageWindows());
   const server = spawnSync(wineserver, ['-p'], { env: wineEnv(lane), stdio: 'inherit', timeout: 30_000 });
   if (server.error || server.status !== 0) throw new Error(`wineserver -p failed: ${server.error?.message ?? `status ${server.status}`}`);
   // The first Windows process of a session starts Wine's own services (explorer, services, ...), which

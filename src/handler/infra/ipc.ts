@@ -39,7 +39,8 @@ export function isPathnameSocket(endpoint: string): boolean {
   return endpoint.startsWith('/');
 }
 
-// Whether a client may talk to `address`: a named pipe, or a socket that is in a directory owned
+// Whether a client may talk to `address`: a named pipe (under a prefix only administrators can
+// create names in: platform/windows.ts), or a socket that is in a directory owned
 // by this (root) user that no one else can enter, the one holding the token file. Only root can
 // reach a socket in a 0700 root folder, so whoever listens there is root; anything else (a socket
 // elsewhere, a folder another user could enter or replace) gets nothing, token included.

@@ -43,6 +43,12 @@ describe('Windows handler paths', () => {
     });
   });
 
+  it("names the daemon's pipe under ProtectedPrefix\\Administrators (only admins can create it), one per state folder", () => {
+    const endpoint = windowsPlatform.toDaemonEndpoint(`${plugin}\\runcommand-handler`);
+    expect(endpoint).toMatch(/^\\\\\.\\pipe\\ProtectedPrefix\\Administrators\\runcommand-handler-[0-9a-f]{24}$/);
+    expect(windowsPlatform.toDaemonEndpoint('D:\\state')).not.toBe(endpoint);
+  });
+
   it('honours RUNCOMMAND_HANDLER_STATE_DIR', () => {
     const environment = parseHandlerEnvironment(windowsAgentFile);
     const paths = makeHandlerPaths(`${plugin}\\1.1.17\\HandlerEnvironment.json`, environment, parseOptions({ RUNCOMMAND_HANDLER_STATE_DIR: 'D:\\state' }));
