@@ -21,6 +21,9 @@ export interface ScriptLaunch {
   // Per-stream output cap (issue #6): the wrapper relays stdout and stderr through pipes and keeps
   // the head and the tail of each; unset, the script writes its output files directly.
   maxOutputBytes?: number;
+  // The launch's nonce (launch-fence.ts): the wrapper claims rch-launch-<nonce> before it starts the
+  // script and starts nothing if the name is taken. Only the Linux wrapper claims so far.
+  launchNonce?: string;
 }
 
 // What the wrapper's relay dropped of the script's output (bytes per stream), and whether the file
