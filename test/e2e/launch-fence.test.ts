@@ -1,3 +1,4 @@
+// @module-tag faults
 // Hardening #5: a run never starts twice. The long-lived launcher (`rch-exec --launcher`) can hold
 // a launch request in its pipe while the daemon that sent it is killed; the restarted daemon must
 // not launch the run a second time when that launcher later gets to the request (run-command.md §8).
