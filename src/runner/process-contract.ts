@@ -22,7 +22,7 @@ export interface ScriptLaunch {
   // the head and the tail of each; unset, the script writes its output files directly.
   maxOutputBytes?: number;
   // The launch's nonce (launch-fence.ts): the wrapper claims rch-launch-<nonce> before it starts the
-  // script and starts nothing if the name is taken. Only the Linux wrapper claims so far.
+  // script and starts nothing if the name is taken (both wrappers, rch-exec and rch-exec.exe).
   launchNonce?: string;
 }
 
