@@ -40,6 +40,10 @@ export const journalSchema = z.object({
   // How many times the launch work (preparation, blob creation, launch) was begun, persisted before
   // it begins: a run whose launch keeps killing the daemon is ended by recovery, not retried forever.
   launchAttempts: z.number().int().nonnegative().optional(),
+  // The nonce of the latest launch request, persisted before the request is sent (hardening #5):
+  // recovery fences it (launch-fence.ts) so the run never starts twice. Absent in earlier versions'
+  // journals and until the first launch.
+  launchNonce: z.string().regex(/^[0-9a-f]{1,64}$/).optional(),
 });
 
 // A run still Pending whose launch was begun this many times is not begun again (recovery.ts).

@@ -18,12 +18,13 @@ interface Waiter<T> {
   reject(error: Error): void;
 }
 
-// Encodes a launch request: native (little-endian) u32 length, then NUL-terminated fields.
+// Encodes a launch request: native (little-endian) u32 length, then NUL-terminated fields, the
+// launch nonce last ('' for none).
 export function toLaunchRequest(id: string, launch: ScriptLaunch): Buffer {
   const env = Object.entries(launch.env).map(([key, value]) => `${key}=${value}`);
   const argv = [launch.program, ...launch.args];
   const fields = [id, String(Math.max(0, Math.round(launch.graceMs))), String(toMaxOutputArg(launch)), launch.runDir, launch.cwd ?? launch.runDir, launch.stdoutPath, launch.stderrPath,
-    String(argv.length), ...argv, String(env.length), ...env];
+    String(argv.length), ...argv, String(env.length), ...env, launch.launchNonce ?? ''];
   const payload = Buffer.from(fields.map((field) => `${field}\0`).join(''), 'utf8');
   const header = Buffer.alloc(4);
   header.writeUInt32LE(payload.length);
@@ -111,7 +112,20 @@ export class WrapperLauncher {
     const [kind, first = '', second = ''] = line.split(' ');
     if (kind === 'S') this.#settleStart(first, undefined, Number(second));
     else if (kind === 'F') this.#settleStart(first, new Error(`the launcher could not fork (errno ${second})`));
-    else if (kind === 'X') this.#settleExit(Number(first), Number(second));
+    else if (kind === 'X') this.#onReaped(Number(first), Number(second));
+  }
+
+  // A wrapper reaped before it reported the script (it could not set up, or its launch was fenced)
+  // never will: its launch fails rather than waiting forever. (Its identity line, written before
+  // it exited, comes before this reply on the same pipe.)
+  #onReaped(pid: number, status: number): void {
+    const identityWaiter = this.#identityWaiters.get(pid);
+    if (identityWaiter) {
+      this.#identityWaiters.delete(pid);
+      identityWaiter.reject(new Error(`the script wrapper ended (wait status ${status}) before it reported the script`));
+      this.#updateRef();
+    }
+    this.#settleExit(pid, status);
   }
 
   #settleStart(id: string, error: Error | undefined, pid?: number): void {
@@ -137,6 +151,8 @@ export class WrapperLauncher {
     const early = this.#identities.get(wrapperPid);
     this.#identities.delete(wrapperPid);
     if (early !== undefined) return Promise.resolve(early);
+    // Reaped already (its reply came with the fork's), without an identity line before it.
+    if (this.#exits.has(wrapperPid)) return Promise.reject(new Error(`the script wrapper ended (wait status ${this.#exits.get(wrapperPid)}) before it reported the script`));
     const child = this.#child;
     return new Promise((resolve, reject) => this.#identityWaiters.set(wrapperPid, { resolve, reject, child }));
   }

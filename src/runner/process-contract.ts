@@ -21,6 +21,9 @@ export interface ScriptLaunch {
   // Per-stream output cap (issue #6): the wrapper relays stdout and stderr through pipes and keeps
   // the head and the tail of each; unset, the script writes its output files directly.
   maxOutputBytes?: number;
+  // The launch's nonce (launch-fence.ts): the wrapper claims rch-launch-<nonce> before it starts the
+  // script and starts nothing if the name is taken (both wrappers, rch-exec and rch-exec.exe).
+  launchNonce?: string;
 }
 
 // The wrappers' --max-output (both platforms): 0 (no relay) when the launch sets no cap.

@@ -72,7 +72,8 @@ function spawnWrapper(launch: ScriptLaunch): ChildProcess {
     const graceMs = String(Math.max(0, Math.round(launch.graceMs)));
     const maxOutput = toMaxOutputArg(launch);
     const cap = maxOutput > 0 ? ['--max-output', String(maxOutput)] : [];
-    const child = spawn(launch.wrapperPath ?? defaultWrapperPath, ['--grace-ms', graceMs, ...cap, launch.runDir, launch.program, ...launch.args], {
+    const nonce = launch.launchNonce === undefined ? [] : ['--launch-nonce', launch.launchNonce];
+    const child = spawn(launch.wrapperPath ?? defaultWrapperPath, [...nonce, '--grace-ms', graceMs, ...cap, launch.runDir, launch.program, ...launch.args], {
       cwd: launch.cwd ?? launch.runDir,
       env: { ...launch.env },
       stdio: ['ignore', fds[0], fds[1], 'pipe'],

@@ -41,7 +41,8 @@ export async function launchScript(launch: ScriptLaunch, options: { pollMs?: num
   let child: ChildProcess;
   let gone: Promise<void>;
   try {
-    child = spawn(wrapperPath, ['--grace-ms', graceMs, ...cap, launch.runDir, launch.program, ...launch.args], {
+    const nonce = launch.launchNonce === undefined ? [] : ['--launch-nonce', launch.launchNonce];
+    child = spawn(wrapperPath, [...nonce, '--grace-ms', graceMs, ...cap, launch.runDir, launch.program, ...launch.args], {
       cwd: launch.cwd ?? launch.runDir,
       env: { ...launch.env },
       stdio: 'ignore',

@@ -15,6 +15,10 @@ export const runFiles = {
   exitStatus: 'exit-status.json',
   // Windows: the daemon asks the wrapper to end the run's tree by creating it.
   terminateRequest: 'terminate-request',
+  // Prefix of a launch's claim, `rch-launch-<nonce>` (launch-fence.ts): the wrapper creates it (a
+  // file, O_EXCL) before it starts the script; a restarted daemon takes the name first (a
+  // directory) to fence a launch it cannot see. Under `rch-`, so no download can take the name.
+  launchClaim: 'rch-launch-',
 } as const;
 
 export type RunFile = keyof typeof runFiles;
@@ -25,6 +29,11 @@ export function isReservedFileName(name: string): boolean {
   const lower = name.toLowerCase();
   const own: readonly string[] = Object.values(runFiles);
   return own.includes(lower) || own.some((file) => lower.startsWith(`.${file}.`)) || lower.startsWith(`${runFiles.journal}`) || lower.startsWith('rch-');
+}
+
+// The path of the claim of the launch journaled with `nonce` (hex, from newLaunchNonce).
+export function toLaunchClaimPath(runDir: string, nonce: string): string {
+  return join(runDir, `${runFiles.launchClaim}${nonce}`);
 }
 
 // The path of one of the run's files.

@@ -12,6 +12,7 @@ import { canTransition, isTerminal, toExecutionState, toExitCode, toOutcomeMessa
 import { toRunEnvironment } from './parameters.js';
 import { prepareScript, type ScriptSourceDeps } from './prepare-script.js';
 import { toRunFilePath } from './run-directory.js';
+import { newLaunchNonce } from './launch-fence.js';
 
 export interface RunDeps {
   // The platform's process layer, RunAs and script traits.
@@ -114,6 +115,8 @@ export class Run extends EventEmitter<RunEvents> {
   #persisting: Promise<void> = Promise.resolve();
   // Set while a failed journal write is being retried (a full disk): it writes the latest journal.
   #journalRetry: Promise<void> | undefined;
+  // The latest journal known to be on disk.
+  #landed: RunJournal | undefined;
   // What the wrapper's relay dropped of the output, said in the final message.
   #outputNote: string | undefined;
   #resolveDone!: (journal: RunJournal) => void;
@@ -152,9 +155,9 @@ export class Run extends EventEmitter<RunEvents> {
         if (this.#stop) break;
         await untilAborted(extension.beforeLaunch?.(this, this.#preparing.signal), this.#preparing.signal);
       }
+      const handle = await this.#launch(launch);
       // Stopped (timed out, canceled) while preparing: the script never starts.
-      if (this.#stop) return await this.#finishFromStop(this.#stop);
-      const handle = await this.#deps.platform.processLayer.launchScript(launch);
+      if (handle === undefined) return await this.#finishFromStop(this.#stop ?? { kind: 'canceled', reason: 'stopped' });
       await this.#markRunning(handle);
       for (const extension of this.#extensions) extension.onRunning?.(this);
       this.#launching = false;
@@ -245,6 +248,21 @@ export class Run extends EventEmitter<RunEvents> {
       ...(this.#deps.maxOutputBytes !== undefined ? { maxOutputBytes: this.#deps.maxOutputBytes } : {}),
     };
     return runAsLayer.applyRunAs(launch, runAs, { ...runEnv, ...script.env });
+  }
+
+  // Sends the launch request, fenced (hardening #5): its nonce is journaled first, and the request
+  // leaves only once that journal is on disk, so a restarted daemon always knows of a launch that may
+  // still be on its way, and fences it (launch-fence.ts). Undefined when the run was stopped first.
+  async #launch(launch: ScriptLaunch): Promise<ScriptHandle | undefined> {
+    if (this.#stop) return undefined;
+    const launchNonce = newLaunchNonce();
+    await this.#transition({ launchNonce });
+    await untilAborted(this.#journalRetry, this.#preparing.signal);
+    if (this.#stop) return undefined;
+    if (this.#landed?.launchNonce !== launchNonce) {
+      throw new HandlerError(errorCodes.startExecution, 'the script was not started: its launch could not be recorded in the run journal');
+    }
+    return this.#deps.platform.processLayer.launchScript({ ...launch, launchNonce });
   }
 
   async #markRunning(handle: ScriptHandle): Promise<void> {
@@ -356,8 +374,10 @@ export class Run extends EventEmitter<RunEvents> {
   // run and its status go on meanwhile (issue #6); any other failure is a warning, as before.
   async #persist(): Promise<void> {
     if (this.#journalRetry !== undefined) return; // the retry writes this journal too
+    const journal = this.#journal;
     try {
-      await this.#deps.journals.writeJournal(this.#journal);
+      await this.#deps.journals.writeJournal(journal);
+      this.#landed = journal;
     } catch (error) {
       this.emit('warning', `could not write the run journal: ${toErrorMessage(error)}${isTransientFileError(error) ? '; retrying until it is written' : ''}`);
       if (isTransientFileError(error)) this.#journalRetry = this.#retryJournal().finally(() => (this.#journalRetry = undefined));
@@ -380,7 +400,7 @@ export class Run extends EventEmitter<RunEvents> {
         this.emit('warning', `could not write the run journal: ${toErrorMessage(error)}`);
         return;
       }
-      landed = journal;
+      landed = this.#landed = journal;
     }
   }
 

@@ -1,3 +1,4 @@
+// @module-tag faults
 // Hardening #3: a hostile blob endpoint answering every request with a huge body (512 MiB, streamed
 // lazily) must not blow up the daemon's memory: the run ends with a clear blob error (−101, before
 // the script starts), the daemon's RSS grows far less than the body, and the next run is served.

@@ -38,7 +38,7 @@ async function runDirOf(name: string): Promise<string> {
 
 describe('restarts and reboots', () => {
   // Budget: ≈ 12 s on 2 CPUs (ten enables, a restart); the scripts wait on a gate, not a sleep.
-  it('after kill -9 during 10 running scripts, each finishes exactly once with its true exit code and full output', async () => {
+  it('after kill -9 during 10 running scripts, each finishes exactly once with its true exit code and full output', { tags: ['faults'], timeout: 120_000 }, async () => {
     await install();
     const gate = await makeGate();
     const names = Array.from({ length: 10 }, (_, index) => `k${index}`);
@@ -59,7 +59,7 @@ describe('restarts and reboots', () => {
       expect(report.instanceView).toMatchObject({ exitCode: index, output: `before-${index}\nafter-${index}\n` });
       expect(await readFile(join(layout.root, `${name}.count`), 'utf8')).toBe('start\n');
     }
-  }, 120_000);
+  });
 
   it('a script that finishes while the daemon is down gets its true exit code; SIGTERM to the daemon leaves scripts running', async () => {
     await install();

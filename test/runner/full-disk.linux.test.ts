@@ -1,3 +1,4 @@
+// @module-tag faults
 // Issue #6: a full disk must not corrupt other runs' results. Real wrappers, real files, on a small
 // tmpfs mounted as the run directories' root (needs root; skipped with a message otherwise).
 import { execFileSync } from 'node:child_process';

@@ -1,3 +1,4 @@
+// @module-tag faults
 // Issue #6 at the Run level: output the wrapper dropped is said in the executionMessage, a missing
 // exit record is an unknown outcome (never a kill), and a journal write that fails for want of
 // space is retried until it lands.

@@ -46,9 +46,12 @@ describe('Run', () => {
     processes.exit(processes.lastPid, { kind: 'exited', exitCode: 0 });
     const journal = await done;
     expect(journals.states).toEqual(['Pending', 'Running', 'Succeeded']);
-    // The second Pending write counts the launch attempt before any launch work (hardening #3).
-    expect(announced).toEqual(['Pending@1', 'Pending@2', 'Running@3', 'Succeeded@4']);
+    // The second Pending write counts the launch attempt before any launch work (hardening #3);
+    // the third records the launch's nonce before the request is sent (hardening #5).
+    expect(announced).toEqual(['Pending@1', 'Pending@2', 'Pending@3', 'Running@4', 'Succeeded@5']);
     expect(journals.written[1]?.launchAttempts).toBe(1);
+    expect(journals.written[2]?.launchNonce).toMatch(/^[0-9a-f]{32}$/);
+    expect(processes.launches[0]?.launchNonce).toBe(journals.written[2]?.launchNonce);
     expect(journal).toMatchObject({ state: 'Succeeded', message: 'Execution completed', exitCode: 0, startTime: '2026-12-02T10:00:00Z', launchTime: '2026-12-02T10:00:00Z', endTime: '2026-12-02T10:00:01Z' });
     expect(journal.process?.pid).toBe(processes.lastPid);
   });
@@ -66,6 +69,39 @@ describe('Run', () => {
     expect(journals.written.find((journal) => journal.launchAttempts === 2)?.state).toBe('Pending');
     processes.exit(processes.lastPid, { kind: 'exited', exitCode: 0 });
     expect(await done).toMatchObject({ state: 'Succeeded', launchAttempts: 2 });
+  });
+
+  it('sends a launch request only once its fresh nonce is journaled, and never when that journal cannot be written (hardening #5)', async () => {
+    const journaledAtLaunch: Array<string | undefined> = [];
+    const launchScript = processes.launchScript.bind(processes);
+    processes.launchScript = async (launch) => {
+      journaledAtLaunch.push(journals.written.at(-1)?.launchNonce);
+      return launchScript(launch);
+    };
+    const earlier = { ...makeRunJournal({ name: 'rc1', seq: 3, runId: 'rc1.3.x', settingsFile: '/config/rc1.3.settings', bootId: 'boot-1' }, clock.now()), launchAttempts: 1, launchNonce: 'ab12' };
+    const run = new Run(dir(), earlier, parseSettings({ source: { script: 'echo hi' } }), makeFakeRunDeps({ clock, processes, journals, workRoot: dir() }));
+    await run.persist();
+    const done = run.execute();
+    await until(() => run.journal.state === 'Running', 'the script to be launched');
+    expect(processes.launches[0]?.launchNonce).toMatch(/^[0-9a-f]{32}$/);
+    expect(processes.launches[0]?.launchNonce).not.toBe('ab12');
+    expect(journaledAtLaunch).toEqual([processes.launches[0]?.launchNonce]);
+    processes.exit(processes.lastPid, { kind: 'exited', exitCode: 0 });
+    await done;
+
+    // A store that refuses the nonce's journal (not a transient error): nothing is launched.
+    let refused = 0;
+    const refusing = new MemoryJournals();
+    refusing.writeJournal = async (journal) => {
+      if (journal.launchNonce !== undefined && refused++ === 0) throw Object.assign(new Error('read-only file system'), { code: 'EROFS' });
+      refusing.written.push(journal);
+    };
+    const unrecorded = new Run(dir(), makeRunJournal({ name: 'rc2', seq: 0, runId: 'rc2.0.x', settingsFile: '/config/rc2.0.settings', bootId: 'boot-1' }, clock.now()), parseSettings({ source: { script: 'echo hi' } }), makeFakeRunDeps({ clock, processes, journals: refusing, workRoot: dir() }));
+    await unrecorded.persist();
+    const journal = await unrecorded.execute();
+    expect(journal).toMatchObject({ state: 'Failed', exitCode: errorCodes.startExecution, handlerFailure: true });
+    expect(journal.message).toContain('its launch could not be recorded in the run journal');
+    expect(processes.launches).toHaveLength(1);
   });
 
   it('ends only the run whose launch work throws (hardening #3): no exception escapes execute', async () => {

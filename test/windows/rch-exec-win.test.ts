@@ -110,6 +110,22 @@ describe.skipIf(lane === null)('rch-exec.exe under Wine', () => {
     expect(await readText(join(run, 'process.json'))).toBeUndefined();
   });
 
+  it('claims its launch (--launch-nonce) before the script starts, and starts nothing when the name is taken by a fence (hardening #5)', async () => {
+    const { dir, run } = await makeRunDir();
+    const nonce = '0123abcd';
+    const claimed = await startWine(wine, wine.wrapper, ['--launch-nonce', nonce, '--grace-ms', '0', toWindowsPath(run), 'cmd.exe', '/d', '/c', 'exit /b 4'], dir).exited;
+    expect(claimed.code, claimed.stderr).toBe(0);
+    expect(await readFile(join(run, 'exit-status.json'), 'utf8')).toBe('{"exitCode":4}\n');
+    expect((await readdir(run)).sort()).toContain(`rch-launch-${nonce}`);
+    const fenced = join(dir, 'fenced');
+    await mkdir(join(fenced, 'rch-launch-ffff'), { recursive: true });
+    const marker = join(dir, 'ran.txt');
+    const result = await startWine(wine, wine.wrapper, ['--launch-nonce', 'ffff', '--grace-ms', '0', toWindowsPath(fenced), 'cmd.exe', '/d', '/c', `echo ran > ${toWindowsPath(marker)}`], dir).exited;
+    expect(result.code).toBe(75);
+    expect(await readText(marker)).toBeUndefined();
+    expect(await readdir(fenced)).toEqual(['rch-launch-ffff']);
+  });
+
   it('reports {"execError":5} when <run-dir>\\stdout cannot be opened (it is a directory)', async () => {
     const { dir, run } = await makeRunDir();
     await mkdir(join(run, 'stdout'));

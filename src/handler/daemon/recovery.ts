@@ -1,11 +1,13 @@
 // After a restart (kill -9, crash, agent restart, reboot): every run the journal says is not
 // terminal is re-attached, finished from its recorded exit status, failed as rebooted, or —
 // if it never started — scheduled again. Nothing runs twice (run-command.md §8): a journal that
-// cannot be read is never taken for "never started".
+// cannot be read is never taken for "never started", nor is a launch that may still be on its way
+// (it is fenced first, launch-fence.ts).
 import type { RunCommand } from '../../config/run-command.js';
 import { errorCodes, HandlerError, toErrorMessage } from '../../errors.js';
 import { isActiveJournal, maxLaunchAttempts, type RunJournal } from '../../runner/journal.js';
-import { readProcessIdentity } from '../../runner/process-contract.js';
+import { fenceLaunch, type FencedLaunch, type FenceOptions } from '../../runner/launch-fence.js';
+import { readProcessIdentity, type ProcessIdentity } from '../../runner/process-contract.js';
 import { makeRunJournal, Run, type RunDeps, type RunExtension } from '../../runner/run.js';
 import type { Log } from '../infra/logger.js';
 import type { RunStore, SequenceRecord } from '../state/run-store.js';
@@ -18,6 +20,8 @@ export interface RecoveryHooks {
   extend?(command: RunCommand): RunExtension[];
   readonly runDeps: RunDeps;
   readonly log: Log;
+  // How long a launch claimed by a wrapper has to report the script (tests shorten it).
+  readonly launchFence?: FenceOptions;
 }
 
 // Resumes or finishes every interrupted run; returns how many were found.
@@ -63,44 +67,66 @@ async function recoverUnreadable(runDir: string, record: SequenceRecord, reason:
   await run.fail(new HandlerError(errorCodes.general, `the run journal ${reason}; whether the script started is unknown, so it is not started (again)`));
 }
 
+// The executionMessage of a run whose launch was on its way when the daemon died and then lost.
+export function launchOutcomeUnknown(reason: string): string {
+  return `the daemon stopped while the script was being started, and ${reason}: whether the script ran is unknown, so it is not started again`;
+}
+
 // The executionMessage of a run ended because its launch kept taking the daemon down.
 export function launchFailedRepeatedly(attempts: number): string {
   return `the run's launch failed repeatedly: the handler's daemon stopped during each of its ${attempts} launch attempts (script download, blob creation or start), so it is not started again`;
 }
 
-async function recoverRun(runDir: string, journal: RunJournal, hooks: RecoveryHooks): Promise<void> {
+// Who runs the script of an interrupted run: recorded, reported by its wrapper, or — for a launch
+// that may still be on its way — found by fencing that launch (hardening #5). 'fenced': the script
+// did not and now never will start.
+async function findScript(runDir: string, journal: RunJournal, hooks: RecoveryHooks): Promise<FencedLaunch> {
   const identity = journal.process ?? (await readProcessIdentity(runDir));
-  if (identity !== undefined) {
-    // Started (perhaps before its Running state was journaled): re-attach or finish it.
-    const running: RunJournal = { ...journal, state: 'Running', process: identity, startTime: journal.startTime || journal.endTime };
-    const { command, extensions } = journal.uploads ? await loadStreaming(journal, hooks) : { command: undefined, extensions: [] };
-    const run = new Run(runDir, running, undefined, hooks.runDeps, extensions);
-    hooks.adopt(run, command);
-    void run.resume();
-    return;
+  if (identity !== undefined) return { kind: 'started', identity };
+  // An earlier version's journal has no nonce: its launch cannot be fenced.
+  if (journal.launchNonce === undefined) return { kind: 'fenced' };
+  return fenceLaunch(runDir, journal.launchNonce, hooks.launchFence);
+}
+
+async function recoverRun(runDir: string, journal: RunJournal, hooks: RecoveryHooks): Promise<void> {
+  const script = await findScript(runDir, journal, hooks);
+  if (script.kind === 'started') return resumeRun(runDir, journal, script.identity, hooks);
+  if (script.kind === 'unknown') {
+    hooks.log.error('run launch interrupted, its outcome unknown: the run is ended, never started again', { name: journal.name, seq: journal.seq, runId: journal.runId, reason: script.reason });
+    return failRun(runDir, journal, hooks, new HandlerError(errorCodes.general, launchOutcomeUnknown(script.reason)));
   }
   const attempts = journal.launchAttempts ?? 0;
   if (attempts >= maxLaunchAttempts) {
     // Its launch work was begun this often and the daemon died during each: never begun again.
     hooks.log.error('run launch failed repeatedly: the run is ended, never started again', { name: journal.name, seq: journal.seq, runId: journal.runId, attempts });
-    const run = new Run(runDir, journal, undefined, hooks.runDeps);
-    hooks.adopt(run);
-    await run.fail(new HandlerError(errorCodes.startExecution, launchFailedRepeatedly(attempts)));
-    return;
+    return failRun(runDir, journal, hooks, new HandlerError(errorCodes.startExecution, launchFailedRepeatedly(attempts)));
   }
   let command: RunCommand | undefined;
   try {
     command = await hooks.load(journal);
   } catch (error) {
-    const run = new Run(runDir, journal, undefined, hooks.runDeps);
-    hooks.adopt(run);
     const cause = error instanceof HandlerError ? error : new HandlerError(errorCodes.invalidSettings, toErrorMessage(error));
-    await run.fail(new HandlerError(cause.code, `the settings could not be read again after a restart: ${cause.message}`));
-    return;
+    return failRun(runDir, journal, hooks, new HandlerError(cause.code, `the settings could not be read again after a restart: ${cause.message}`));
   }
   const run = new Run(runDir, journal, command, hooks.runDeps, hooks.extend?.(command) ?? []);
   hooks.adopt(run, command);
   hooks.schedule(run, command);
+}
+
+// Re-attaches to a script that started (perhaps before its Running state was journaled), or finishes it.
+async function resumeRun(runDir: string, journal: RunJournal, identity: ProcessIdentity, hooks: RecoveryHooks): Promise<void> {
+  const running: RunJournal = { ...journal, state: 'Running', process: identity, startTime: journal.startTime || journal.endTime };
+  const { command, extensions } = journal.uploads ? await loadStreaming(journal, hooks) : { command: undefined, extensions: [] };
+  const run = new Run(runDir, running, undefined, hooks.runDeps, extensions);
+  hooks.adopt(run, command);
+  void run.resume();
+}
+
+// Ends a run that is not (or not again) started.
+async function failRun(runDir: string, journal: RunJournal, hooks: RecoveryHooks, error: HandlerError): Promise<void> {
+  const run = new Run(runDir, journal, undefined, hooks.runDeps);
+  hooks.adopt(run);
+  await run.fail(error);
 }
 
 // A run that streams to blobs needs its settings again to resume the uploads (issue 4); if they

@@ -3,13 +3,16 @@
  * §4, §8); it gives Windows the guarantees rch-exec.c gives Linux. docs/windows-wrapper.md has the
  * contract; in short:
  *
- * Usage: rch-exec.exe --grace-ms N [--max-output BYTES] [--verbatim-args] <run-dir> <program> [args...]
+ * Usage: rch-exec.exe [--launch-nonce HEX] --grace-ms N [--max-output BYTES] [--verbatim-args] <run-dir> <program> [args...]
  *        rch-exec.exe --probe <pid> <creation-time>
  *
  * --probe answers whether the process <pid> created at <creation-time> (decimal FILETIME, as in
  * process.json) still runs: exit 0 yes, 1 no (gone, exited, or the pid now names another process),
  * 2 usage. node on Windows has no API for a process's creation time; the daemon asks this.
  *
+ *   0. with --launch-nonce, claims the launch first: creates <run-dir>\rch-launch-<nonce> (CREATE_NEW)
+ *      and, if that name exists already (a restarted daemon fenced this launch, see
+ *      src/runner/launch-fence.ts), exits 75 at once, having started and written nothing;
  *   1. puts the script in a Job Object with KILL_ON_JOB_CLOSE and no breakaway, so every
  *      descendant is in it and none can leave it (CREATE_BREAKAWAY_FROM_JOB fails with error 5);
  *   2. starts the script suspended, assigns it, resumes it: no instruction runs outside the job.
@@ -634,6 +637,31 @@ static DWORD supervise(const run_t *run) {
     return code;
 }
 
+/* ---- launch claim (hardening #5, as in rch-exec.c) ---- */
+#define FENCED_EXIT 75
+
+static int is_nonce(const wchar_t *nonce) {
+    size_t len = wcslen(nonce);
+    return len >= 1 && len <= 64 && wcsspn(nonce, L"0123456789abcdef") == len;
+}
+
+/* 0 when this wrapper has the launch, FENCED_EXIT when the name is taken, 1 on any other error. */
+static int claim_launch(const wchar_t *run_dir, const wchar_t *nonce) {
+    wchar_t name[96] = RUN_FILE_LAUNCH_CLAIM_W;
+    wcsncat(name, nonce, 64);
+    wchar_t *path = join_path(run_dir, name);
+    if (!path) return 1;
+    HANDLE file = CreateFileW(path, GENERIC_WRITE, 0, NULL, CREATE_NEW, FILE_ATTRIBUTE_NORMAL, NULL);
+    DWORD error = file == INVALID_HANDLE_VALUE ? GetLastError() : 0;
+    /* A directory there (the daemon's fence) answers ERROR_ACCESS_DENIED, not ERROR_FILE_EXISTS. */
+    int taken = file == INVALID_HANDLE_VALUE && (error == ERROR_FILE_EXISTS || GetFileAttributesW(path) != INVALID_FILE_ATTRIBUTES);
+    if (file != INVALID_HANDLE_VALUE) CloseHandle(file);
+    free(path);
+    if (taken) return FENCED_EXIT;
+    if (error) return diag("cannot claim the launch: error %lu", error), 1;
+    return 0;
+}
+
 /* ---- main ---- */
 
 /* Parses "--grace-ms N [--max-output BYTES] [--verbatim-args] <run-dir> <program> ..."; returns the
@@ -680,14 +708,23 @@ int wmain(int argc, wchar_t **argv) {
         diag("usage: rch-exec.exe --probe <pid> <creation-time>");
         return 2;
     }
+    const wchar_t *nonce = NULL;
+    if (argc >= 3 && wcscmp(argv[1], L"--launch-nonce") == 0) {
+        nonce = argv[2];
+        if (!is_nonce(nonce)) return diag("usage: --launch-nonce takes 1 to 64 lowercase hex digits"), 2;
+        argv += 2, argc -= 2;
+    }
     run_t run;
     int verbatim = 0;
     memset(&run, 0, sizeof run);
     int program = parse_args(argc, argv, &run, &verbatim);
     if (!program) {
-        diag("usage: rch-exec.exe --grace-ms N [--max-output BYTES] [--verbatim-args] <run-dir> <program> [args...]");
+        diag("usage: rch-exec.exe [--launch-nonce HEX] --grace-ms N [--max-output BYTES] [--verbatim-args] <run-dir> <program> [args...]");
         return 2;
     }
+    /* First of all: a fenced launch leaves no trace. */
+    int claim = nonce ? claim_launch(run.run_dir, nonce) : 0;
+    if (claim) return claim;
     SetConsoleCtrlHandler(ignore_control, TRUE);
     wchar_t *command_line = make_command_line(argv + program, argc - program, verbatim);
     DWORD error = command_line ? make_job(&run) : ERROR_OUTOFMEMORY;

@@ -1,10 +1,13 @@
 /*
  * rch-exec: the per-run process wrapper of the Run Command handler (run-command.md §4, §8).
  *
- * Usage: rch-exec --grace-ms N [--max-output BYTES] <run-dir> <program> [args...]
+ * Usage: rch-exec [--launch-nonce HEX] --grace-ms N [--max-output BYTES] <run-dir> <program> [args...]
  *
  * The daemon starts it in a new session with cwd, env, stdin and stdout/stderr already set up,
  * and optionally fd 3 = a pipe back to the daemon. The wrapper
+ *   0. with --launch-nonce, claims the launch: creates <run-dir>/rch-launch-<nonce> with O_EXCL and,
+ *      if that name exists already (a restarted daemon fenced this launch, see
+ *      src/runner/launch-fence.ts), exits 75 at once, silently, having started and written nothing;
  *   1. becomes a child subreaper, so descendants that double-fork or setsid are re-parented here;
  *   2. forks the script into its own process group and execs it (exec failure comes back on a
  *      CLOEXEC pipe, so it is distinguishable from a script that exits 127);
@@ -22,7 +25,7 @@
  * (the mode above) for each, so the daemon, a large process whose fork copies its page tables,
  * never forks per run. Each request is a native u32 length then NUL-terminated fields: id,
  * grace-ms, max-output (0: no relay), run-dir, cwd, stdout path, stderr path, argc, argv..., envc,
- * env... Replies on stdout,
+ * env..., launch nonce ('' or absent: none). Replies on stdout,
  * one line each: "S <id> <pid>" when a wrapper is forked, "F <id> <errno>" when it could not be,
  * the wrapper's own identity JSON line (its fd 3 is this pipe), "X <pid> <status>" when a wrapper
  * is reaped. On EOF of stdin it exits; running wrappers carry on (they lead their own sessions).
@@ -513,7 +516,35 @@ static int open_daemon_fd(void) {
     return DAEMON_FD;
 }
 
+/* ---- launch claim (hardening #5) ---- */
+#define FENCED_EXIT 75
+
+static int is_nonce(const char *nonce) {
+    size_t len = strlen(nonce);
+    return len >= 1 && len <= 64 && strspn(nonce, "0123456789abcdef") == len;
+}
+
+/* Creates <run-dir>/rch-launch-<nonce>: 0 when this wrapper has the launch, FENCED_EXIT when the
+ * name is taken (by a restarted daemon's fence: the script must never start), 1 on any other error
+ * (the launch cannot be fenced, so it does not happen). The claim is not fsynced: a crash that
+ * loses it is a reboot, and a run cut off by a reboot is never started again. */
+static int claim_launch(const char *run_dir, const char *nonce) {
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s/%s%s", run_dir, RUN_FILE_LAUNCH_CLAIM, nonce) >= (int)sizeof path) return 1;
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0 && errno == EEXIST) return FENCED_EXIT;
+    if (fd < 0) return diag("cannot claim the launch (%s): %s", path, strerror(errno)), 1;
+    close(fd);
+    return 0;
+}
+
 static int wrapper_main(int argc, char **argv) {
+    const char *nonce = NULL;
+    if (argc >= 3 && strcmp(argv[1], "--launch-nonce") == 0) { /* rch-exec --launch-nonce HEX --grace-ms N ... */
+        nonce = argv[2];
+        if (!is_nonce(nonce)) return diag("usage: --launch-nonce takes 1 to 64 lowercase hex digits"), 2;
+        argv += 2, argc -= 2;
+    }
     char *end = NULL;
     long grace_ms = argc >= 5 && strcmp(argv[1], "--grace-ms") == 0 ? strtol(argv[2], &end, 10) : -1;
     if (grace_ms < 0 || !end || *end != '\0' || argv[2][0] == '\0') {
@@ -531,6 +562,9 @@ static int wrapper_main(int argc, char **argv) {
         argv += 2, argc -= 2;
     }
     const char *run_dir = argv[3];
+    /* First of all: a fenced launch leaves no trace, not even a line in the run's stderr. */
+    int claim = nonce ? claim_launch(run_dir, nonce) : 0;
+    if (claim != 0) return claim;
     int daemon_fd = open_daemon_fd();
     self_pid = getpid();
     self_pgid = getpgrp();
@@ -628,11 +662,14 @@ static void become_wrapper(char **f, size_t nf, int sig_fd) {
     /* The wrapper keeps stdio and its reply pipe (fd 3) only: every other descriptor, however high. */
     close_fds_from(DAEMON_FD + 1, -1);
     char **env = calloc((size_t)envc + 1, sizeof *env);
-    char **argv = calloc((size_t)argc + 7, sizeof *argv);
+    char **argv = calloc((size_t)argc + 9, sizeof *argv);
     if (!env || !argv) _exit(126);
     for (long i = 0; i < envc; i++) env[i] = f[9 + argc + i];
+    const char *nonce = (size_t)(9 + argc + envc) < nf ? f[9 + argc + envc] : "";
     int at = 0;
-    argv[at++] = "rch-exec", argv[at++] = "--grace-ms", argv[at++] = f[1];
+    argv[at++] = "rch-exec";
+    if (nonce[0] != '\0') argv[at++] = "--launch-nonce", argv[at++] = (char *)nonce;
+    argv[at++] = "--grace-ms", argv[at++] = f[1];
     if (strcmp(f[2], "0") != 0) argv[at++] = "--max-output", argv[at++] = f[2];
     argv[at++] = f[3];
     for (long i = 0; i < argc; i++) argv[at++] = f[8 + i];

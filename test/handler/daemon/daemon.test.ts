@@ -152,7 +152,7 @@ describe('Daemon', () => {
     }
   });
 
-  it('times out a run whose script download never answers: timeoutInSeconds counts from preparation', async () => {
+  it('times out a run whose script download never answers: timeoutInSeconds counts from preparation', { tags: ['faults'] }, async () => {
     await start();
     const server = await startSilentServer();
     try {

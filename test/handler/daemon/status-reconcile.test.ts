@@ -1,3 +1,4 @@
+// @module-tag faults
 // A daemon killed between a run's terminal journal write and its status write leaves the status
 // Running (issue 13, #2): after any restart or re-enable, every status file agrees with its journal.
 import { readFile, writeFile } from 'node:fs/promises';
