@@ -3,6 +3,7 @@
 import { EventEmitter } from 'node:events';
 import type { RunCommand } from '../config/run-command.js';
 import { errorCodes, HandlerError, toErrorMessage } from '../errors.js';
+import { flushSteps, markStep, mergeSteps } from '../util/dispatch-profile.js';
 import { isTransientFileError, retryPolicies, shouldLogRetry, withRetry } from '../util/retry.js';
 import { toRfc3339, type TimerClock } from '../util/time.js';
 import type { JournalStore, RunJournal } from './journal.js';
@@ -144,10 +145,14 @@ export class Run extends EventEmitter<RunEvents> {
       return this.#finish({ kind: 'nothing-to-run', reason: noServiceMessage });
     }
     this.#launching = true;
+    const profileKey = `${this.#journal.name}.${this.#journal.seq}`;
+    markStep(profileKey, 'execute');
     try {
       // timeoutInSeconds covers the whole run from here: downloads, blob creation and launch too.
       await this.#startLaunch();
+      markStep(profileKey, 'attempt');
       const launch = await this.#prepare(command);
+      markStep(profileKey, 'prepared');
       for (const extension of this.#extensions) {
         if (this.#stop) break;
         await untilAborted(extension.beforeLaunch?.(this, this.#preparing.signal), this.#preparing.signal);
@@ -155,7 +160,11 @@ export class Run extends EventEmitter<RunEvents> {
       // Stopped (timed out, canceled) while preparing: the script never starts.
       if (this.#stop) return await this.#finishFromStop(this.#stop);
       const handle = await this.#deps.platform.processLayer.launchScript(launch);
+      mergeSteps(profileKey, `wrapper:${handle.identity.wrapperPid}`);
+      markStep(profileKey, 'identity');
       await this.#markRunning(handle);
+      markStep(profileKey, 'running');
+      flushSteps(profileKey);
       for (const extension of this.#extensions) extension.onRunning?.(this);
       this.#launching = false;
       if (this.#stop) {

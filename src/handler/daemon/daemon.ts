@@ -11,6 +11,7 @@ import { toAgentVariables } from '../../runner/parameters.js';
 import { makeRunJournal, Run, type RunDeps, type RunExtension } from '../../runner/run.js';
 import type { RunState } from '../../runner/run-state.js';
 import { Scheduler } from '../../runner/scheduler.js';
+import { markStep } from '../../util/dispatch-profile.js';
 import { KeyedQueue } from '../../util/keyed-queue.js';
 import type { Clock } from '../../util/time.js';
 import { listCurrentSettings, removeOlderSettings } from '../agent/settings-folder.js';
@@ -144,6 +145,7 @@ export class Daemon {
       this.#deps.log.warn('settings file refused', { file: basename(path).slice(0, 200), reason: parsed.reason });
       return;
     }
+    markStep(`${parsed.name}.${parsed.seq}`, 'event');
     void this.#decisions.run(parsed.name, () => this.#consider(parsed.name, parsed.seq, path, origin));
   }
 
@@ -160,6 +162,7 @@ export class Daemon {
 
   async #consider(name: string, seq: number, path: string, origin: Origin): Promise<void> {
     const { store } = this.#deps.context;
+    markStep(`${name}.${seq}`, 'consider');
     const mtimeMs = await stat(path).then((s) => s.mtimeMs, () => undefined);
     if (mtimeMs === undefined || this.#stopping) return;
     const record = await store.readRecord(name);
@@ -178,8 +181,10 @@ export class Daemon {
     await this.#runs.get(name)?.cancel(`superseded by sequence number ${seq}`);
     const runId = store.newRunId(name, seq, this.#deps.clock.now());
     await store.recordLaunch({ name, seq, runId });
+    markStep(`${name}.${seq}`, 'recorded');
     const settingsRemoved = await removeOlderSettings(this.#deps.context.paths.configFolder, name, seq);
     if (settingsRemoved.length > 0) this.#deps.log.info('older settings files removed', { name, seq, files: settingsRemoved.join(', ') });
+    markStep(`${name}.${seq}`, 'pruned');
     await this.#accept(name, seq, runId, path);
   }
 
@@ -211,6 +216,7 @@ export class Daemon {
       failure = new HandlerError(errorCodes.createDataDir, `could not create the run directory: ${toErrorMessage(error)}`);
       return store.toRunDir(runId);
     });
+    markStep(`${name}.${seq}`, 'runDir');
     try {
       if (!failure) command = await this.#load(settingsFile, name, seq);
       if (command) extensions = makeRunExtensions(command, { options, log: this.#deps.log, redactor: this.#deps.redactor });
@@ -227,6 +233,7 @@ export class Daemon {
       return;
     }
     await run.persist();
+    markStep(`${name}.${seq}`, 'journaled');
     this.#scheduler.schedule(run, command?.dependsOn);
   }
 

@@ -1,0 +1,88 @@
+// Shared by the bench scripts: the per-step dispatch profile (`bench.mjs --profile`, issue 16) and
+// CPU time of process trees, which a shared machine's load distorts far less than wall-clock time.
+import { readdir, readFile } from 'node:fs/promises';
+
+// The dispatch path in order: the bench's rename, the daemon's marks (RCH_DISPATCH_PROFILE, see
+// src/util/dispatch-profile.ts), the launcher's and the wrapper's (rch-exec.c), the script's first
+// instruction. Each step is measured from the step before it that the run reached.
+export const dispatchSteps = [
+  ['renamed', 'settings file renamed in (bench)'],
+  ['event', 'watcher event (chokidar)'],
+  ['consider', 'per-name queue → decision starts'],
+  ['recorded', 'exactly-once record written'],
+  ['pruned', 'older settings files removed'],
+  ['runDir', 'run directory made'],
+  ['read', 'settings read + parsed'],
+  ['decrypted', 'protected settings decrypted (rch-crypto)'],
+  ['parsed', 'run command validated'],
+  ['journaled', 'journal: Pending'],
+  ['execute', 'scheduler → execute'],
+  ['attempt', 'journal: launch attempt'],
+  ['prepared', 'script file written, launch built'],
+  ['received', 'launcher got the request'],
+  ['forked', 'launcher forked the wrapper'],
+  ['wrapper', 'wrapper running'],
+  ['reserved', 'exit record reserved'],
+  ['exec', 'script forked, exec (bash)'],
+  ['first', "script's first instruction"],
+];
+
+// Median ms per step (and of the whole path) over the runs of `profileText` (the daemon's JSON lines),
+// given each run's rename and first-instruction times (epoch ms) by key `<name>.<seq>`.
+export function summarizeDispatchProfile(profileText, benchTimes) {
+  const perStep = new Map(dispatchSteps.map(([step]) => [step, []]));
+  const totals = [];
+  for (const line of profileText.split('\n')) {
+    if (line.trim() === '') continue;
+    const { key, marks } = JSON.parse(line);
+    const times = benchTimes.get(key);
+    if (!times) continue;
+    const all = { ...marks, renamed: times.renamed, first: times.first };
+    let previous;
+    for (const [step] of dispatchSteps) {
+      if (all[step] === undefined) continue;
+      if (previous !== undefined) perStep.get(step).push(all[step] - previous);
+      previous = all[step];
+    }
+    totals.push(times.first - times.renamed);
+  }
+  const median = (values) => (values.length === 0 ? undefined : [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]);
+  const steps = dispatchSteps.slice(1).map(([step, what]) => ({ step, what, medianMs: median(perStep.get(step)), runs: perStep.get(step).length }));
+  return { runs: totals.length, medianTotalMs: median(totals), steps };
+}
+
+// The summary as a table for the terminal.
+export function formatDispatchProfile(profile) {
+  const round = (value) => (value === undefined ? '—' : value.toFixed(2));
+  const rows = profile.steps.map(({ step, what, medianMs }) => `  ${step.padEnd(10)} ${round(medianMs).padStart(7)} ms  ${what}`);
+  const sum = profile.steps.reduce((total, { medianMs }) => total + (medianMs ?? 0), 0);
+  return [`dispatch profile: median ms per step over ${profile.runs} runs`, ...rows, `  ${'sum'.padEnd(10)} ${round(sum).padStart(7)} ms  (median of the whole path: ${round(profile.medianTotalMs)} ms)`].join('\n');
+}
+
+// proc(5) stat fields from field 3 (state) on: index i is field i + 3.
+async function readStatFields(pid) {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+  return stat === undefined ? undefined : stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
+const ticksToMs = (ticks) => (ticks * 1000) / 100;
+
+// CPU ms used so far by `pid` and by its direct children, each with the children they reaped (the
+// daemon, its launcher with every wrapper and script it reaped, its rch-crypto helper).
+export async function treeCpuMs(pid) {
+  const own = await readStatFields(pid);
+  let ticks = own === undefined ? 0 : Number(own[11]) + Number(own[12]) + Number(own[13]) + Number(own[14]);
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const fields = await readStatFields(entry);
+    if (fields?.[1] !== String(pid)) continue;
+    ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
+  }
+  return ticksToMs(ticks);
+}
+
+// CPU ms used so far by this process's reaped children (the bench's own direct baseline).
+export async function reapedChildrenCpuMs() {
+  const fields = await readStatFields('self');
+  return ticksToMs(Number(fields[13]) + Number(fields[14]));
+}
