@@ -2,61 +2,68 @@
 // CPU time of process trees, which a shared machine's load distorts far less than wall-clock time.
 import { readdir, readFile } from 'node:fs/promises';
 
-// The dispatch path in order: the bench's rename, the daemon's marks (RCH_DISPATCH_PROFILE, see
+// The steps of the dispatch path: the bench's rename, the daemon's marks (RCH_DISPATCH_PROFILE, see
 // src/util/dispatch-profile.ts), the launcher's and the wrapper's (rch-exec.c), the script's first
-// instruction. Each step is measured from the step before it that the run reached.
-export const dispatchSteps = [
-  ['renamed', 'settings file renamed in (bench)'],
-  ['event', 'watcher event (chokidar)'],
-  ['consider', 'per-name queue → decision starts'],
-  ['recorded', 'exactly-once record written'],
-  ['pruned', 'older settings files removed'],
-  ['runDir', 'run directory made'],
-  ['read', 'settings read + parsed'],
-  ['decrypted', 'protected settings decrypted (rch-crypto)'],
-  ['parsed', 'run command validated'],
-  ['journaled', 'journal: Pending'],
-  ['execute', 'scheduler → execute'],
-  ['attempt', 'journal: launch attempt'],
-  ['prepared', 'script file written, launch built'],
-  ['received', 'launcher got the request'],
-  ['forked', 'launcher forked the wrapper'],
-  ['wrapper', 'wrapper running'],
-  ['reserved', 'exit record reserved'],
-  ['exec', 'script forked, exec (bash)'],
-  ['first', "script's first instruction"],
-];
+// instruction. Each step is measured from the mark before it in time (the order of the daemon's
+// steps changes with the code), and the table lists them by when they happen.
+export const dispatchSteps = {
+  renamed: 'settings file renamed in (bench)',
+  event: 'watcher event',
+  consider: 'per-name queue → decision starts',
+  recorded: 'exactly-once record written (fsync)',
+  pruned: 'older settings files removed',
+  runDir: 'run directory made',
+  read: 'settings read + parsed',
+  decrypted: 'protected settings decrypted (rch-crypto)',
+  parsed: 'run command validated',
+  journaled: 'journal: Pending (fsync)',
+  execute: 'scheduler → execute',
+  attempt: 'journal: launch attempt',
+  prepared: 'script file written, launch built',
+  received: 'launcher got the request',
+  forked: 'launcher forked the wrapper',
+  wrapper: 'wrapper running',
+  reserved: 'exit record reserved',
+  exec: 'script forked, exec (bash)',
+  first: "script's first instruction",
+};
+
+const median = (values) => (values.length === 0 ? undefined : [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]);
 
 // Median ms per step (and of the whole path) over the runs of `profileText` (the daemon's JSON lines),
 // given each run's rename and first-instruction times (epoch ms) by key `<name>.<seq>`.
 export function summarizeDispatchProfile(profileText, benchTimes) {
-  const perStep = new Map(dispatchSteps.map(([step]) => [step, []]));
+  const deltas = new Map();
+  const offsets = new Map();
   const totals = [];
   for (const line of profileText.split('\n')) {
     if (line.trim() === '') continue;
     const { key, marks } = JSON.parse(line);
     const times = benchTimes.get(key);
     if (!times) continue;
-    const all = { ...marks, renamed: times.renamed, first: times.first };
-    let previous;
-    for (const [step] of dispatchSteps) {
-      if (all[step] === undefined) continue;
-      if (previous !== undefined) perStep.get(step).push(all[step] - previous);
-      previous = all[step];
+    const steps = Object.entries({ ...marks, renamed: times.renamed, first: times.first })
+      .filter(([step, at]) => step in dispatchSteps && at <= times.first)
+      .sort((a, b) => a[1] - b[1]);
+    for (let i = 1; i < steps.length; i += 1) {
+      const [step, at] = steps[i];
+      if (!deltas.has(step)) deltas.set(step, []), offsets.set(step, []);
+      deltas.get(step).push(at - steps[i - 1][1]);
+      offsets.get(step).push(at - times.renamed);
     }
     totals.push(times.first - times.renamed);
   }
-  const median = (values) => (values.length === 0 ? undefined : [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]);
-  const steps = dispatchSteps.slice(1).map(([step, what]) => ({ step, what, medianMs: median(perStep.get(step)), runs: perStep.get(step).length }));
+  const steps = [...deltas.keys()]
+    .map((step) => ({ step, what: dispatchSteps[step], medianMs: median(deltas.get(step)), atMs: median(offsets.get(step)), runs: deltas.get(step).length }))
+    .sort((a, b) => a.atMs - b.atMs);
   return { runs: totals.length, medianTotalMs: median(totals), steps };
 }
 
 // The summary as a table for the terminal.
 export function formatDispatchProfile(profile) {
   const round = (value) => (value === undefined ? '—' : value.toFixed(2));
-  const rows = profile.steps.map(({ step, what, medianMs }) => `  ${step.padEnd(10)} ${round(medianMs).padStart(7)} ms  ${what}`);
+  const rows = profile.steps.map(({ step, what, medianMs, atMs }) => `  ${step.padEnd(10)} ${round(medianMs).padStart(7)} ms  (at ${round(atMs).padStart(6)})  ${what}`);
   const sum = profile.steps.reduce((total, { medianMs }) => total + (medianMs ?? 0), 0);
-  return [`dispatch profile: median ms per step over ${profile.runs} runs`, ...rows, `  ${'sum'.padEnd(10)} ${round(sum).padStart(7)} ms  (median of the whole path: ${round(profile.medianTotalMs)} ms)`].join('\n');
+  return [`dispatch profile: median ms per step (from the step before it) over ${profile.runs} runs`, ...rows, `  ${'sum'.padEnd(10)} ${round(sum).padStart(7)} ms  (median of the whole path: ${round(profile.medianTotalMs)} ms)`].join('\n');
 }
 
 // proc(5) stat fields from field 3 (state) on: index i is field i + 3.

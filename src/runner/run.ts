@@ -6,7 +6,7 @@ import { errorCodes, HandlerError, toErrorMessage } from '../errors.js';
 import { flushSteps, markStep, mergeSteps } from '../util/dispatch-profile.js';
 import { isTransientFileError, retryPolicies, shouldLogRetry, withRetry } from '../util/retry.js';
 import { toRfc3339, type TimerClock } from '../util/time.js';
-import type { JournalStore, RunJournal } from './journal.js';
+import type { JournalStore, JournalWriteOptions, RunJournal } from './journal.js';
 import type { RunnerPlatform } from './platform-contract.js';
 import type { ExitRecord, OutputTruncation, ScriptHandle, ScriptLaunch } from './process-contract.js';
 import { canTransition, isTerminal, toExecutionState, toExitCode, toOutcomeMessage, type Outcome } from './run-state.js';
@@ -209,10 +209,11 @@ export class Run extends EventEmitter<RunEvents> {
     return this.#transition({});
   }
 
-  // Changes what a Pending run says it waits for (queue slot, dependencies).
+  // Changes what a Pending run says it waits for (queue slot, dependencies): not fsynced, a
+  // restarted daemon schedules the run again and says it anew.
   async setPendingMessage(message: string): Promise<void> {
     if (this.#journal.state !== 'Pending' || this.#journal.message === message) return;
-    await this.#transition({ message });
+    await this.#transition({ message }, { durable: false });
   }
 
   // Ends a Pending run that will never start (a dependency did not succeed or never appeared).
@@ -270,16 +271,16 @@ export class Run extends EventEmitter<RunEvents> {
   // Journals, as preparation starts, one more launch attempt (before any launch work: if that work
   // takes the daemon down, recovery knows and gives up after a few, recovery.ts) and the deadline (a
   // deadline already journaled, by a daemon that stopped while this run was preparing, is kept),
-  // then arms the deadline.
+  // then arms the deadline. Not fsynced (issue 16: one journal commit less before every launch): the
+  // count is for a daemon that died, whose writes the kernel kept; after a power loss nothing of this
+  // boot's launch is left to count, and a monotonic deadline means nothing on the next boot.
   async #startLaunch(): Promise<void> {
     const timeout = this.#journal.timeoutInSeconds;
     const { deadline, deadlineMonotonicMs } = this.#journal;
     const launchAttempts = (this.#journal.launchAttempts ?? 0) + 1;
-    if (timeout > 0 && deadline === undefined && deadlineMonotonicMs === undefined) {
-      await this.#transition({ launchAttempts, deadlineMonotonicMs: this.#deps.clock.monotonicMs() + timeout * 1000 });
-    } else {
-      await this.#transition({ launchAttempts });
-    }
+    const armsDeadline = timeout > 0 && deadline === undefined && deadlineMonotonicMs === undefined;
+    const patch = armsDeadline ? { launchAttempts, deadlineMonotonicMs: this.#deps.clock.monotonicMs() + timeout * 1000 } : { launchAttempts };
+    await this.#transition(patch, { durable: false });
     this.#armDeadline();
   }
 
@@ -363,10 +364,10 @@ export class Run extends EventEmitter<RunEvents> {
   // Writes the journal. A write that fails for want of space (or another transient file error) is
   // retried in the background with backoff until it lands, always with the latest journal, so the
   // run and its status go on meanwhile (issue #6); any other failure is a warning, as before.
-  async #persist(): Promise<void> {
+  async #persist(options: JournalWriteOptions): Promise<void> {
     if (this.#journalRetry !== undefined) return; // the retry writes this journal too
     try {
-      await this.#deps.journals.writeJournal(this.#journal);
+      await this.#deps.journals.writeJournal(this.#journal, options);
     } catch (error) {
       this.emit('warning', `could not write the run journal: ${toErrorMessage(error)}${isTransientFileError(error) ? '; retrying until it is written' : ''}`);
       if (isTransientFileError(error)) this.#journalRetry = this.#retryJournal().finally(() => (this.#journalRetry = undefined));
@@ -393,8 +394,8 @@ export class Run extends EventEmitter<RunEvents> {
     }
   }
 
-  // Applies, persists, then announces a change; changes are serialised.
-  #transition(patch: Partial<RunJournal>): Promise<void> {
+  // Applies, persists (durably unless told otherwise), then announces a change; changes are serialised.
+  #transition(patch: Partial<RunJournal>, options: JournalWriteOptions = {}): Promise<void> {
     const next = this.#persisting.then(async () => {
       const from = this.#journal.state;
       if (isTerminal(from)) return; // a terminal run never changes again
@@ -402,7 +403,7 @@ export class Run extends EventEmitter<RunEvents> {
         throw new Error(`run ${this.#journal.runId}: illegal transition ${from} → ${patch.state}`);
       }
       this.#journal = { ...this.#journal, ...patch };
-      await this.#persist();
+      await this.#persist(options);
       this.emit('change', this.#journal);
     });
     this.#persisting = next.catch(() => undefined);
