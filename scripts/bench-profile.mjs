@@ -74,18 +74,27 @@ async function readStatFields(pid) {
 
 const ticksToMs = (ticks) => (ticks * 1000) / 100;
 
-// CPU ms used so far by `pid` and by its direct children, each with the children they reaped (the
-// daemon, its launcher with every wrapper and script it reaped, its rch-crypto helper).
+// CPU ms used so far by `pid` itself and by each of its direct children with the children they
+// reaped (the daemon; its launcher with every wrapper and script it reaped; its rch-crypto helper),
+// keyed by command name; `total` sums them.
 export async function treeCpuMs(pid) {
   const own = await readStatFields(pid);
-  let ticks = own === undefined ? 0 : Number(own[11]) + Number(own[12]) + Number(own[13]) + Number(own[14]);
+  const parts = { daemon: own === undefined ? 0 : ticksToMs(Number(own[11]) + Number(own[12]) + Number(own[13]) + Number(own[14])) };
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     const fields = await readStatFields(entry);
     if (fields?.[1] !== String(pid)) continue;
-    ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
+    const comm = (await readFile(`/proc/${entry}/comm`, 'utf8').catch(() => '?')).trim();
+    parts[comm] = (parts[comm] ?? 0) + ticksToMs(Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]));
   }
-  return ticksToMs(ticks);
+  return { ...parts, total: Object.values(parts).reduce((sum, value) => sum + value, 0) };
+}
+
+// What `treeCpuMs` found between two readings, per run, as text ("daemon 3.1, rch-exec 4.2 ms/run").
+export function describeCpuPerRun(before, after, runs) {
+  const names = Object.keys(after).filter((name) => name !== 'total');
+  const per = (name) => ((after[name] ?? 0) - (before[name] ?? 0)) / runs;
+  return `CPU ms/run: ${names.map((name) => `${name} ${per(name).toFixed(2)}`).join(', ')}; total ${per('total').toFixed(2)}`;
 }
 
 // CPU ms used so far by this process's reaped children (the bench's own direct baseline).

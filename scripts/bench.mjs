@@ -19,7 +19,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { formatDispatchProfile, reapedChildrenCpuMs, summarizeDispatchProfile, treeCpuMs } from './bench-profile.mjs';
+import { describeCpuPerRun, formatDispatchProfile, reapedChildrenCpuMs, summarizeDispatchProfile, treeCpuMs } from './bench-profile.mjs';
 import { terminalStatus } from './bench-status.mjs';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
@@ -218,7 +218,7 @@ async function benchSpawnOverhead(env, work, pid, { protectedSettings, figure })
   await Promise.all(goes.map((go) => go()));
   for (let i = 0; i < count; i += 1) await waitFor(() => terminalStatus(env.statusFolder, `${figure}${i}`, 0), 60_000, 2);
   const daemonMs = nowMs() - at;
-  const daemonCpuMs = (await treeCpuMs(pid)) - cpuBefore;
+  const cpuAfter = await treeCpuMs(pid);
   const script = join(work, 'overhead.sh');
   await writeFile(script, 'echo "$SECRET" > /dev/null\n');
   const directCpuBefore = await reapedChildrenCpuMs();
@@ -228,7 +228,7 @@ async function benchSpawnOverhead(env, work, pid, { protectedSettings, figure })
   const directCpuMs = (await reapedChildrenCpuMs()) - directCpuBefore;
   const what = protectedSettings ? 'with protected settings' : 'public settings only';
   const target = protectedSettings ? 2 : 2.5;
-  const cpu = `CPU: daemon, helpers and scripts ${Math.round(daemonCpuMs)} ms (${round(daemonCpuMs / count, 2)} ms/run), the scripts alone ${Math.round(directCpuMs)} ms`;
+  const cpu = `${describeCpuPerRun(cpuBefore, cpuAfter, count)} (rch-exec: the launcher, its wrappers and their scripts); the scripts alone ${round(directCpuMs / count, 2)} ms/run`;
   report(figure, round(daemonMs / directMs, 2), `target ≤ ${target} (50 scripts at once, ${what}: daemon ${Math.round(daemonMs)} ms, plain Node loop ${Math.round(directMs)} ms; ${cpu})`);
 }
 
@@ -240,9 +240,9 @@ async function benchBurst(env, pid) {
   await Promise.all(goes.map((go) => go()));
   for (let i = 0; i < 200; i += 1) await waitFor(() => terminalStatus(env.statusFolder, `burst${i}`, 0), 60_000, 5);
   const seconds = (nowMs() - at) / 1000;
-  const cpuMs = (await treeCpuMs(pid)) - cpuBefore;
+  const cpuAfter = await treeCpuMs(pid);
   const leftovers = await childProcesses(pid);
-  report('burst_200_s', round(seconds, 2), `target ≤ 10, all terminal, ${leftovers} processes left (the daemon's own children: launcher, rch-crypto); CPU ${Math.round(cpuMs)} ms (${round(cpuMs / 200, 2)} ms/run)`);
+  report('burst_200_s', round(seconds, 2), `target ≤ 10, all terminal, ${leftovers} processes left (the daemon's own children: launcher, rch-crypto); ${describeCpuPerRun(cpuBefore, cpuAfter, 200)}`);
 }
 
 async function childProcesses(pid) {

@@ -257,15 +257,20 @@ export class Run extends EventEmitter<RunEvents> {
     return runAsLayer.applyRunAs(launch, runAs, { ...runEnv, ...script.env });
   }
 
+  // Not fsynced (issue 16: one journal commit less per run before its status says Running): the
+  // wrapper fsyncs the same identity (process.json) before it reports it, and recovery reads that
+  // file when the journal has none, so a power loss that takes this write leaves recovery the same
+  // answer; a daemon that dies leaves the write to the kernel, which keeps it.
   async #markRunning(handle: ScriptHandle): Promise<void> {
     this.#handle = handle;
-    await this.#transition({
-      state: 'Running',
+    const patch = {
+      state: 'Running' as const,
       message: 'Execution in progress',
       // startTime stays the acceptance time; the launch is kept for the events' duration.
       launchTime: toRfc3339(this.#deps.clock.now()),
       process: handle.identity,
-    });
+    };
+    await this.#transition(patch, { durable: false });
   }
 
   // Journals, as preparation starts, one more launch attempt (before any launch work: if that work
