@@ -51,9 +51,18 @@ export const maxLaunchAttempts = 3;
 
 export type RunJournal = z.infer<typeof journalSchema>;
 
+// How a journal write must last. Durable (the default): fsynced, it survives a power loss — what
+// recovery relies on to never start a script twice. `durable: false`: it survives the daemon's death
+// (kill -9, a crash: the kernel keeps it) but perhaps not a power loss — for what only a restarted
+// daemon of the same boot needs (the launch-attempt count) or what is rewritten anyway (a queue
+// message); each such write costs no journal commit on the way to the launch (issue 16).
+export interface JournalWriteOptions {
+  readonly durable?: boolean;
+}
+
 // Where a run's journal goes (the run store in the daemon; memory in tests).
 export interface JournalStore {
-  writeJournal(journal: RunJournal): Promise<void>;
+  writeJournal(journal: RunJournal, options?: JournalWriteOptions): Promise<void>;
 }
 
 // True when the journal says the run still needs the daemon.

@@ -3,6 +3,7 @@
 // (targets.md: dispatch latency, burst, spawn overhead). Requests carry the run's environment over
 // a pipe to our own child: never an argv, never the daemon's environment.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { markStep } from '../util/dispatch-profile.js';
 import { toMaxOutputArg, type ScriptLaunch } from './process-contract.js';
 
 export interface LaunchedWrapper {
@@ -113,6 +114,8 @@ export class WrapperLauncher {
     if (kind === 'S') this.#settleStart(first, undefined, Number(second));
     else if (kind === 'F') this.#settleStart(first, new Error(`the launcher could not fork (errno ${second})`));
     else if (kind === 'X') this.#onReaped(Number(first), Number(second));
+    // The bench's dispatch profile (RCH_DISPATCH_PROFILE): "T <wrapper pid> <step> <epoch µs>".
+    else if (kind === 'T') markStep(`wrapper:${first}`, second, Number(line.split(' ')[3]) / 1000);
   }
 
   // A wrapper reaped before it reported the script (it could not set up, or its launch was fenced)

@@ -3,9 +3,10 @@
 import { EventEmitter } from 'node:events';
 import type { RunCommand } from '../config/run-command.js';
 import { errorCodes, HandlerError, toErrorMessage } from '../errors.js';
+import { flushSteps, markStep, mergeSteps } from '../util/dispatch-profile.js';
 import { isTransientFileError, retryPolicies, shouldLogRetry, withRetry } from '../util/retry.js';
 import { toRfc3339, type TimerClock } from '../util/time.js';
-import type { JournalStore, RunJournal } from './journal.js';
+import type { JournalStore, JournalWriteOptions, RunJournal } from './journal.js';
 import type { RunnerPlatform } from './platform-contract.js';
 import type { ExitRecord, OutputTruncation, ScriptHandle, ScriptLaunch } from './process-contract.js';
 import { canTransition, isTerminal, toExecutionState, toExitCode, toOutcomeMessage, type Outcome } from './run-state.js';
@@ -147,10 +148,14 @@ export class Run extends EventEmitter<RunEvents> {
       return this.#finish({ kind: 'nothing-to-run', reason: noServiceMessage });
     }
     this.#launching = true;
+    const profileKey = `${this.#journal.name}.${this.#journal.seq}`;
+    markStep(profileKey, 'execute');
     try {
       // timeoutInSeconds covers the whole run from here: downloads, blob creation and launch too.
       await this.#startLaunch();
+      markStep(profileKey, 'attempt');
       const launch = await this.#prepare(command);
+      markStep(profileKey, 'prepared');
       for (const extension of this.#extensions) {
         if (this.#stop) break;
         await untilAborted(extension.beforeLaunch?.(this, this.#preparing.signal), this.#preparing.signal);
@@ -158,7 +163,11 @@ export class Run extends EventEmitter<RunEvents> {
       const handle = await this.#launch(launch);
       // Stopped (timed out, canceled) while preparing: the script never starts.
       if (handle === undefined) return await this.#finishFromStop(this.#stop ?? { kind: 'canceled', reason: 'stopped' });
+      mergeSteps(profileKey, `wrapper:${handle.identity.wrapperPid}`);
+      markStep(profileKey, 'identity');
       await this.#markRunning(handle);
+      markStep(profileKey, 'running');
+      flushSteps(profileKey);
       for (const extension of this.#extensions) extension.onRunning?.(this);
       this.#launching = false;
       if (this.#stop) {
@@ -203,10 +212,11 @@ export class Run extends EventEmitter<RunEvents> {
     return this.#transition({});
   }
 
-  // Changes what a Pending run says it waits for (queue slot, dependencies).
+  // Changes what a Pending run says it waits for (queue slot, dependencies): not fsynced, a
+  // restarted daemon schedules the run again and says it anew.
   async setPendingMessage(message: string): Promise<void> {
     if (this.#journal.state !== 'Pending' || this.#journal.message === message) return;
-    await this.#transition({ message });
+    await this.#transition({ message }, { durable: false });
   }
 
   // Ends a Pending run that will never start (a dependency did not succeed or never appeared).
@@ -251,12 +261,14 @@ export class Run extends EventEmitter<RunEvents> {
   }
 
   // Sends the launch request, fenced (hardening #5): its nonce is journaled first, and the request
-  // leaves only once that journal is on disk, so a restarted daemon always knows of a launch that may
-  // still be on its way, and fences it (launch-fence.ts). Undefined when the run was stopped first.
+  // leaves only once that journal is written, so a restarted daemon always knows of a launch that
+  // may still be on its way, and fences it (launch-fence.ts). Not fsynced: a run cut off by a reboot
+  // is never started again, so only a daemon of this boot must see it, and the kernel keeps it for
+  // that. Undefined when the run was stopped first.
   async #launch(launch: ScriptLaunch): Promise<ScriptHandle | undefined> {
     if (this.#stop) return undefined;
     const launchNonce = newLaunchNonce();
-    await this.#transition({ launchNonce });
+    await this.#transition({ launchNonce }, { durable: false });
     await untilAborted(this.#journalRetry, this.#preparing.signal);
     if (this.#stop) return undefined;
     if (this.#landed?.launchNonce !== launchNonce) {
@@ -265,30 +277,35 @@ export class Run extends EventEmitter<RunEvents> {
     return this.#deps.platform.processLayer.launchScript({ ...launch, launchNonce });
   }
 
+  // Not fsynced (issue 16: one journal commit less per run before its status says Running): the
+  // wrapper fsyncs the same identity (process.json) before it reports it, and recovery reads that
+  // file when the journal has none, so a power loss that takes this write leaves recovery the same
+  // answer; a daemon that dies leaves the write to the kernel, which keeps it.
   async #markRunning(handle: ScriptHandle): Promise<void> {
     this.#handle = handle;
-    await this.#transition({
-      state: 'Running',
+    const patch = {
+      state: 'Running' as const,
       message: 'Execution in progress',
       // startTime stays the acceptance time; the launch is kept for the events' duration.
       launchTime: toRfc3339(this.#deps.clock.now()),
       process: handle.identity,
-    });
+    };
+    await this.#transition(patch, { durable: false });
   }
 
   // Journals, as preparation starts, one more launch attempt (before any launch work: if that work
   // takes the daemon down, recovery knows and gives up after a few, recovery.ts) and the deadline (a
   // deadline already journaled, by a daemon that stopped while this run was preparing, is kept),
-  // then arms the deadline.
+  // then arms the deadline. Not fsynced (issue 16: one journal commit less before every launch): the
+  // count is for a daemon that died, whose writes the kernel kept; after a power loss nothing of this
+  // boot's launch is left to count, and a monotonic deadline means nothing on the next boot.
   async #startLaunch(): Promise<void> {
     const timeout = this.#journal.timeoutInSeconds;
     const { deadline, deadlineMonotonicMs } = this.#journal;
     const launchAttempts = (this.#journal.launchAttempts ?? 0) + 1;
-    if (timeout > 0 && deadline === undefined && deadlineMonotonicMs === undefined) {
-      await this.#transition({ launchAttempts, deadlineMonotonicMs: this.#deps.clock.monotonicMs() + timeout * 1000 });
-    } else {
-      await this.#transition({ launchAttempts });
-    }
+    const armsDeadline = timeout > 0 && deadline === undefined && deadlineMonotonicMs === undefined;
+    const patch = armsDeadline ? { launchAttempts, deadlineMonotonicMs: this.#deps.clock.monotonicMs() + timeout * 1000 } : { launchAttempts };
+    await this.#transition(patch, { durable: false });
     this.#armDeadline();
   }
 
@@ -372,11 +389,11 @@ export class Run extends EventEmitter<RunEvents> {
   // Writes the journal. A write that fails for want of space (or another transient file error) is
   // retried in the background with backoff until it lands, always with the latest journal, so the
   // run and its status go on meanwhile (issue #6); any other failure is a warning, as before.
-  async #persist(): Promise<void> {
+  async #persist(options: JournalWriteOptions): Promise<void> {
     if (this.#journalRetry !== undefined) return; // the retry writes this journal too
     const journal = this.#journal;
     try {
-      await this.#deps.journals.writeJournal(journal);
+      await this.#deps.journals.writeJournal(journal, options);
       this.#landed = journal;
     } catch (error) {
       this.emit('warning', `could not write the run journal: ${toErrorMessage(error)}${isTransientFileError(error) ? '; retrying until it is written' : ''}`);
@@ -404,8 +421,8 @@ export class Run extends EventEmitter<RunEvents> {
     }
   }
 
-  // Applies, persists, then announces a change; changes are serialised.
-  #transition(patch: Partial<RunJournal>): Promise<void> {
+  // Applies, persists (durably unless told otherwise), then announces a change; changes are serialised.
+  #transition(patch: Partial<RunJournal>, options: JournalWriteOptions = {}): Promise<void> {
     const next = this.#persisting.then(async () => {
       const from = this.#journal.state;
       if (isTerminal(from)) return; // a terminal run never changes again
@@ -413,7 +430,7 @@ export class Run extends EventEmitter<RunEvents> {
         throw new Error(`run ${this.#journal.runId}: illegal transition ${from} → ${patch.state}`);
       }
       this.#journal = { ...this.#journal, ...patch };
-      await this.#persist();
+      await this.#persist(options);
       this.emit('change', this.#journal);
     });
     this.#persisting = next.catch(() => undefined);

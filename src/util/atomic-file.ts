@@ -4,8 +4,15 @@ import { link, open, readFile, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { z } from 'zod';
 
+// Temp names unique to this process (its pid and a random tag drawn once: a crashed process's
+// leftover with a reused pid after a reboot cannot collide) and to each write (a counter): no CSPRNG
+// call per write, which cost ≈ 0.15 ms of the daemon's thread on a busy 2-CPU machine (issue 16).
+const processTag = `${process.pid}.${randomBytes(4).toString('hex')}`;
+let tempCounter = 0;
+
 function tempPathFor(path: string): string {
-  return join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  tempCounter = (tempCounter + 1) % Number.MAX_SAFE_INTEGER;
+  return join(dirname(path), `.${basename(path)}.${processTag}.${tempCounter.toString(36)}.tmp`);
 }
 
 export interface WriteOptions {

@@ -1,7 +1,7 @@
 // A clock driven by hand and a process layer that starts nothing: for unit tests of the Run state
 // machine and the Scheduler, whose every timer and process event the test decides.
 import { linuxPlatform } from '../../src/platform/linux.js';
-import type { JournalStore, RunJournal } from '../../src/runner/journal.js';
+import type { JournalStore, JournalWriteOptions, RunJournal } from '../../src/runner/journal.js';
 import type { RunAsLayer, RunnerPlatform } from '../../src/runner/platform-contract.js';
 import type { ExitRecord, ProcessIdentity, ProcessLayer, ScriptHandle, ScriptLaunch } from '../../src/runner/process-contract.js';
 import type { RunDeps } from '../../src/runner/run.js';
@@ -119,9 +119,12 @@ export class FakeProcesses implements ProcessLayer {
 // Every journal a run persisted, in order.
 export class MemoryJournals implements JournalStore {
   readonly written: RunJournal[] = [];
+  // For each write in `written`: whether it was asked to be durable (fsynced).
+  readonly durable: boolean[] = [];
 
-  async writeJournal(journal: RunJournal): Promise<void> {
+  async writeJournal(journal: RunJournal, options: JournalWriteOptions = {}): Promise<void> {
     this.written.push(journal);
+    this.durable.push(options.durable !== false);
   }
 
   // The states in the order they were persisted, repeats collapsed.

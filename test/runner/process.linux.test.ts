@@ -95,6 +95,7 @@ beforeAll(() => {
     ['src/runner/run-directory.ts', 'runner/run-directory.js'],
     ['src/errors.ts', 'errors.js'],
     ['src/util/package-root.ts', 'util/package-root.js'],
+    ['src/util/dispatch-profile.ts', 'util/dispatch-profile.js'],
   ] as const;
   for (const [source, target] of modules) {
     const compilerOptions = { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 };

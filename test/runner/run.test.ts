@@ -56,6 +56,21 @@ describe('Run', () => {
     expect(journal.process?.pid).toBe(processes.lastPid);
   });
 
+  it('fsyncs the journal writes recovery needs after a power loss (Pending before the launch, the end) and no other', async () => {
+    const run = makeRun({ timeoutInSeconds: 60 });
+    const { done } = await started(run);
+    processes.exit(processes.lastPid, { kind: 'exited', exitCode: 0 });
+    await done;
+    // Pending; the launch attempt and the deadline (this boot's only); Running (the wrapper fsynced
+    // the same identity first); the end.
+    expect(journals.written.map((journal, index) => `${journal.state}${journal.launchAttempts ? '+attempt' : ''}:${journals.durable[index] ? 'fsync' : 'kept by the kernel'}`)).toEqual([
+      'Pending:fsync',
+      'Pending+attempt:kept by the kernel',
+      'Running+attempt:kept by the kernel',
+      'Succeeded+attempt:fsync',
+    ]);
+  });
+
   it('journals each launch attempt before its launch work begins (hardening #3)', async () => {
     const seen: Array<number | undefined> = [];
     const run = new Run(dir(), { ...makeRunJournal({ name: 'rc1', seq: 3, runId: 'rc1.3.x', settingsFile: '/config/rc1.3.settings', bootId: 'boot-1' }, clock.now()), launchAttempts: 1 }, parseSettings({ source: { script: 'echo hi' } }), makeFakeRunDeps({ clock, processes, journals, workRoot: dir() }), [

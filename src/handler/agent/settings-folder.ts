@@ -1,6 +1,6 @@
 // Which settings file is current for each run command in configFolder (protocol.md §5): the
 // newest mtime, the highest sequence number on a tie (sequence numbers are not guaranteed to grow).
-import { readdir, rm, stat } from 'node:fs/promises';
+import { readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseSettingsFileName, toSettingsFileName } from '../../config/settings-file.js';
 
@@ -25,15 +25,42 @@ export async function listCurrentSettings(folder: string): Promise<CurrentSettin
   return [...current].map(([name, { seq }]) => ({ name, seq, path: join(folder, toSettingsFileName(name, seq)) }));
 }
 
-// Removes the settings files of `name` below sequence number `seq`, as Microsoft's handler does once
-// a newer one is accepted (they will never run); returns their names.
-export async function removeOlderSettings(folder: string, name: string, seq: number): Promise<string[]> {
-  const removed: string[] = [];
-  for (const file of await readdir(folder).catch(() => [] as string[])) {
-    const parsed = parseSettingsFileName(file);
-    if (parsed.kind !== 'settings' || parsed.name !== name || parsed.seq >= seq) continue;
-    await rm(join(folder, file), { force: true });
-    removed.push(file);
+// The settings files of configFolder, by run command, kept in memory so that accepting a run does
+// not list the folder (issue 16: a listing per run grows with the folder). Filled by a listing at
+// start (and hourly), told of every file the watcher or an enable brings.
+export class SettingsFiles {
+  readonly #folder: string;
+  readonly #seqs = new Map<string, Set<number>>();
+
+  constructor(folder: string) {
+    this.#folder = folder;
   }
-  return removed;
+
+  // Adds every settings file the folder holds now.
+  async refresh(): Promise<void> {
+    for (const file of await readdir(this.#folder).catch(() => [] as string[])) {
+      const parsed = parseSettingsFileName(file);
+      if (parsed.kind === 'settings') this.note(parsed.name, parsed.seq);
+    }
+  }
+
+  // A settings file of `name` with sequence number `seq` is (or was) in the folder.
+  note(name: string, seq: number): void {
+    const seqs = this.#seqs.get(name);
+    if (seqs === undefined) this.#seqs.set(name, new Set([seq]));
+    else seqs.add(seq);
+  }
+
+  // Removes the settings files of `name` below sequence number `seq`, as Microsoft's handler does
+  // once a newer one is accepted (they will never run); returns the names of those it removed.
+  async removeOlder(name: string, seq: number): Promise<string[]> {
+    const removed: string[] = [];
+    for (const older of [...(this.#seqs.get(name) ?? [])].filter((known) => known < seq)) {
+      this.#seqs.get(name)?.delete(older);
+      const file = toSettingsFileName(name, older);
+      const gone = await unlink(join(this.#folder, file)).then(() => true, () => false);
+      if (gone) removed.push(file);
+    }
+    return removed;
+  }
 }

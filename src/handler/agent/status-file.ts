@@ -106,20 +106,35 @@ export async function readTails(runDir: string | undefined): Promise<{ output: s
   return { output: output.text, error: error.text };
 }
 
+// A Pending run's script has not started: it has no output to read (two opens less per status).
+function readRunTails(run: StatusInput, runDir: string | undefined): Promise<{ output: string; error: string }> {
+  return readTails(run.state === 'Pending' ? undefined : runDir);
+}
+
+// Runs a write into statusFolder, creating the folder only when it turns out to be missing (not a
+// mkdir per status write: issue 16).
+async function inStatusFolder<T>(statusFolder: string, write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    await mkdir(statusFolder, { recursive: true });
+    return write();
+  }
+}
+
 // Writes (replaces) a run's status file.
 export async function writeStatusFile(statusFolder: string, run: StatusInput, runDir: string | undefined, nowMs: number): Promise<void> {
-  const tails = await readTails(runDir);
-  await mkdir(statusFolder, { recursive: true });
+  const tails = await readRunTails(run, runDir);
   const text = toStatusDocument(run, tails.output, tails.error, nowMs);
-  await writeFileAtomic(toStatusPath(statusFolder, run.name, run.seq), text, { mode: 0o644, sync: false });
+  await inStatusFolder(statusFolder, () => writeFileAtomic(toStatusPath(statusFolder, run.name, run.seq), text, { mode: 0o644, sync: false }));
 }
 
 // Writes a status file only when none exists yet for (name, seq); never replaces a newer one.
 export async function writeStatusFileIfMissing(statusFolder: string, run: StatusInput, runDir: string | undefined, nowMs: number): Promise<boolean> {
-  const tails = await readTails(runDir);
-  await mkdir(statusFolder, { recursive: true });
+  const tails = await readRunTails(run, runDir);
   const text = toStatusDocument(run, tails.output, tails.error, nowMs);
-  return createFileAtomic(toStatusPath(statusFolder, run.name, run.seq), text, { mode: 0o644, sync: false });
+  return inStatusFolder(statusFolder, () => createFileAtomic(toStatusPath(statusFolder, run.name, run.seq), text, { mode: 0o644, sync: false }));
 }
 
 // The terminal status of settings the agent enabled but that will never run (an older sequence

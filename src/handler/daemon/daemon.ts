@@ -11,9 +11,10 @@ import { toAgentVariables } from '../../runner/parameters.js';
 import { makeRunJournal, Run, type RunDeps, type RunExtension } from '../../runner/run.js';
 import type { RunState } from '../../runner/run-state.js';
 import { Scheduler } from '../../runner/scheduler.js';
+import { markStep } from '../../util/dispatch-profile.js';
 import { KeyedQueue } from '../../util/keyed-queue.js';
 import type { Clock } from '../../util/time.js';
-import { listCurrentSettings, removeOlderSettings } from '../agent/settings-folder.js';
+import { listCurrentSettings, SettingsFiles } from '../agent/settings-folder.js';
 import { makeNotRunStatus, readStatusFile, reconcileStatusFile, writeStatusFileIfMissing } from '../agent/status-file.js';
 import type { HandlerContext } from '../infra/context.js';
 import { serveDaemon } from '../infra/daemon-client.js';
@@ -49,6 +50,8 @@ export class Daemon {
   readonly #decisions: KeyedQueue;
   readonly #runs: RunRegistry;
   readonly #scheduler: Scheduler;
+  // Which settings files configFolder holds, by name (older ones go once a newer one is accepted).
+  readonly #settingsFiles: SettingsFiles;
   #server: Server | undefined;
   #watcher: SettingsWatcher | undefined;
   #retention: NodeJS.Timeout | undefined;
@@ -74,6 +77,7 @@ export class Daemon {
       clock: deps.runDeps.clock,
     });
     this.#runs = new RunRegistry(deps, () => this.#scheduler.notify(), (name) => void this.#decisions.run(name, () => this.#retain(name)));
+    this.#settingsFiles = new SettingsFiles(deps.context.paths.configFolder);
     this.stopped = new Promise((resolve) => (this.#resolveStopped = resolve));
   }
 
@@ -144,22 +148,27 @@ export class Daemon {
       this.#deps.log.warn('settings file refused', { file: basename(path).slice(0, 200), reason: parsed.reason });
       return;
     }
+    this.#settingsFiles.note(parsed.name, parsed.seq);
+    markStep(`${parsed.name}.${parsed.seq}`, 'event');
     void this.#decisions.run(parsed.name, () => this.#consider(parsed.name, parsed.seq, path, origin));
   }
 
   async #onEnable(name: string, seq: number): Promise<void> {
     await this.#recovered;
     const path = join(this.#deps.context.paths.configFolder, toSettingsFileName(name, seq));
+    this.#settingsFiles.note(name, seq);
     await this.#decisions.run(name, () => this.#consider(name, seq, path, 'enable'));
   }
 
   // The current settings file of each name is considered at start.
   async #reconcile(): Promise<void> {
+    await this.#settingsFiles.refresh();
     for (const { path } of await listCurrentSettings(this.#deps.context.paths.configFolder)) this.#onSettingsFile(path, 'reconcile');
   }
 
   async #consider(name: string, seq: number, path: string, origin: Origin): Promise<void> {
     const { store } = this.#deps.context;
+    markStep(`${name}.${seq}`, 'consider');
     const mtimeMs = await stat(path).then((s) => s.mtimeMs, () => undefined);
     if (mtimeMs === undefined || this.#stopping) return;
     const record = await store.readRecord(name);
@@ -177,10 +186,15 @@ export class Daemon {
     }
     await this.#runs.get(name)?.cancel(`superseded by sequence number ${seq}`);
     const runId = store.newRunId(name, seq, this.#deps.clock.now());
-    await store.recordLaunch({ name, seq, runId });
-    const settingsRemoved = await removeOlderSettings(this.#deps.context.paths.configFolder, name, seq);
+    // The exactly-once record is fsynced while the settings are read and decrypted (issue 16): its
+    // journal commit overlaps that work instead of adding to it. #accept awaits it before the run is
+    // journaled, so it is durable before anything of the run is, as before — and a record that cannot
+    // be written stops the run here, as before.
+    const recorded = store.recordLaunch({ name, seq, runId });
+    recorded.catch(() => undefined); // awaited by #accept
+    await this.#accept(name, seq, runId, path, recorded);
+    const settingsRemoved = await this.#settingsFiles.removeOlder(name, seq);
     if (settingsRemoved.length > 0) this.#deps.log.info('older settings files removed', { name, seq, files: settingsRemoved.join(', ') });
-    await this.#accept(name, seq, runId, path);
   }
 
   // Microsoft's handler already ran up to `foreign.seq` of this run command (upkeep.ts).
@@ -194,12 +208,14 @@ export class Daemon {
     await retainLatestRun(this.#deps, name);
   }
 
-  // Retention for every name (at start and hourly).
-  #applyRetention(): Promise<void> {
-    return applyRetention(this.#deps);
+  // Retention for every name (at start and hourly); the settings files are listed again too.
+  async #applyRetention(): Promise<void> {
+    await applyRetention(this.#deps);
+    await this.#settingsFiles.refresh();
   }
 
-  async #accept(name: string, seq: number, runId: string, settingsFile: string): Promise<void> {
+  // `recorded`: the exactly-once record being written, awaited before anything of the run is persisted.
+  async #accept(name: string, seq: number, runId: string, settingsFile: string, recorded: Promise<void>): Promise<void> {
     const { store, options } = this.#deps.context;
     const identity = { name, seq, runId, settingsFile, bootId: this.#deps.runDeps.bootId };
     // The run's startTime (run-command.md §6): now, before its settings are read or decrypted.
@@ -211,6 +227,7 @@ export class Daemon {
       failure = new HandlerError(errorCodes.createDataDir, `could not create the run directory: ${toErrorMessage(error)}`);
       return store.toRunDir(runId);
     });
+    markStep(`${name}.${seq}`, 'runDir');
     try {
       if (!failure) command = await this.#load(settingsFile, name, seq);
       if (command) extensions = makeRunExtensions(command, { options, log: this.#deps.log, redactor: this.#deps.redactor });
@@ -219,6 +236,8 @@ export class Daemon {
     }
     // Refused settings: treatFailureAsDeploymentFailure still decides the top-level status (§6).
     const flags = command ?? (failure ? { treatFailureAsDeploymentFailure: await readDeploymentFailureFlag(settingsFile) } : undefined);
+    await recorded;
+    markStep(`${name}.${seq}`, 'recorded');
     const run = new Run(runDir, makeRunJournal(identity, acceptedMs, flags), command, this.#runDeps, extensions);
     this.#runs.adopt(run, command);
     if (failure) {
@@ -227,6 +246,7 @@ export class Daemon {
       return;
     }
     await run.persist();
+    markStep(`${name}.${seq}`, 'journaled');
     this.#scheduler.schedule(run, command?.dependsOn);
   }
 

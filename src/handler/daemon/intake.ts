@@ -4,6 +4,7 @@ import type { RunCommand } from '../../config/run-command.js';
 import { parseRunCommand } from '../../config/settings.js';
 import { parseSettingsFileWithRetry } from '../../config/settings-file.js';
 import type { Platform } from '../../platform/platform.js';
+import { markStep } from '../../util/dispatch-profile.js';
 
 export interface IntakeOptions {
   readonly certDir: string;
@@ -14,16 +15,19 @@ export interface IntakeOptions {
 // Reads, parses and decrypts one settings file into a RunCommand.
 export async function loadRunCommand(path: string, name: string, seq: number, options: IntakeOptions): Promise<RunCommand> {
   const { settings: handlerSettings } = await parseSettingsFileWithRetry(path, { settleMs: options.settleMs });
+  markStep(`${name}.${seq}`, 'read');
   const protectedSettings =
     handlerSettings.protectedSettings === undefined
       ? undefined
       : await options.decrypt(handlerSettings.protectedSettings, handlerSettings.thumbprint, options.certDir);
+  markStep(`${name}.${seq}`, 'decrypted');
   const { runCommand } = parseRunCommand({
     name,
     seq,
     publicSettings: handlerSettings.publicSettings,
     ...(protectedSettings === undefined ? {} : { protectedSettings }),
   });
+  markStep(`${name}.${seq}`, 'parsed');
   return runCommand;
 }
 

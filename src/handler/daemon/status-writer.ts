@@ -17,6 +17,11 @@ export class StatusWriter {
   readonly #log: Log;
   // Writes queued per name: a failing write stops retrying once a newer one is queued behind it.
   readonly #queued = new Map<string, number>();
+  // The newest unconditional write queued per status file (`<name>.<seq>`): an older one still
+  // waiting when its turn comes is skipped — the file only ever needs the latest state, and a run's
+  // Pending, queue-message and Running writes often queue up together (issue 16).
+  readonly #newest = new Map<string, number>();
+  #tickets = 0;
   // Aborted by drain(): at shutdown a failing write gets one more attempt, not forever.
   readonly #stopping = new AbortController();
 
@@ -34,12 +39,17 @@ export class StatusWriter {
     // Masked now, not when the queued write runs: by then a finished run's secrets are unregistered.
     const safe = { ...run, message: this.#redactor.redact(run.message) };
     this.#queued.set(run.name, (this.#queued.get(run.name) ?? 0) + 1);
+    const file = `${run.name}.${run.seq}`;
+    const ticket = (this.#tickets += 1);
+    // A conditional write never supersedes: skipping what it queued behind could hide an outcome.
+    if (!options.unlessTerminal) this.#newest.set(file, ticket);
     return this.#writes.run(run.name, async () => {
       try {
-        if (this.#silenced.has(run.runId)) return;
+        if (this.#silenced.has(run.runId) || (this.#newest.get(file) ?? ticket) > ticket) return;
         if (options.unlessTerminal && (await isTerminalStatusFile(this.#statusFolder, run.name, run.seq))) return;
         await this.#writeUntilLanded(safe, runDir);
       } finally {
+        if (this.#newest.get(file) === ticket) this.#newest.delete(file);
         const left = (this.#queued.get(run.name) ?? 1) - 1;
         if (left > 0) this.#queued.set(run.name, left);
         else this.#queued.delete(run.name);

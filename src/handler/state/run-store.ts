@@ -8,7 +8,7 @@ import { chmod, mkdir, readdir, rename, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { isRunKey } from '../../config/run-command.js';
-import { isActiveJournal, journalSchema, type RunJournal } from '../../runner/journal.js';
+import { isActiveJournal, journalSchema, type JournalWriteOptions, type RunJournal } from '../../runner/journal.js';
 import { toRunFilePath } from '../../runner/run-directory.js';
 import { readDurableJson, writeFileAtomic, type Read } from '../../util/atomic-file.js';
 
@@ -49,6 +49,11 @@ export class RunStore {
   readonly stateDir: string;
   readonly #runsDir: string;
   readonly #recordsDir: string;
+  // Run ids by run command name: listed once, then kept up to date with every run directory this
+  // store makes or removes, so that retention after each ended run does not list the runs folder —
+  // one entry per run of every run command (issue 16). Only the daemon makes run directories; the
+  // full pass at start and hourly (applyRetention) adds whatever its listing finds.
+  #runIndex: Promise<Map<string, Set<string>>> | undefined;
 
   constructor(stateDir: string) {
     this.stateDir = stateDir;
@@ -85,7 +90,15 @@ export class RunStore {
   async makeRunDir(runId: string): Promise<string> {
     const runDir = this.toRunDir(runId);
     await mkdir(runDir, { recursive: true, mode: 0o700 });
+    const name = toRunName(runId);
+    if (this.#runIndex !== undefined && name !== undefined) addTo(await this.#runIndex, name, runId);
     return runDir;
+  }
+
+  // The run ids of `name`'s run directories, from the index (listing the folder the first time).
+  async #indexedRunIds(name: string): Promise<string[]> {
+    this.#runIndex ??= this.listRunIds().then(toRunIndex);
+    return [...((await this.#runIndex).get(name) ?? [])];
   }
 
   // The run ids of every run directory on disk.
@@ -98,11 +111,12 @@ export class RunStore {
   // Returns the run ids removed.
   async removeOlderRuns(name: string, keepRunId?: string): Promise<string[]> {
     const removed: string[] = [];
-    for (const runId of await this.listRunIds()) {
-      if (runId === keepRunId || toRunName(runId) !== name) continue;
+    for (const runId of await this.#indexedRunIds(name)) {
+      if (runId === keepRunId) continue;
       const journal = await this.readJournal(runId);
       if (journal.kind === 'present' && isActiveJournal(journal.value)) continue;
       await rm(this.toRunDir(runId), { recursive: true, force: true });
+      (await this.#runIndex)?.get(name)?.delete(runId);
       removed.push(runId);
     }
     return removed;
@@ -112,7 +126,10 @@ export class RunStore {
   // deletedRunsKeptMs) and a run without any record keep nothing; a corrupt record keeps everything.
   async applyRetention(nowMs: number): Promise<string[]> {
     const records = new Map((await this.listRecords()).map(({ name, record }) => [name, record]));
-    const names = new Set((await this.listRunIds()).map(toRunName).filter((name): name is string => name !== undefined));
+    const listed = await this.listRunIds();
+    const index = await (this.#runIndex ??= Promise.resolve(new Map<string, Set<string>>()));
+    for (const [name, runIds] of toRunIndex(listed)) for (const runId of runIds) addTo(index, name, runId);
+    const names = new Set(listed.map(toRunName).filter((name): name is string => name !== undefined));
     const removed: string[] = [];
     for (const name of names) {
       const read = records.get(name) ?? { kind: 'absent' };
@@ -167,9 +184,9 @@ export class RunStore {
     return readDurableJson(toRunFilePath(this.toRunDir(runId), 'journal'), journalSchema);
   }
 
-  // Persists a run's journal atomically (fsynced: it is what recovery trusts).
-  async writeJournal(journal: RunJournal): Promise<void> {
-    await writeFileAtomic(toRunFilePath(this.toRunDir(journal.runId), 'journal'), JSON.stringify(journal));
+  // Persists a run's journal atomically (fsynced unless `durable: false`: it is what recovery trusts).
+  async writeJournal(journal: RunJournal, options: JournalWriteOptions = {}): Promise<void> {
+    await writeFileAtomic(toRunFilePath(this.toRunDir(journal.runId), 'journal'), JSON.stringify(journal), { sync: options.durable !== false });
   }
 
   // The current run of `name`: its record's run and journal. A deleted run command (disabled
@@ -192,6 +209,22 @@ export class RunStore {
 export function toRunName(runId: string): string | undefined {
   const match = /^(.+)\.\d+\.[0-9a-z]+$/.exec(runId);
   return match?.[1];
+}
+
+function addTo(index: Map<string, Set<string>>, name: string, runId: string): void {
+  const runIds = index.get(name);
+  if (runIds === undefined) index.set(name, new Set([runId]));
+  else runIds.add(runId);
+}
+
+// Run ids (directory names) grouped by run command name; names that are no run id are left out.
+function toRunIndex(runIds: readonly string[]): Map<string, Set<string>> {
+  const index = new Map<string, Set<string>>();
+  for (const runId of runIds) {
+    const name = toRunName(runId);
+    if (name !== undefined) addTo(index, name, runId);
+  }
+  return index;
 }
 
 // Whether settings (seq, mtime) for a name with this record must run: a newer seq runs; an older

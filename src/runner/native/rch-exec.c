@@ -71,6 +71,24 @@ static void diag(const char *fmt, ...) {
     va_end(ap);
 }
 
+/* The bench's dispatch profile (issue 16): when the launcher's environment has RCH_DISPATCH_PROFILE,
+ * the launcher and its wrappers add "T <wrapper pid> <step> <epoch µs>" lines to the daemon's pipe
+ * (CLOCK_REALTIME, comparable with the script's $EPOCHREALTIME). Off, a mark is one test of a flag. */
+static int profiling, profile_fd = -1;
+
+static long long now_epoch_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void profile_mark(int fd, pid_t wrapper, const char *step, long long at_us) {
+    if (!profiling || fd < 0) return;
+    char line[96];
+    int len = snprintf(line, sizeof line, "T %d %s %lld\n", (int)wrapper, step, at_us ? at_us : now_epoch_us());
+    if (len > 0 && write(fd, line, (size_t)len) < 0) { /* the daemon is gone */ }
+}
+
 static long long now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -431,6 +449,7 @@ static void exec_script(char **argv, int err_fd, const int *out_fds) {
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
+    profile_mark(profile_fd, self_pid, "exec", 0);
     /* The script gets stdin, stdout and stderr only: not the signalfd, not the daemon's pipe (fd 3),
      * not whatever the daemon inherited. err_fd (close-on-exec) reports a failed exec, then goes. */
     close_fds_from(3, err_fd);
@@ -457,7 +476,12 @@ static int write_atomic(const char *dir, const char *name, const char *text) {
 }
 
 /* The exit record's space, taken before the script can fill the disk (issue #6): its temp file is
- * created and preallocated at launch, so writing the record at the end needs no new blocks. */
+ * created and preallocated at launch, so writing the record at the end needs no new blocks.
+ * posix_fallocate takes the blocks when it returns: no fsync, which would cost every launch a journal
+ * commit (≈ 1-2 ms, dispatch latency, issue 16) and buys only that the reservation outlives a power
+ * loss, after which no wrapper is left to use it (write_exit_record syncs the record itself). Zeros
+ * written instead (no fallocate on this file system) may get their blocks only at writeback: those
+ * are synced, on those rare file systems only. */
 #define EXIT_RECORD_RESERVE 4096
 static int exit_record_fd = -1;
 
@@ -470,8 +494,8 @@ static void reserve_exit_record(const char *dir) {
     if (err == EOPNOTSUPP || err == EINVAL) { /* no fallocate here: write the blocks instead */
         static const char zeros[EXIT_RECORD_RESERVE];
         err = pwrite(fd, zeros, sizeof zeros, 0) == (ssize_t)sizeof zeros ? 0 : errno;
+        if (err == 0) err = fsync(fd) == 0 ? 0 : errno;
     }
-    if (err == 0) err = fsync(fd) == 0 ? 0 : errno;
     if (err != 0) diag("cannot reserve %s: %s", RUN_FILE_EXIT_STATUS, strerror(err));
     exit_record_fd = fd; /* even unreserved, an open file is a better start than none */
 }
@@ -568,6 +592,8 @@ static int wrapper_main(int argc, char **argv) {
     int daemon_fd = open_daemon_fd();
     self_pid = getpid();
     self_pgid = getpgrp();
+    profile_fd = daemon_fd;
+    profile_mark(profile_fd, self_pid, "wrapper", 0);
     if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) diag("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
     for (size_t i = 0; i < sizeof ignored_signals / sizeof ignored_signals[0]; i++) signal(ignored_signals[i], SIG_IGN);
     sigset_t mask;
@@ -577,6 +603,7 @@ static int wrapper_main(int argc, char **argv) {
     sigprocmask(SIG_BLOCK, &mask, NULL);
     int sig_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
     reserve_exit_record(run_dir);
+    profile_mark(profile_fd, self_pid, "reserved", 0);
     int err_pipe[2], script_out[2] = {-1, -1};
     streams[0].in = streams[1].in = -1;
     if (sig_fd < 0 || pipe2(err_pipe, O_CLOEXEC) < 0) return diag("setup: %s", strerror(errno)), 1;
@@ -689,10 +716,12 @@ static int serve_request(int sig_fd) {
     char **fields = calloc(max, sizeof *fields);
     size_t nf = fields ? split_fields(payload, size, fields, max) : 0;
     if (nf < 9) return free(fields), free(payload), diag("malformed launch request"), 0;
+    long long received_us = profiling ? now_epoch_us() : 0;
     pid_t pid = fork();
     if (pid == 0) become_wrapper(fields, nf, sig_fd);
     if (pid < 0) reply("F %s %d\n", fields[0], errno);
     else reply("S %s %d\n", fields[0], (int)pid);
+    if (pid > 0) profile_mark(STDOUT_FILENO, pid, "received", received_us), profile_mark(STDOUT_FILENO, pid, "forked", 0);
     free(fields);
     free(payload);
     return 0;
@@ -708,6 +737,8 @@ static void report_exits(int sig_fd) {
 
 static int launcher_main(void) {
     signal(SIGPIPE, SIG_IGN);
+    const char *profile = getenv("RCH_DISPATCH_PROFILE");
+    profiling = profile != NULL && *profile != '\0';
     sigset_t mask;
     sigemptyset(&mask);
     sigaddset(&mask, SIGCHLD);

@@ -1,7 +1,7 @@
-import { utimes, writeFile } from 'node:fs/promises';
+import { readdir, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { listCurrentSettings } from '../../../src/handler/agent/settings-folder.js';
+import { listCurrentSettings, SettingsFiles } from '../../../src/handler/agent/settings-folder.js';
 import { useTempDir } from '../../helpers/temp-dir.js';
 
 const dir = useTempDir('settings-folder');
@@ -34,5 +34,36 @@ describe('current settings files', () => {
 
   it('returns nothing for a folder that does not exist', async () => {
     expect(await listCurrentSettings(join(dir(), 'missing'))).toEqual([]);
+  });
+});
+
+describe('SettingsFiles: older settings files removed from what is known in memory', () => {
+  it('removes the listed and the noted files of a name below the accepted sequence number, and no other file', async () => {
+    for (const name of ['a.1.settings', 'a.2.settings', 'a.9.settings', 'b.1.settings', 'notes.txt']) await file(name, 1000);
+    const files = new SettingsFiles(dir());
+    await files.refresh();
+    await file('a.3.settings', 1000);
+    files.note('a', 3);
+    expect((await files.removeOlder('a', 9)).sort()).toEqual(['a.1.settings', 'a.2.settings', 'a.3.settings']);
+    expect((await readdir(dir())).sort()).toEqual(['a.9.settings', 'b.1.settings', 'notes.txt']);
+  });
+
+  it('lists the folder only when told to: a file it was never told of stays until the next refresh', async () => {
+    const files = new SettingsFiles(dir());
+    await files.refresh();
+    await file('a.1.settings', 1000);
+    expect(await files.removeOlder('a', 2)).toEqual([]);
+    expect(await readdir(dir())).toEqual(['a.1.settings']);
+    await files.refresh();
+    expect(await files.removeOlder('a', 2)).toEqual(['a.1.settings']);
+    expect(await readdir(dir())).toEqual([]);
+  });
+
+  it('reports only files it removed: one already gone (or never there) is forgotten quietly', async () => {
+    const files = new SettingsFiles(dir());
+    files.note('a', 1);
+    expect(await files.removeOlder('a', 2)).toEqual([]);
+    await file('a.1.settings', 1000);
+    expect(await files.removeOlder('a', 2)).toEqual([]);
   });
 });

@@ -53,6 +53,23 @@ describe('StatusWriter', () => {
     expect(await readdir(statusFolder)).toEqual(['hello.4.status']);
   });
 
+  it('skips a write still queued behind a newer one for the same file, but never one for another file', async () => {
+    const statusFolder = join(tempDir(), 'status');
+    let writes = 0; // the writer reads the clock once per file it writes
+    const countingClock: Clock = { now: () => (writes += 1, fixedClock.now()) };
+    const writer = new StatusWriter(statusFolder, countingClock, makeCommandLog(join(tempDir(), 'log'), 'test'), new Redactor());
+    const queued = [
+      writer.write(makeRun({ state: 'Pending', message: 'Execution pending' }), undefined),
+      writer.write(makeRun({ state: 'Pending', message: 'Queued: waiting for a free execution slot' }), undefined),
+      writer.write(makeRun({ runId: 'hello-5', seq: 5, state: 'Pending', message: 'the next run' }), undefined),
+      writer.write(makeRun({ state: 'Running', message: 'Execution in progress' }), undefined),
+    ];
+    await Promise.all(queued);
+    expect(writes).toBe(2);
+    expect((await readView(toStatusPath(statusFolder, 'hello', 4)))['executionMessage']).toBe('Execution in progress');
+    expect((await readView(toStatusPath(statusFolder, 'hello', 5)))['executionMessage']).toBe('the next run');
+  });
+
   it('masks a secret that the run unregisters right after queueing its terminal status', async () => {
     const redactor = new Redactor();
     const { writer, statusFolder } = makeWriter(redactor);

@@ -2,6 +2,8 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { RunStore, shouldRun, type Origin, type SequenceRecord } from '../../../src/handler/state/run-store.js';
+import { makeRunJournal } from '../../../src/runner/run.js';
+import type { RunState } from '../../../src/runner/run-state.js';
 import { useTempDir } from '../../helpers/temp-dir.js';
 
 const tempDir = useTempDir('run-store');
@@ -111,4 +113,38 @@ describe('shouldRun', () => {
       expect(shouldRun(present(record), 5, 1001, origin)).toBe(true);
     });
   }
+});
+
+describe('retention after a run ended, from the store\'s index of run directories', () => {
+  // A run directory made through `runs` with its journal in `state`.
+  async function makeRun(runs: RunStore, runId: string, state: RunState): Promise<void> {
+    await runs.makeRunDir(runId);
+    const [name = '', seq = '0'] = runId.split('.');
+    await runs.writeJournal({ ...makeRunJournal({ name, seq: Number(seq), runId, settingsFile: '', bootId: 'boot' }, 0), state });
+  }
+
+  it("removes a name's ended runs but the kept one, never an active run or another name's", async () => {
+    const runs = store();
+    await runs.ensure();
+    await makeRun(runs, 'a.1.x1', 'Succeeded');
+    await makeRun(runs, 'a.2.x2', 'Running');
+    await makeRun(runs, 'a.3.x3', 'Failed');
+    await makeRun(runs, 'ab.1.x4', 'Succeeded');
+    expect(await runs.removeOlderRuns('a', 'a.3.x3')).toEqual(['a.1.x1']);
+    expect((await readdir(join(tempDir(), 'runs'))).sort()).toEqual(['a.2.x2', 'a.3.x3', 'ab.1.x4']);
+  });
+
+  it('finds runs made before it first looked (one listing) and those it made since, without listing again', async () => {
+    await store().ensure();
+    await makeRun(store(), 'a.1.x1', 'Succeeded');
+    const runs = store();
+    expect(await runs.removeOlderRuns('a', 'a.1.x1')).toEqual([]);
+    await makeRun(runs, 'a.2.x2', 'Succeeded');
+    // Made behind this store's back (no daemon does): unknown to its index until the next full pass.
+    await mkdir(join(tempDir(), 'runs', 'a.3.x3'));
+    expect(await runs.removeOlderRuns('a', 'a.4.x4')).toEqual(['a.1.x1', 'a.2.x2']);
+    expect((await readdir(join(tempDir(), 'runs'))).sort()).toEqual(['a.3.x3']);
+    // The full pass (at start and hourly) lists the folder: a name without a record keeps nothing.
+    expect(await runs.applyRetention(0)).toEqual(['a.3.x3']);
+  });
 });
