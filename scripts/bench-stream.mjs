@@ -115,6 +115,17 @@ async function cpuTicks(pid) {
   return Number(fields[11]) + Number(fields[12]);
 }
 
+// Profiling aid (BENCH_STREAM_THREADS=1): where the daemon's CPU went, per thread (main, libuv pool, V8).
+async function threadCpu(pid) {
+  const threads = [];
+  for (const tid of await readdir(`/proc/${pid}/task`)) {
+    const name = (await readFile(`/proc/${pid}/task/${tid}/comm`, 'utf8')).trim();
+    const fields = (await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8')).split(') ')[1].split(' ');
+    threads.push(`${name} ${Number(fields[11]) / ticksPerSecond}+${Number(fields[12]) / ticksPerSecond}`);
+  }
+  return threads.join(', ');
+}
+
 async function peakRssMb(pid) {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
@@ -233,6 +244,7 @@ async function main() {
     const env = { configFolder: environment.configFolder, statusFolder: environment.statusFolder, stateDir, daemonPid: daemon.pid };
     const result = await measure(env, azurite);
     reportStream(result, round(await measureBlobTail(env, azurite, top)));
+    if (process.env['BENCH_STREAM_THREADS']) process.stderr.write(`daemon CPU by thread, whole life (user+system s): ${await threadCpu(daemon.pid)}\n`);
   } finally {
     await stopChild(daemon);
     await stopChild(azurite?.child);
