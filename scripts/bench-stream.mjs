@@ -95,6 +95,7 @@ async function timeRun(env, name, publicSettings) {
   const handlerSettings = { publicSettings, protectedSettings: null, protectedSettingsCertThumbprint: null };
   await writeFile(temp, toAgentJson({ runtimeSettings: [{ handlerSettings }] }));
   const ticks = await cpuTicks(env.daemonPid);
+  const side = await sideTicks(env);
   const at = nowMs();
   await rename(temp, join(env.configFolder, `${name}.0.settings`));
   const deadline = Date.now() + 300_000;
@@ -103,16 +104,34 @@ async function timeRun(env, name, publicSettings) {
     if (view) {
       if (view.executionState !== 'Succeeded') throw new Error(`bench-stream: ${name} ended ${view.executionState}: ${view.executionMessage}`);
       const ms = nowMs() - at;
-      return { ms, cpuSeconds: ((await cpuTicks(env.daemonPid)) - ticks) / ticksPerSecond };
+      const sideAfter = await sideTicks(env);
+      return { ms, cpuSeconds: ((await cpuTicks(env.daemonPid)) - ticks) / ticksPerSecond, azuriteCpu: (sideAfter.azurite - side.azurite) / ticksPerSecond, scriptCpu: (sideAfter.script - side.script) / ticksPerSecond };
     }
     if (Date.now() > deadline) throw new Error(`bench-stream: ${name} did not finish`);
     await sleep(5);
   }
 }
 
-async function cpuTicks(pid) {
+async function cpuTicks(pid, reaped = false) {
   const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1].split(' ');
-  return Number(fields[11]) + Number(fields[12]);
+  return reaped ? Number(fields[13]) + Number(fields[14]) : Number(fields[11]) + Number(fields[12]);
+}
+
+// For the summary: Azurite's CPU, and the CPU of the runs' processes (each wrapper with its output
+// relay and its script), which the long-lived launcher (rch-exec --launcher) reaps.
+async function sideTicks(env) {
+  env.launcherPid ??= await findLauncher(env.daemonPid);
+  const script = env.launcherPid ? await cpuTicks(env.launcherPid, true).catch(() => 0) : 0;
+  return { azurite: await cpuTicks(env.azuritePid), script };
+}
+
+async function findLauncher(daemonPid) {
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    if (stat.includes('(rch-exec)') && stat.split(') ')[1]?.split(' ')[1] === String(daemonPid)) return Number(entry);
+  }
+  return undefined;
 }
 
 // Profiling aid (BENCH_STREAM_THREADS=1): where the daemon's CPU went, per thread (main, libuv pool, V8).
@@ -181,6 +200,9 @@ async function measure(env, azurite) {
     streamedMs: pick((r) => r.streamed.ms),
     daemonCpu: pick((r) => r.streamed.cpuSeconds),
     daemonCpuNull: pick((r) => r.baseline.cpuSeconds),
+    azuriteCpu: pick((r) => r.streamed.azuriteCpu),
+    scriptCpu: pick((r) => r.streamed.scriptCpu),
+    scriptCpuNull: pick((r) => r.baseline.scriptCpu),
     yardstickCpu: pick((r) => r.yardstick),
     blocks: pick((r) => r.blocks),
     rounds: results,
@@ -223,6 +245,7 @@ function reportStream(result, blobTail) {
   const where = cpuLayout ? `Azurite on CPU ${cpuLayout.azurite}, daemon, scripts and yardstick on CPU ${cpuLayout.handler}` : 'not pinned';
   const perRound = result.rounds.map((r) => `${Math.round(r.streamed.ms)}/${Math.round(r.baseline.ms)} ms, cpu ${round(r.streamed.cpuSeconds)}/${round(r.yardstick)} s`).join('; ');
   process.stderr.write(`stream figures: median of ${rounds} rounds, ${where}; per round (blob/null wall, daemon/yardstick cpu): ${perRound}\n`);
+  process.stderr.write(`CPU s per 256 MiB run (median): daemon ${round(result.daemonCpu)} (to /dev/null ${round(result.daemonCpuNull)}), yardstick ${round(result.yardstickCpu)}, wrapper+relay+script ${round(result.scriptCpu)} (to /dev/null ${round(result.scriptCpuNull)}), Azurite ${round(result.azuriteCpu)}\n`);
   for (const [figure, note] of lines) {
     const [name, value] = Object.entries(figure)[0];
     process.stderr.write(`${name.padEnd(28)} ${String(value).padStart(8)}  ${note}\n`);
@@ -241,7 +264,7 @@ async function main() {
     const daemonEnv = { RUNCOMMAND_HANDLER_STATE_DIR: stateDir, RUNCOMMAND_HANDLER_SETTINGS_SETTLE_MS: '0' };
     const [command, argv] = pinned(cpuLayout?.handler, nodePath, [...(process.env['BENCH_DAEMON_NODE_OPTIONS'] ?? '').split(' ').filter(Boolean), cli, 'daemon', '--handler-environment', layout.handlerEnvironmentPath]);
     daemon = spawn(command, argv, { env: { ...process.env, ...daemonEnv }, stdio: 'ignore' });
-    const env = { configFolder: environment.configFolder, statusFolder: environment.statusFolder, stateDir, daemonPid: daemon.pid };
+    const env = { configFolder: environment.configFolder, statusFolder: environment.statusFolder, stateDir, daemonPid: daemon.pid, azuritePid: azurite.child.pid };
     const result = await measure(env, azurite);
     reportStream(result, round(await measureBlobTail(env, azurite, top)));
     if (process.env['BENCH_STREAM_THREADS']) process.stderr.write(`daemon CPU by thread, whole life (user+system s): ${await threadCpu(daemon.pid)}\n`);
