@@ -9,9 +9,10 @@ import { randomUUID } from 'node:crypto';
 import type { Agent } from 'node:http';
 import { sendBoundedRequest } from './bounded-http-client.js';
 
-// The REST API version of the append (any version since 2015-02-21 has appendpos; this one is
-// served by Azure and by the Azurite the tests run).
-export const appendApiVersion = '2025-11-05';
+// The REST API version of the append: appendpos needs 2015-02-21, bearer tokens 2017-11-09; an
+// older version than the SDK's own is served by Azure, by Azure Stack Hub (which lags the public
+// cloud's versions) and by Azurite. Blocks stay at most 4 MiB, the limit of every version.
+export const appendApiVersion = '2019-02-02';
 
 // What one append needs besides its bytes.
 export interface AppendCall {
