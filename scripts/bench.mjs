@@ -8,9 +8,10 @@
 //   --cpus  pin the bench, the daemon, the scripts, Azurite and every baseline to CPUs 0..N-1
 //           (taskset), so a figure means the same on any machine; also BENCH_CPUS=N (targets.md: 2)
 //   --only  measure only the groups holding these figures (e.g. enable_ms_not_running,idle_rss_mb);
-//           `dispatch`, `spawn`, `burst` name the dispatch, spawn-overhead and burst figures
+//           `dispatch`, `spawn`, `burst` name the dispatch, spawn-overhead and burst figures;
 //   --profile  with the dispatch figures: the median ms of each step of the dispatch path over its
 //           50 runs (the daemon, launcher and wrapper mark them under RCH_DISPATCH_PROFILE)
+//           `--only stream` measures the streaming figures alone (BENCH_STREAM_ROUNDS, default 5)
 //   --zip   measure this zip instead of packaging the work tree; --tree: the work tree's dist/cli.js
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -326,7 +327,7 @@ async function main() {
   if (wanted(...mainFigures)) await benchMain();
   if (!process.env['BENCH_QUICK'] && wanted('idle_rss_mb', 'idle_cpu_pct')) await benchIdle();
   const stream = join(root, 'scripts', 'bench-stream.mjs');
-  if (existsSync(stream) && wanted('stream_overhead_ratio', 'stream_cpu_ratio', 'stream_daemon_rss_mb')) {
+  if (existsSync(stream) && wanted('stream', 'stream_overhead_ratio', 'stream_daemon_cpu_s_per_gib', 'stream_cpu_ratio', 'stream_daemon_rss_mb', 'tail_latency_blob_s')) {
     await new Promise((resolve) => spawn(process.execPath, [stream], { stdio: 'inherit', env: { ...process.env, BENCH_CLI: cli, BENCH_NODE: nodePath } }).on('exit', resolve));
   }
   process.stderr.write(`\nrun-command handler bench (${new Date().toISOString()}, ${zipPath ?? 'work tree'})\n${summary.join('\n')}\n`);

@@ -1,9 +1,11 @@
 // Where an output stream goes and how it authenticates (run-command.md §1, §6): a full SAS URL,
 // the bare URL plus a protected SAS token (with or without '?'), or a managed identity whose
 // token comes from IMDS. The SDK client is wrapped in the three operations streaming needs.
-import type { AppendBlobClient } from '@azure/storage-blob';
+import type { AppendBlobClient, IHttpClient, StoragePipelineOptions } from '@azure/storage-blob';
+import type { Agent } from 'node:http';
 import type { BlobTarget, ManagedIdentity } from '../config/run-command.js';
 import type { AccessToken } from '../util/imds.js';
+import { appendBlock } from './append-request.js';
 import { makeBoundedHttpClient } from './bounded-http-client.js';
 import { toLoggableUrl } from '../util/loggable-url.js';
 import { mayReceiveStorageToken, storageHostPatterns } from '../util/storage-host.js';
@@ -68,33 +70,64 @@ export function toBlobAddress(target: BlobTarget): BlobAddress {
 
 // Retries are the stream's business (it must see every failure to keep appends exactly-once).
 // Responses are read through a client that keeps at most 64 KiB of any body (bounded-http-client.ts):
-// a hostile endpoint's huge body never reaches the heap.
-const pipelineOptions = { retryOptions: { maxTries: 1 }, userAgentOptions: { userAgentPrefix: 'runcommand-handler' }, httpClient: makeBoundedHttpClient() };
+// a hostile endpoint's huge body never reaches the heap. `onAgent` learns the agent the pipeline
+// chose (a proxy's, from HTTPS_PROXY/NO_PROXY), for the appends that bypass it.
+function toPipelineOptions(onAgent: (agent: Agent | undefined) => void): StoragePipelineOptions {
+  const bounded = makeBoundedHttpClient();
+  const httpClient: IHttpClient = {
+    sendRequest: (resource) => {
+      onAgent(resource.agent as Agent | undefined);
+      return bounded.sendRequest(resource);
+    },
+  };
+  return { retryOptions: { maxTries: 1 }, userAgentOptions: { userAgentPrefix: 'runcommand-handler' }, httpClient };
+}
+
+// A managed-identity token is refused before it is asked for: the run fails with −101 and this reason.
+function assertMayReceiveToken(address: BlobAddress, deps: TargetDeps): void {
+  if (!(deps.mayReceiveToken ?? mayReceiveStorageToken)(new URL(address.url))) throw new Error(tokenRefusedText);
+}
+
+async function getToken(identity: ManagedIdentity, deps: TargetDeps): Promise<AccessToken> {
+  const token = await deps.tokens.getToken(identity);
+  deps.onToken(token.token);
+  return token;
+}
 
 // The SDK is loaded on first use: a daemon whose runs do not stream never pays its memory.
-async function makeClient(address: BlobAddress, deps: TargetDeps): Promise<AppendBlobClient> {
+async function makeClient(address: BlobAddress, deps: TargetDeps, onAgent: (agent: Agent | undefined) => void): Promise<AppendBlobClient> {
   const { AnonymousCredential, AppendBlobClient, newPipeline } = await import('@azure/storage-blob');
   const identity = address.managedIdentity;
+  const options = toPipelineOptions(onAgent);
   if (address.sas !== undefined || identity === undefined) {
     const url = address.sas === undefined ? address.url : `${address.url}?${address.sas}`;
-    return new AppendBlobClient(url, newPipeline(new AnonymousCredential(), pipelineOptions));
+    return new AppendBlobClient(url, newPipeline(new AnonymousCredential(), options));
   }
-  // Refused before any token is asked for: the run fails with −101 and this reason.
-  if (!(deps.mayReceiveToken ?? mayReceiveStorageToken)(new URL(address.url))) throw new Error(tokenRefusedText);
+  assertMayReceiveToken(address, deps);
   const credential = {
     getToken: async () => {
-      const token = await deps.tokens.getToken(identity);
-      deps.onToken(token.token);
+      const token = await getToken(identity, deps);
       return { token: token.token, expiresOnTimestamp: token.expiresOnMs };
     },
   };
-  return new AppendBlobClient(address.url, newPipeline(credential, pipelineOptions));
+  return new AppendBlobClient(address.url, newPipeline(credential, options));
 }
 
-// Wraps the SDK's append blob client for one address.
+// The credentials of one append: the SAS, else a (cached) managed-identity token.
+async function toAppendAuth(address: BlobAddress, deps: TargetDeps): Promise<{ sas?: string; bearer?: string }> {
+  const identity = address.managedIdentity;
+  if (address.sas !== undefined || identity === undefined) return address.sas === undefined ? {} : { sas: address.sas };
+  assertMayReceiveToken(address, deps);
+  return { bearer: (await getToken(identity, deps)).token };
+}
+
+// Wraps the SDK's append blob client for one address; appends go straight (append-request.ts),
+// through the agent of the pipeline's own earlier requests to this blob (the reset, or the length
+// read that starts a resumed stream, always come first).
 export function makeAppendTarget(address: BlobAddress, deps: TargetDeps): AppendTarget {
   let pending: Promise<AppendBlobClient> | undefined;
-  const sdkClient = (): Promise<AppendBlobClient> => (pending ??= makeClient(address, deps));
+  let agent: Agent | undefined;
+  const sdkClient = (): Promise<AppendBlobClient> => (pending ??= makeClient(address, deps, (chosen) => void (agent = chosen)));
   return {
     loggable: address.loggable,
     reset: async (abortSignal) => {
@@ -109,8 +142,9 @@ export function makeAppendTarget(address: BlobAddress, deps: TargetDeps): Append
       }
     },
     readLength: async (abortSignal) => (await (await sdkClient()).getProperties({ abortSignal })).contentLength ?? 0,
-    append: async (bytes, appendPosition, abortSignal) => {
-      await (await sdkClient()).appendBlock(bytes, bytes.length, { conditions: { appendPosition }, abortSignal });
+    append: async (bytes, position, signal) => {
+      const auth = await toAppendAuth(address, deps);
+      await appendBlock({ url: address.url, ...auth, ...(agent ? { agent } : {}), signal }, bytes, position);
     },
   };
 }

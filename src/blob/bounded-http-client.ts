@@ -6,7 +6,7 @@
 // response is destroyed (its connection with it) and the SDK gets no body (the status alone
 // describes the failure); a success body, which these operations never read, is dropped too. Abort signals and the pipeline's
 // timeout stop the request.
-import { request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import { request as httpRequest, type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Agent } from 'node:http';
 import { Readable } from 'node:stream';
@@ -67,19 +67,33 @@ async function toBody(body: WebResource['body']): Promise<Buffer | string | Node
   throw new Error('unsupported request body for a storage request');
 }
 
+// One request as the bounded sender takes it: from the SDK's adapter below, or built directly
+// (append-request.ts: the append, the one request per block, skips the SDK's pipeline).
+export interface BoundedRequest {
+  readonly url: URL;
+  readonly method: string;
+  readonly headers: OutgoingHttpHeaders;
+  readonly body?: Buffer | string | NodeJS.ReadableStream;
+  // The connection's agent (a proxy's, when the SDK's pipeline chose one); default: Node's global agent.
+  readonly agent?: Agent;
+  readonly signal?: AbortSignal;
+  // Milliseconds; 0 or absent: no time limit of its own.
+  readonly timeoutMs?: number;
+}
+
+// Status, headers and at most the cap of the body ('' for a success or a cut body).
+export interface BoundedResponse {
+  readonly status: number;
+  readonly headers: IncomingMessage['headers'];
+  readonly bodyText: string;
+}
+
 // Sends one request; resolves with at most `maxBodyBytes` of its response body.
-export async function sendBounded(resource: WebResource, maxBodyBytes: number = maxResponseBodyBytes): Promise<OperationResponse> {
-  const signal = resource.abortSignal;
-  if (signal?.aborted) throw abortError();
-  const url = new URL(resource.url);
-  const body = await toBody(resource.body);
-  const headers: OutgoingHttpHeaders = {};
-  for (const { name, value } of resource.headers.headersArray()) headers[name] = value;
-  if (body !== undefined && typeof (body as NodeJS.ReadableStream).pipe !== 'function' && headers['content-length'] === undefined && headers['Content-Length'] === undefined) {
-    headers['content-length'] = Buffer.byteLength(body as Buffer | string);
-  }
-  const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
-  return new Promise<OperationResponse>((resolve, reject) => {
+export function sendBoundedRequest(request: BoundedRequest, maxBodyBytes: number = maxResponseBodyBytes): Promise<BoundedResponse> {
+  const { signal, body } = request;
+  if (signal?.aborted) return Promise.reject(abortError());
+  const send = request.url.protocol === 'https:' ? httpsRequest : httpRequest;
+  return new Promise<BoundedResponse>((resolve, reject) => {
     let settled = false;
     let timer: NodeJS.Timeout | undefined;
     const cleanup = (): void => {
@@ -93,53 +107,76 @@ export async function sendBounded(resource: WebResource, maxBodyBytes: number = 
       outgoing.destroy();
       reject(error);
     };
+    const succeed = (response: BoundedResponse): void => {
+      if (settled) return;
+      settled = true;
+      cleanup();
+      resolve(response);
+    };
     const onAbort = (): void => fail(abortError());
-    const agent = resource.agent as Agent | undefined;
-    const outgoing = send(url, { method: resource.method, headers, ...(agent ? { agent } : {}) }, (response) => {
-      const status = response.statusCode ?? 0;
-      const chunks: Buffer[] = [];
-      let kept = 0;
-      let truncated = false;
-      const done = (): void => {
-        if (settled) return;
-        settled = true;
-        cleanup();
-        // A success needs only its headers; an error keeps its document for its code — unless the
-        // body was cut (no storage error document is that large: the status alone tells the failure).
-        const text = (status >= 200 && status < 300) || truncated ? '' : Buffer.concat(chunks).toString('utf8');
-        resolve({ request: resource, status, headers: toHeadersLike(response.headers), bodyAsText: text } as OperationResponse);
-      };
-      response.on('data', (chunk: Buffer) => {
-        if (truncated) return;
-        const room = maxBodyBytes - kept;
-        if (chunk.length > room) {
-          truncated = true;
-          // Nothing more is read: the rest of the body, and the connection, are thrown away.
-          response.destroy();
-          outgoing.destroy();
-          done();
-          return;
-        }
-        chunks.push(chunk);
-        kept += chunk.length;
-      });
-      response.on('end', done);
-      response.on('error', (error) => (truncated ? undefined : fail(error)));
-      response.on('close', () => {
-        if (!response.complete && !truncated) fail(Object.assign(new Error('the storage response ended early'), { code: 'ECONNRESET' }));
-      });
-    });
+    const options = { method: request.method, headers: request.headers, ...(request.agent ? { agent: request.agent } : {}) };
+    const outgoing = send(request.url, options, (response) => readBounded(response, outgoing, maxBodyBytes, succeed, fail));
     outgoing.on('error', (error) => fail(error));
     signal?.addEventListener('abort', onAbort, { once: true });
-    if (resource.timeout && resource.timeout > 0) timer = setTimeout(() => fail(timeoutError()), resource.timeout);
-    if (body === undefined) outgoing.end();
-    else if (typeof body === 'string' || Buffer.isBuffer(body)) outgoing.end(body);
+    if (request.timeoutMs && request.timeoutMs > 0) timer = setTimeout(() => fail(timeoutError()), request.timeoutMs);
+    if (body === undefined || typeof body === 'string' || Buffer.isBuffer(body)) outgoing.end(body);
     else {
-      const stream = body as NodeJS.ReadableStream;
-      stream.on('error', (error: Error) => fail(error));
-      stream.pipe(outgoing);
+      body.on('error', (error: Error) => fail(error));
+      body.pipe(outgoing);
     }
   });
+}
+
+// Reads at most `maxBodyBytes` of a response: beyond it the response and its connection are
+// destroyed and the status alone describes the failure.
+function readBounded(response: IncomingMessage, outgoing: ClientRequest, maxBodyBytes: number, succeed: (response: BoundedResponse) => void, fail: (error: Error) => void): void {
+  const status = response.statusCode ?? 0;
+  const chunks: Buffer[] = [];
+  let kept = 0;
+  let truncated = false;
+  // A success needs only its headers; an error keeps its document for its code — unless the
+  // body was cut (no storage error document is that large: the status alone tells the failure).
+  const done = (): void => succeed({ status, headers: response.headers, bodyText: (status >= 200 && status < 300) || truncated ? '' : Buffer.concat(chunks).toString('utf8') });
+  response.on('data', (chunk: Buffer) => {
+    if (truncated) return;
+    if (chunk.length > maxBodyBytes - kept) {
+      truncated = true;
+      // Nothing more is read: the rest of the body, and the connection, are thrown away.
+      response.destroy();
+      outgoing.destroy();
+      done();
+      return;
+    }
+    // A success body is never read: it is not kept either.
+    if (status < 200 || status >= 300) chunks.push(chunk);
+    kept += chunk.length;
+  });
+  response.on('end', done);
+  response.on('error', (error) => (truncated ? undefined : fail(error)));
+  response.on('close', () => {
+    if (!response.complete && !truncated) fail(Object.assign(new Error('the storage response ended early'), { code: 'ECONNRESET' }));
+  });
+}
+
+// The SDK's request through the bounded sender, answered in the SDK's response shape.
+export async function sendBounded(resource: WebResource, maxBodyBytes: number = maxResponseBodyBytes): Promise<OperationResponse> {
+  const body = await toBody(resource.body);
+  const headers: OutgoingHttpHeaders = {};
+  for (const { name, value } of resource.headers.headersArray()) headers[name] = value;
+  if (body !== undefined && typeof (body as NodeJS.ReadableStream).pipe !== 'function' && headers['content-length'] === undefined && headers['Content-Length'] === undefined) {
+    headers['content-length'] = Buffer.byteLength(body as Buffer | string);
+  }
+  const request: BoundedRequest = {
+    url: new URL(resource.url),
+    method: resource.method,
+    headers,
+    ...(body !== undefined ? { body } : {}),
+    ...(resource.agent ? { agent: resource.agent as Agent } : {}),
+    ...(resource.abortSignal ? { signal: resource.abortSignal as AbortSignal } : {}),
+    ...(resource.timeout ? { timeoutMs: resource.timeout } : {}),
+  };
+  const response = await sendBoundedRequest(request, maxBodyBytes);
+  return { request: resource, status: response.status, headers: toHeadersLike(response.headers), bodyAsText: response.bodyText } as OperationResponse;
 }
 
 // The client given to the SDK's pipeline (newPipeline(credential, { httpClient })).
