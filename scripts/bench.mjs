@@ -9,9 +9,9 @@
 //           (taskset), so a figure means the same on any machine; also BENCH_CPUS=N (targets.md: 2)
 //   --only  measure only the groups holding these figures (e.g. enable_ms_not_running,idle_rss_mb);
 //           `dispatch`, `spawn`, `burst` name the dispatch, spawn-overhead and burst figures;
+//           `--only stream` measures the streaming figures alone (BENCH_STREAM_ROUNDS, default 5)
 //   --profile  with the dispatch figures: the median ms of each step of the dispatch path over its
 //           50 runs (the daemon, launcher and wrapper mark them under RCH_DISPATCH_PROFILE)
-//           `--only stream` measures the streaming figures alone (BENCH_STREAM_ROUNDS, default 5)
 //   --zip   measure this zip instead of packaging the work tree; --tree: the work tree's dist/cli.js
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
