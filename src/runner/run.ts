@@ -260,18 +260,17 @@ export class Run extends EventEmitter<RunEvents> {
     return runAsLayer.applyRunAs(launch, runAs, { ...runEnv, ...script.env });
   }
 
-  // Sends the launch request, fenced (hardening #5): its nonce is journaled first, and the request
-  // leaves only once that journal is written, so a restarted daemon always knows of a launch that
-  // may still be on its way, and fences it (launch-fence.ts). Not fsynced: a run cut off by a reboot
-  // is never started again, so only a daemon of this boot must see it, and the kernel keeps it for
-  // that. Undefined when the run was stopped first.
+  // Sends the launch request, fenced (hardening #5): its nonce is journaled first (with the launch
+  // attempt, #startLaunch), and the request leaves only once that journal is written, so a
+  // restarted daemon always knows of a launch that may still be on its way, and fences it
+  // (launch-fence.ts). Not fsynced: a run cut off by a reboot is never started again, so only a
+  // daemon of this boot must see it, and the kernel keeps it for that. Undefined when stopped first.
   async #launch(launch: ScriptLaunch): Promise<ScriptHandle | undefined> {
     if (this.#stop) return undefined;
-    const launchNonce = newLaunchNonce();
-    await this.#transition({ launchNonce }, { durable: false });
+    const { launchNonce } = this.#journal;
     await untilAborted(this.#journalRetry, this.#preparing.signal);
     if (this.#stop) return undefined;
-    if (this.#landed?.launchNonce !== launchNonce) {
+    if (launchNonce === undefined || this.#landed?.launchNonce !== launchNonce) {
       throw new HandlerError(errorCodes.startExecution, 'the script was not started: its launch could not be recorded in the run journal');
     }
     return this.#deps.platform.processLayer.launchScript({ ...launch, launchNonce });
@@ -303,8 +302,10 @@ export class Run extends EventEmitter<RunEvents> {
     const timeout = this.#journal.timeoutInSeconds;
     const { deadline, deadlineMonotonicMs } = this.#journal;
     const launchAttempts = (this.#journal.launchAttempts ?? 0) + 1;
+    // The nonce that fences this attempt's launch (#launch) rides on the same write.
+    const attempt = { launchAttempts, launchNonce: newLaunchNonce() };
     const armsDeadline = timeout > 0 && deadline === undefined && deadlineMonotonicMs === undefined;
-    const patch = armsDeadline ? { launchAttempts, deadlineMonotonicMs: this.#deps.clock.monotonicMs() + timeout * 1000 } : { launchAttempts };
+    const patch = armsDeadline ? { ...attempt, deadlineMonotonicMs: this.#deps.clock.monotonicMs() + timeout * 1000 } : attempt;
     await this.#transition(patch, { durable: false });
     this.#armDeadline();
   }

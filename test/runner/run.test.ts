@@ -46,12 +46,12 @@ describe('Run', () => {
     processes.exit(processes.lastPid, { kind: 'exited', exitCode: 0 });
     const journal = await done;
     expect(journals.states).toEqual(['Pending', 'Running', 'Succeeded']);
-    // The second Pending write counts the launch attempt before any launch work (hardening #3);
-    // the third records the launch's nonce before the request is sent (hardening #5).
-    expect(announced).toEqual(['Pending@1', 'Pending@2', 'Pending@3', 'Running@4', 'Succeeded@5']);
+    // The second Pending write counts the launch attempt before any launch work (hardening #3) and
+    // records the nonce that fences its launch, before the request is sent (hardening #5).
+    expect(announced).toEqual(['Pending@1', 'Pending@2', 'Running@3', 'Succeeded@4']);
     expect(journals.written[1]?.launchAttempts).toBe(1);
-    expect(journals.written[2]?.launchNonce).toMatch(/^[0-9a-f]{32}$/);
-    expect(processes.launches[0]?.launchNonce).toBe(journals.written[2]?.launchNonce);
+    expect(journals.written[1]?.launchNonce).toMatch(/^[0-9a-f]{32}$/);
+    expect(processes.launches[0]?.launchNonce).toBe(journals.written[1]?.launchNonce);
     expect(journal).toMatchObject({ state: 'Succeeded', message: 'Execution completed', exitCode: 0, startTime: '2026-12-02T10:00:00Z', launchTime: '2026-12-02T10:00:00Z', endTime: '2026-12-02T10:00:01Z' });
     expect(journal.process?.pid).toBe(processes.lastPid);
   });
@@ -61,7 +61,7 @@ describe('Run', () => {
     const { done } = await started(run);
     processes.exit(processes.lastPid, { kind: 'exited', exitCode: 0 });
     await done;
-    // Pending; the launch attempt and the deadline (this boot's only); Running (the wrapper fsynced
+    // Pending; the launch attempt, its nonce and the deadline (this boot's only); Running (the wrapper fsynced
     // the same identity first); the end.
     expect(journals.written.map((journal, index) => `${journal.state}${journal.launchAttempts ? '+attempt' : ''}:${journals.durable[index] ? 'fsync' : 'kept by the kernel'}`)).toEqual([
       'Pending:fsync',
