@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { link, open, readFile, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import type { z } from 'zod';
+import type { z } from './schema.js';
 
 function tempPathFor(path: string): string {
   return join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
@@ -70,7 +70,7 @@ export async function readJsonFile(path: string): Promise<unknown> {
 export type Read<T> = { readonly kind: 'absent' } | { readonly kind: 'present'; readonly value: T } | { readonly kind: 'corrupt'; readonly reason: string };
 
 // Reads a JSON file and validates it with `schema`.
-export async function readDurableJson<T>(path: string, schema: z.ZodType<T>): Promise<Read<T>> {
+export async function readDurableJson<T>(path: string, schema: z.ZodMiniType<T>): Promise<Read<T>> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
