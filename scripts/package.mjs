@@ -84,34 +84,54 @@ const zodEnglishOnly = {
   },
 };
 
-// Bundles src/cli.ts into stage/dist: dist/cli.js (the path the shim and the daemon's argv use)
-// and chunks for what the code imports dynamically (per-command modules, winston, the storage
-// SDK), each with a linked source map (the daemon turns source maps on: src/cli.ts). Node
-// builtins stay imports; the CommonJS dependencies get a `require` for theirs.
-async function bundle(stage) {
-  const result = await esbuild.build({
-    absWorkingDir: root,
-    entryPoints: { cli: 'src/cli.ts' },
-    // Laid out as if in the tree's dist/ (then written to the stage), so that the maps name the
-    // sources as ../src/... from dist/: `<base dir>/src/handler/daemon.ts:12:5` in a stack trace.
-    outdir: path.join(root, 'dist'),
-    write: false,
-    chunkNames: 'chunks/[name]-[hash]',
-    bundle: true,
-    splitting: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node20',
-    sourcemap: 'linked',
-    sourcesContent: false,
-    banner: { js: "import { createRequire as __rchCreateRequire } from 'node:module'; const require = __rchCreateRequire(import.meta.url);" },
-    plugins: [zodEnglishOnly],
-    // Less to read and parse at each start; identifiers stay, so stack frames keep their names.
-    minifyWhitespace: true,
-    minifySyntax: true,
-    logLevel: 'warning',
-    metafile: true,
-  });
+// `enable` is an entry of its own (src/handler/commands/enable-main.ts): the CLI's import of it stays
+// an import of the file bundleEnable writes, at the path tsc gives it, so that the command the agent
+// runs on every goal state loads one file with only what it needs (none of the shared chunks,
+// which hold zod's whole core for the daemon's settings schema).
+const enableApart = {
+  name: 'enable-apart',
+  setup(build) {
+    build.onResolve({ filter: /^\.\/handler\/commands\/enable-main\.js$/ }, (args) => (args.importer === path.join(root, 'src', 'cli.ts') ? { path: args.path, external: true } : undefined));
+  },
+};
+
+// In enable's file every dynamic import is a stub that throws if ever loaded: enable never
+// decrypts, never logs through winston and never streams, and without code splitting those
+// imports would be inlined, execa, winston and all.
+const enableOnly = {
+  name: 'enable-only',
+  setup(build) {
+    build.onResolve({ filter: /.*/ }, (args) => (args.kind === 'dynamic-import' ? { path: args.path, namespace: 'not-in-enable' } : undefined));
+    build.onLoad({ filter: /.*/, namespace: 'not-in-enable' }, (args) => ({
+      contents: `throw new Error(${JSON.stringify(`${args.path} is not in the enable bundle (scripts/package.mjs)`)});\n`,
+      loader: 'js',
+    }));
+  },
+};
+
+// What both bundles share: ESM for node 20, a `require` for the CommonJS dependencies' builtins,
+// linked source maps, whitespace and syntax minified (identifiers stay: stack frames keep names).
+const bundleOptions = {
+  absWorkingDir: root,
+  // Laid out as if in the tree's dist/ (then written to the stage), so that the maps name the
+  // sources as ../src/... from dist/: `<base dir>/src/handler/daemon.ts:12:5` in a stack trace.
+  outdir: path.join(root, 'dist'),
+  write: false,
+  bundle: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  sourcemap: 'linked',
+  sourcesContent: false,
+  banner: { js: "import { createRequire as __rchCreateRequire } from 'node:module'; const require = __rchCreateRequire(import.meta.url);" },
+  minifyWhitespace: true,
+  minifySyntax: true,
+  logLevel: 'warning',
+  metafile: true,
+};
+
+// Writes a build's output files under stage/dist; returns the bytes of JS written.
+function writeOutputs(stage, result) {
   if (result.errors.length > 0) fail('esbuild failed');
   for (const file of result.outputFiles) {
     const target = path.join(stage, 'dist', path.relative(path.join(root, 'dist'), file.path));
@@ -119,8 +139,29 @@ async function bundle(stage) {
     fs.writeFileSync(target, file.contents);
   }
   const outputs = Object.entries(result.metafile.outputs).filter(([file]) => file.endsWith('.js'));
-  const bytes = outputs.reduce((sum, [, output]) => sum + output.bytes, 0);
-  log(`bundled ${outputs.length} files, ${(bytes / 1048576).toFixed(1)} MiB of JS`);
+  return { files: outputs.length, bytes: outputs.reduce((sum, [, output]) => sum + output.bytes, 0) };
+}
+
+// Bundles src/cli.ts into stage/dist: dist/cli.js (the path the shim and the daemon's argv use)
+// and chunks for what the code imports dynamically (per-command modules, winston, the storage
+// SDK), each with a linked source map (the daemon turns source maps on: src/cli.ts); and `enable`'s
+// entry, dist/handler/commands/enable-main.js, in one file. Node builtins stay imports; the
+// CommonJS dependencies get a `require` for theirs.
+async function bundle(stage) {
+  const main = writeOutputs(stage, await esbuild.build({
+    ...bundleOptions,
+    entryPoints: { cli: 'src/cli.ts' },
+    chunkNames: 'chunks/[name]-[hash]',
+    splitting: true,
+    plugins: [zodEnglishOnly, enableApart],
+  }));
+  const enable = writeOutputs(stage, await esbuild.build({
+    ...bundleOptions,
+    entryPoints: { 'handler/commands/enable-main': 'src/handler/commands/enable-main.ts' },
+    splitting: false,
+    plugins: [zodEnglishOnly, enableOnly],
+  }));
+  log(`bundled ${main.files + enable.files} files, ${((main.bytes + enable.bytes) / 1048576).toFixed(1)} MiB of JS (enable: ${(enable.bytes / 1024).toFixed(0)} KiB)`);
 }
 
 // The command catalogue (src/runner/sources/catalogue.ts reads it from dist/runner/commands/):

@@ -5,7 +5,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { errorCodes, HandlerError, toErrorMessage } from '../errors.js';
-import { z } from '../util/schema.js';
+import * as z from '../util/schema.js';
 
 export const handlerEnvironmentFileName = 'HandlerEnvironment.json';
 

@@ -2,7 +2,7 @@
 // RUNCOMMAND_HANDLER_* environment variables (the daemon inherits them from `enable`).
 import { resolve } from 'node:path';
 import { defaultImdsEndpoint } from '../util/imds.js';
-import { z } from '../util/schema.js';
+import * as z from '../util/schema.js';
 
 export const defaultOptions = {
   // Run commands running at once (Azure's per-VM maximum).

@@ -1,6 +1,6 @@
 // The crash-safe run journal: the run's whole state, persisted (by the run store) before every
 // change is announced, so a restarted daemon knows every run's state, process identity and deadline.
-import { z } from '../util/schema.js';
+import * as z from '../util/schema.js';
 import { processIdentitySchema } from './process-contract.js';
 import { runStates, type RunState } from './run-state.js';
 

@@ -3,7 +3,7 @@
 // side by side (process.linux.ts, process.windows.ts); the readers here are the only code that
 // parses process.json and exit-status.json, which both wrappers write in the same shape.
 import { readFile } from 'node:fs/promises';
-import { z } from '../util/schema.js';
+import * as z from '../util/schema.js';
 import { runFiles, toRunFilePath } from './run-directory.js';
 import type { Read } from '../util/atomic-file.js';
 

@@ -10,7 +10,7 @@ import { isValidName } from '../../config/run-command.js';
 import { isActiveJournal, journalSchema, type RunJournal } from '../../runner/journal.js';
 import { toRunFilePath } from '../../runner/run-directory.js';
 import { readDurableJson, writeFileAtomic, type Read } from '../../util/atomic-file.js';
-import { z } from '../../util/schema.js';
+import * as z from '../../util/schema.js';
 
 const recordSchema = z.object({
   name: z.string(),

@@ -2,7 +2,7 @@
 // before old uninstall), so that uninstall keeps the state the new version uses.
 import { unlink } from 'node:fs/promises';
 import { readJsonFile, writeFileAtomic } from '../../util/atomic-file.js';
-import { z } from '../../util/schema.js';
+import * as z from '../../util/schema.js';
 import type { RunStore } from './run-store.js';
 
 const markerSchema = z.object({ from: z.string(), to: z.string(), at: z.number() });

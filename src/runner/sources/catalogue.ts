@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SettingsError } from '../../errors.js';
 import { packageRoot } from '../../util/package-root.js';
-import { z } from '../../util/schema.js';
+import * as z from '../../util/schema.js';
 import type { PlatformName } from '../platform-contract.js';
 
 // The copy the build makes (also under vitest), at the same place in the package.
