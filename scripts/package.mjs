@@ -95,13 +95,20 @@ const enableApart = {
   },
 };
 
-// In enable's file every dynamic import is a stub that throws if ever loaded: enable never
-// decrypts, never logs through winston and never streams, and without code splitting those
-// imports would be inlined, execa, winston and all.
+// In enable's file every dynamic import of a module (not of a Node builtin) is a stub that throws
+// if ever loaded: enable never decrypts, never logs through winston and never streams, and without
+// code splitting those imports would be inlined, execa, winston and all. And this zip is Linux's:
+// the Windows platform value (src/platform/select.ts) is left out of it, with the node:crypto its
+// named pipe's name needs.
 const enableOnly = {
   name: 'enable-only',
   setup(build) {
-    build.onResolve({ filter: /.*/ }, (args) => (args.kind === 'dynamic-import' ? { path: args.path, namespace: 'not-in-enable' } : undefined));
+    build.onResolve({ filter: /.*/ }, (args) => {
+      if (args.kind === 'dynamic-import' && !args.path.startsWith('node:')) return { path: args.path, namespace: 'not-in-enable' };
+      if (args.importer === path.join(root, 'src', 'platform', 'select.ts') && args.path === './windows.js') return { path: args.path, namespace: 'linux-zip' };
+      return undefined;
+    });
+    build.onLoad({ filter: /.*/, namespace: 'linux-zip' }, () => ({ contents: 'export const windowsPlatform = undefined;\n', loader: 'js' }));
     build.onLoad({ filter: /.*/, namespace: 'not-in-enable' }, (args) => ({
       contents: `throw new Error(${JSON.stringify(`${args.path} is not in the enable bundle (scripts/package.mjs)`)});\n`,
       loader: 'js',

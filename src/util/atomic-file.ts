@@ -1,11 +1,16 @@
 // Durable file writes: temp file in the same directory, fsync, rename (conventions: durable files).
-import { randomBytes } from 'node:crypto';
 import { link, open, readFile, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type * as z from './schema.js';
 
+let tempCounter = 0;
+
+// A temp name no other writer uses: this process's id, the monotonic clock and a counter (the file
+// is created exclusively, 'wx', all the same). Not node:crypto: loading it costs `enable`, which
+// writes a status file on every goal state, more than all its own work.
 function tempPathFor(path: string): string {
-  return join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  tempCounter = (tempCounter + 1) % 0x10000;
+  return join(dirname(path), `.${basename(path)}.${process.pid.toString(36)}${process.hrtime.bigint().toString(36)}${tempCounter.toString(36)}.tmp`);
 }
 
 export interface WriteOptions {
