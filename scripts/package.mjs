@@ -95,20 +95,23 @@ const enableApart = {
   },
 };
 
+// This zip is Linux's: the Windows platform value (src/platform/select.ts chooses it on win32
+// only) is left out of it, with its process layer, RunAs, decryption and node:crypto.
+const linuxOnly = {
+  name: 'linux-only',
+  setup(build) {
+    build.onResolve({ filter: /^\.\/windows\.js$/ }, (args) => (args.importer === path.join(root, 'src', 'platform', 'select.ts') ? { path: args.path, namespace: 'linux-zip' } : undefined));
+    build.onLoad({ filter: /.*/, namespace: 'linux-zip' }, () => ({ contents: 'export const windowsPlatform = undefined;\n', loader: 'js' }));
+  },
+};
+
 // In enable's file every dynamic import of a module (not of a Node builtin) is a stub that throws
 // if ever loaded: enable never decrypts, never logs through winston and never streams, and without
-// code splitting those imports would be inlined, execa, winston and all. And this zip is Linux's:
-// the Windows platform value (src/platform/select.ts) is left out of it, with the node:crypto its
-// named pipe's name needs.
+// code splitting those imports would be inlined, execa, winston and all.
 const enableOnly = {
   name: 'enable-only',
   setup(build) {
-    build.onResolve({ filter: /.*/ }, (args) => {
-      if (args.kind === 'dynamic-import' && !args.path.startsWith('node:')) return { path: args.path, namespace: 'not-in-enable' };
-      if (args.importer === path.join(root, 'src', 'platform', 'select.ts') && args.path === './windows.js') return { path: args.path, namespace: 'linux-zip' };
-      return undefined;
-    });
-    build.onLoad({ filter: /.*/, namespace: 'linux-zip' }, () => ({ contents: 'export const windowsPlatform = undefined;\n', loader: 'js' }));
+    build.onResolve({ filter: /.*/ }, (args) => (args.kind === 'dynamic-import' && !args.path.startsWith('node:') ? { path: args.path, namespace: 'not-in-enable' } : undefined));
     build.onLoad({ filter: /.*/, namespace: 'not-in-enable' }, (args) => ({
       contents: `throw new Error(${JSON.stringify(`${args.path} is not in the enable bundle (scripts/package.mjs)`)});\n`,
       loader: 'js',
@@ -160,13 +163,13 @@ async function bundle(stage) {
     entryPoints: { cli: 'src/cli.ts' },
     chunkNames: 'chunks/[name]-[hash]',
     splitting: true,
-    plugins: [zodEnglishOnly, enableApart],
+    plugins: [zodEnglishOnly, linuxOnly, enableApart],
   }));
   const enable = writeOutputs(stage, await esbuild.build({
     ...bundleOptions,
     entryPoints: { 'handler/commands/enable-main': 'src/handler/commands/enable-main.ts' },
     splitting: false,
-    plugins: [zodEnglishOnly, enableOnly],
+    plugins: [zodEnglishOnly, linuxOnly, enableOnly],
   }));
   log(`bundled ${main.files + enable.files} files, ${((main.bytes + enable.bytes) / 1048576).toFixed(1)} MiB of JS (enable: ${(enable.bytes / 1024).toFixed(0)} KiB)`);
 }
