@@ -132,9 +132,12 @@ export class Daemon {
     if (this.#stopping) return this.stopped;
     this.#stopping = true;
     await this.#watcher?.close();
-    this.#endpoint?.close();
+    // An update's next daemon takes over at once; an uninstall, which removes the state once no
+    // daemon answers, must not see this one gone while it still writes its canceled runs' state.
+    if (!cancelRuns) this.#endpoint?.close();
     clearInterval(this.#retention);
     await this.#runs.stop(cancelRuns);
+    if (cancelRuns) this.#endpoint?.close();
     this.#deps.log.info('daemon stopped', { cancelRuns });
     this.#resolveStopped();
   }
