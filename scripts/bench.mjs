@@ -7,7 +7,8 @@
 // Usage: node scripts/bench.mjs [--cpus N] [--only figure1,figure2,...] [--zip PATH | --tree]
 //   --cpus  pin the bench, the daemon, the scripts, Azurite and every baseline to CPUs 0..N-1
 //           (taskset), so a figure means the same on any machine; also BENCH_CPUS=N (targets.md: 2)
-//   --only  measure only the groups holding these figures (e.g. enable_ms_not_running,idle_rss_mb)
+//   --only  measure only the groups holding these figures (e.g. enable_ms_not_running,idle_rss_mb);
+//           `enable` and `idle` name the enable and the idle figures
 //   --zip   measure this zip instead of packaging the work tree; --tree: the work tree's dist/cli.js
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -55,13 +56,19 @@ function parseBenchArgs(argv) {
   const options = { only: undefined, zip: undefined, tree: false };
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i];
-    if (arg === '--only') options.only = new Set(argv[(i += 1)].split(','));
-    else if (arg.startsWith('--only=')) options.only = new Set(arg.slice('--only='.length).split(','));
+    if (arg === '--only') options.only = toFigureNames(argv[(i += 1)]);
+    else if (arg.startsWith('--only=')) options.only = toFigureNames(arg.slice('--only='.length));
     else if (arg === '--zip') options.zip = argv[(i += 1)];
     else if (arg === '--tree') options.tree = true;
     else throw new Error(`bench: unknown argument ${arg}`);
   }
   return options;
+}
+
+// The figures of an --only list, its group names (enable, idle) expanded.
+function toFigureNames(list) {
+  const groups = { enable: ['enable_ms_running', 'enable_ms_not_running'], idle: ['idle_rss_mb', 'idle_cpu_pct'] };
+  return new Set(list.split(',').flatMap((name) => groups[name] ?? [name]));
 }
 
 // True when any of these figures is asked for (all are without --only).
