@@ -19,18 +19,13 @@ export async function waitForDaemonGone(context: HandlerContext, timeoutMs: numb
   return false;
 }
 
-// V8's young generation may grow to 16 MiB per semi-space, and an idle daemon keeps those pages:
-// 1 MiB keeps the idle daemon ≈ 6 MB smaller (idle_rss_mb); the daemon's allocations are small and
-// short-lived (output goes to files, uploads stream from them), so scavenges stay cheap.
-export const daemonNodeFlags: readonly string[] = ['--max-semi-space-size=1'];
-
 // Starts the daemon in its own session, detached from the agent's process group, with its own
 // stdout/stderr (a file in the log folder), so it holds none of the agent's capture files.
 export async function spawnDaemon(context: HandlerContext): Promise<void> {
   await mkdir(context.paths.logFolder, { recursive: true });
   const out = openSync(join(context.paths.logFolder, 'daemon.out'), 'a', 0o644);
   try {
-    const child = spawn(process.execPath, [...daemonNodeFlags, cliPath, 'daemon', '--handler-environment', context.paths.handlerEnvironmentPath], {
+    const child = spawn(process.execPath, [cliPath, 'daemon', '--handler-environment', context.paths.handlerEnvironmentPath], {
       detached: true,
       stdio: ['ignore', out, out],
       cwd: packageRoot,
