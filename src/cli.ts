@@ -21,6 +21,11 @@ const operator: Entry = async (args, explicit) => {
   const { runOperatorCommand } = await import('./handler/cli/operator.js');
   return runOperatorCommand(args, explicit, process.env);
 };
+// `enable` runs on every goal state: its own entry (a file of its own in the package).
+const enable: Entry = async (_args, explicit) => {
+  const { runEnableCommand } = await import('./handler/commands/enable-main.js');
+  return runEnableCommand(explicit, process.env);
+};
 const help: Entry = async (args) => {
   process.stdout.write(`${usage}\n`);
   return args.command === 'help' ? 0 : 2;
@@ -29,7 +34,7 @@ const help: Entry = async (args) => {
 // Every command, one row each; modules load per command, so `enable` starts fast.
 const commands: Readonly<Record<string, Entry>> = {
   install: lifecycle,
-  enable: lifecycle,
+  enable,
   disable: lifecycle,
   uninstall: lifecycle,
   update: lifecycle,

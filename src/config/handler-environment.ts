@@ -4,8 +4,8 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { z } from 'zod';
 import { errorCodes, HandlerError, toErrorMessage } from '../errors.js';
+import * as z from '../util/schema.js';
 
 export const handlerEnvironmentFileName = 'HandlerEnvironment.json';
 
@@ -25,18 +25,18 @@ export interface ReadHandlerEnvironmentOptions {
 }
 
 // Optional strings: null and '' (the Windows agent's empty extras) mean absent.
-const optionalText = z
-  .string()
-  .nullish()
-  .transform((value) => (value === null || value === '' ? undefined : value));
+const optionalText = z.pipe(
+  z.nullish(z.string()),
+  z.transform((value: string | null | undefined) => (value === null || value === '' ? undefined : value)),
+);
 const folder = z
   .string({ error: (issue) => (issue.input == null ? 'is required' : 'must be a string') })
-  .min(1, { error: 'must not be empty' });
+  .check(z.minLength(1, { error: 'must not be empty' }));
 // `"version": 1.0` is a number in the agent's file; keep the familiar "1.0" spelling.
-const version = z
-  .union([z.string(), z.number()])
-  .nullish()
-  .transform((value) => (typeof value === 'number' ? (Number.isInteger(value) ? value.toFixed(1) : String(value)) : (value ?? undefined)));
+const version = z.pipe(
+  z.nullish(z.union([z.string(), z.number()])),
+  z.transform((value: string | number | null | undefined) => (typeof value === 'number' ? (Number.isInteger(value) ? value.toFixed(1) : String(value)) : (value ?? undefined))),
+);
 
 const fileSchema = z
   .array(
@@ -54,7 +54,7 @@ const fileSchema = z
     }),
     { error: 'must be a JSON array of one object' },
   )
-  .length(1, { error: 'must be a JSON array of exactly one object' });
+  .check(z.length(1, { error: 'must be a JSON array of exactly one object' }));
 
 // First HandlerEnvironment.json among candidates, each a file path or a directory holding one.
 export async function findHandlerEnvironment(candidates: string[]): Promise<string | undefined> {

@@ -1,8 +1,8 @@
 // The handler's own tunables, with their defaults written once, as data. They come from
 // RUNCOMMAND_HANDLER_* environment variables (the daemon inherits them from `enable`).
 import { resolve } from 'node:path';
-import { z } from 'zod';
 import { defaultImdsEndpoint } from '../util/imds.js';
+import * as z from '../util/schema.js';
 
 export const defaultOptions = {
   // Run commands running at once (Azure's per-VM maximum).
@@ -42,21 +42,23 @@ export interface Options {
   readonly powerShellPath?: string;
 }
 
-const positiveInt = z.coerce.number().int().positive();
-const nonNegativeInt = z.coerce.number().int().nonnegative();
+// A whole number from an environment variable's text, with its bounds.
+const positiveInt = (...checks: Array<z.core.$ZodCheck<number>>) => z.optional(z.coerce.number().check(z.int(), z.positive(), ...checks));
+const nonNegativeInt = () => z.optional(z.coerce.number().check(z.int(), z.nonnegative()));
+const text = () => z.optional(z.string().check(z.minLength(1)));
 
 const envSchema = z.object({
-  RUNCOMMAND_HANDLER_CONCURRENCY: positiveInt.max(1000).optional(),
-  RUNCOMMAND_HANDLER_STATUS_INTERVAL_MS: positiveInt.min(100).optional(),
-  RUNCOMMAND_HANDLER_KILL_GRACE_MS: nonNegativeInt.optional(),
-  RUNCOMMAND_HANDLER_SETTINGS_SETTLE_MS: nonNegativeInt.optional(),
-  RUNCOMMAND_HANDLER_DEPENDENCY_WAIT_MS: nonNegativeInt.optional(),
-  RUNCOMMAND_HANDLER_MAX_OUTPUT_BYTES: positiveInt.min(4096).optional(),
-  RUNCOMMAND_HANDLER_STATE_DIR: z.string().min(1).optional(),
-  RUNCOMMAND_HANDLER_CERT_DIR: z.string().min(1).optional(),
-  RUNCOMMAND_HANDLER_WORK_DIR: z.string().min(1).optional(),
-  RUNCOMMAND_HANDLER_IMDS_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
-  RUNCOMMAND_HANDLER_PWSH: z.string().min(1).optional(),
+  RUNCOMMAND_HANDLER_CONCURRENCY: positiveInt(z.lte(1000)),
+  RUNCOMMAND_HANDLER_STATUS_INTERVAL_MS: positiveInt(z.gte(100)),
+  RUNCOMMAND_HANDLER_KILL_GRACE_MS: nonNegativeInt(),
+  RUNCOMMAND_HANDLER_SETTINGS_SETTLE_MS: nonNegativeInt(),
+  RUNCOMMAND_HANDLER_DEPENDENCY_WAIT_MS: nonNegativeInt(),
+  RUNCOMMAND_HANDLER_MAX_OUTPUT_BYTES: positiveInt(z.gte(4096)),
+  RUNCOMMAND_HANDLER_STATE_DIR: text(),
+  RUNCOMMAND_HANDLER_CERT_DIR: text(),
+  RUNCOMMAND_HANDLER_WORK_DIR: text(),
+  RUNCOMMAND_HANDLER_IMDS_ENDPOINT: z.optional(z.url({ protocol: /^https?$/ })),
+  RUNCOMMAND_HANDLER_PWSH: text(),
 });
 
 // Reads the options from an environment; an invalid value names the variable and is an error.

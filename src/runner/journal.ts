@@ -1,6 +1,6 @@
 // The crash-safe run journal: the run's whole state, persisted (by the run store) before every
 // change is announced, so a restarted daemon knows every run's state, process identity and deadline.
-import { z } from 'zod';
+import * as z from '../util/schema.js';
 import { processIdentitySchema } from './process-contract.js';
 import { runStates, type RunState } from './run-state.js';
 
@@ -8,42 +8,42 @@ export const journalSchema = z.object({
   version: z.literal(1),
   runId: z.string(),
   name: z.string(),
-  seq: z.number().int(),
+  seq: z.int(),
   state: z.enum(runStates),
   message: z.string(),
-  exitCode: z.number().int(),
+  exitCode: z.int(),
   // RFC 3339 UTC to the second: when the run was accepted (run-command.md §6); '' only in journals
   // written before that rule.
   startTime: z.string(),
   // RFC 3339 UTC to the second: when the script was launched (absent until then); the events'
   // duration is measured from it.
-  launchTime: z.string().optional(),
+  launchTime: z.optional(z.string()),
   endTime: z.string(),
   bootId: z.string(),
   settingsFile: z.string(),
-  timeoutInSeconds: z.number().int(),
+  timeoutInSeconds: z.int(),
   asyncExecution: z.boolean(),
   treatFailureAsDeploymentFailure: z.boolean(),
   // The handler itself failed (invalid settings, download, …): the events report it as an Error
   // (the top-level status is `success` all the same, run-command.md §6).
   handlerFailure: z.boolean(),
-  process: processIdentitySchema.optional(),
+  process: z.optional(processIdentitySchema),
   // When the run times out, on the monotonic clock of its boot (TimerClock.monotonicMs): a wall-clock
   // step (NTP, a VM resume) changes nothing; a different boot ends the run anyway.
-  deadlineMonotonicMs: z.number().optional(),
+  deadlineMonotonicMs: z.optional(z.number()),
   // Epoch milliseconds at which the run times out: written by earlier versions, still honoured.
-  deadline: z.number().optional(),
+  deadline: z.optional(z.number()),
   // Why termination was requested, written before the signal is sent.
-  stopRequest: z.object({ kind: z.enum(['timed-out', 'canceled']), reason: z.string() }).optional(),
+  stopRequest: z.optional(z.object({ kind: z.enum(['timed-out', 'canceled']), reason: z.string() })),
   // Bytes of each output file known to be in its append blob (issue 4); present when the run streams.
-  uploads: z.object({ stdout: z.number().int().nonnegative().optional(), stderr: z.number().int().nonnegative().optional() }).optional(),
+  uploads: z.optional(z.object({ stdout: z.optional(z.int().check(z.nonnegative())), stderr: z.optional(z.int().check(z.nonnegative())) })),
   // How many times the launch work (preparation, blob creation, launch) was begun, persisted before
   // it begins: a run whose launch keeps killing the daemon is ended by recovery, not retried forever.
-  launchAttempts: z.number().int().nonnegative().optional(),
+  launchAttempts: z.optional(z.int().check(z.nonnegative())),
   // The nonce of the latest launch request, persisted before the request is sent (hardening #5):
   // recovery fences it (launch-fence.ts) so the run never starts twice. Absent in earlier versions'
   // journals and until the first launch.
-  launchNonce: z.string().regex(/^[0-9a-f]{1,64}$/).optional(),
+  launchNonce: z.optional(z.string().check(z.regex(/^[0-9a-f]{1,64}$/))),
 });
 
 // A run still Pending whose launch was begun this many times is not begun again (recovery.ts).

@@ -3,7 +3,7 @@
 // side by side (process.linux.ts, process.windows.ts); the readers here are the only code that
 // parses process.json and exit-status.json, which both wrappers write in the same shape.
 import { readFile } from 'node:fs/promises';
-import { z } from 'zod';
+import * as z from '../util/schema.js';
 import { runFiles, toRunFilePath } from './run-directory.js';
 import type { Read } from '../util/atomic-file.js';
 
@@ -78,14 +78,14 @@ export interface ProcessLayer {
   readBootId(): string;
 }
 
-const pidSchema = z.number().int().positive();
-const startTimeSchema = z.string().regex(/^\d+$/);
+const pidSchema = z.int().check(z.positive());
+const startTimeSchema = z.string().check(z.regex(/^\d+$/));
 export const processIdentitySchema = z.object({ wrapperPid: pidSchema, pid: pidSchema, pgid: pidSchema, startTime: startTimeSchema, wrapperStartTime: startTimeSchema });
-const outputSchema = z.object({ stdoutDropped: z.number().int().nonnegative(), stderrDropped: z.number().int().nonnegative(), lowSpace: z.boolean() });
+const outputSchema = z.object({ stdoutDropped: z.int().check(z.nonnegative()), stderrDropped: z.int().check(z.nonnegative()), lowSpace: z.boolean() });
 const exitStatusSchema = z.union([
-  z.object({ exitCode: z.number().int(), output: outputSchema.optional() }),
-  z.object({ signal: z.number().int(), output: outputSchema.optional() }),
-  z.object({ execError: z.number().int() }),
+  z.object({ exitCode: z.int(), output: z.optional(outputSchema) }),
+  z.object({ signal: z.int(), output: z.optional(outputSchema) }),
+  z.object({ execError: z.int() }),
 ]);
 
 // The wrapper's record of how the script ended: absent while there is none.

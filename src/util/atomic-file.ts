@@ -1,18 +1,16 @@
 // Durable file writes: temp file in the same directory, fsync, rename (conventions: durable files).
-import { randomBytes } from 'node:crypto';
 import { link, open, readFile, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import type { z } from 'zod';
+import type * as z from './schema.js';
 
-// Temp names unique to this process (its pid and a random tag drawn once: a crashed process's
-// leftover with a reused pid after a reboot cannot collide) and to each write (a counter): no CSPRNG
-// call per write, which cost ≈ 0.15 ms of the daemon's thread on a busy 2-CPU machine (issue 16).
-const processTag = `${process.pid}.${randomBytes(4).toString('hex')}`;
 let tempCounter = 0;
 
+// A temp name no other writer uses: this process's id, the monotonic clock and a counter (the file
+// is created exclusively, 'wx', all the same). Not node:crypto: loading it costs `enable`, which
+// writes a status file on every goal state, more than all its own work.
 function tempPathFor(path: string): string {
-  tempCounter = (tempCounter + 1) % Number.MAX_SAFE_INTEGER;
-  return join(dirname(path), `.${basename(path)}.${processTag}.${tempCounter.toString(36)}.tmp`);
+  tempCounter = (tempCounter + 1) % 0x10000;
+  return join(dirname(path), `.${basename(path)}.${process.pid.toString(36)}${process.hrtime.bigint().toString(36)}${tempCounter.toString(36)}.tmp`);
 }
 
 export interface WriteOptions {
@@ -77,7 +75,7 @@ export async function readJsonFile(path: string): Promise<unknown> {
 export type Read<T> = { readonly kind: 'absent' } | { readonly kind: 'present'; readonly value: T } | { readonly kind: 'corrupt'; readonly reason: string };
 
 // Reads a JSON file and validates it with `schema`.
-export async function readDurableJson<T>(path: string, schema: z.ZodType<T>): Promise<Read<T>> {
+export async function readDurableJson<T>(path: string, schema: z.ZodMiniType<T>): Promise<Read<T>> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');

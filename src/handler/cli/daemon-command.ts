@@ -1,12 +1,21 @@
-// `daemon`: in the foreground, on the agent's layout or (`--local`) on ./.runcommand.
+// `daemon`: in the foreground, on the agent's layout or (`--local`) on ./.runcommand. The control
+// endpoint is bound first, then the daemon's modules load (daemon-endpoint.ts): a lifecycle
+// command that started this daemon gets its answer without waiting for them.
 import { loadHandlerContext } from '../infra/context.js';
-import { runDaemon } from '../commands/daemon.js';
-import { ensureLocalLayout } from './local-layout.js';
+import { DaemonEndpoint, toHello } from '../infra/daemon-endpoint.js';
+import { DaemonAlreadyRunning } from '../infra/ipc.js';
 
 // Starts the daemon; with `local` it creates the local layout first and also logs to the console.
 export async function runDaemonCommand(explicit: string | undefined, local: boolean, env: NodeJS.ProcessEnv): Promise<number> {
-  const path = local ? (await ensureLocalLayout(process.cwd())).handlerEnvironmentPath : explicit;
+  const path = local ? (await (await import('./operator.js')).ensureLocalLayout(process.cwd())).handlerEnvironmentPath : explicit;
   const context = await loadHandlerContext(path, env);
   if (local) process.stdout.write(`runcommand-handler: serving ${context.paths.configFolder}\n`);
-  return runDaemon(context, env, { console: local });
+  // The state folder first, root-only: the daemon's socket and lock live in it (ipc.ts).
+  await context.store.ensure();
+  const endpoint = await DaemonEndpoint.bind(context.daemonAddress, toHello(context)).catch((error: unknown) => {
+    if (error instanceof DaemonAlreadyRunning) return 'already-running' as const;
+    throw error;
+  });
+  const { runDaemon } = await import('../commands/daemon.js');
+  return runDaemon(context, env, { console: local, endpoint });
 }

@@ -5,6 +5,10 @@ import { runLogs } from './logs.js';
 import { runStatus } from './status.js';
 import { runSubmit } from './submit.js';
 
+// `daemon --local` gets the local layout from here: this module is loaded on its own already, and
+// the daemon's command stays light until its endpoint is up (daemon-command.ts).
+export { ensureLocalLayout };
+
 interface OperatorArgs {
   readonly command: string;
   readonly positional: readonly string[];

@@ -3,16 +3,22 @@ import { toErrorMessage } from '../../errors.js';
 import { systemClock } from '../../util/time.js';
 import type { HandlerContext } from '../infra/context.js';
 import { Daemon } from '../daemon/daemon.js';
+import type { DaemonEndpoint } from '../infra/daemon-endpoint.js';
 import { DaemonAlreadyRunning } from '../infra/ipc.js';
-import { makeDaemonLog } from '../infra/logger.js';
+import { makeDaemonLog } from '../infra/daemon-log.js';
+import type { Log } from '../infra/logger.js';
 import { Redactor } from '../infra/redact.js';
 import { makeRunDeps } from '../daemon/run-deps.js';
 
 // Runs the daemon until it is asked to stop; returns the process exit code.
-export async function runDaemon(context: HandlerContext, env: NodeJS.ProcessEnv, options: { console: boolean }): Promise<number> {
+// `endpoint`: the control endpoint daemon-command.ts bound before loading this module, or that it
+// found another daemon serving (none: start() binds it).
+export async function runDaemon(context: HandlerContext, env: NodeJS.ProcessEnv, options: { console: boolean; endpoint?: DaemonEndpoint | 'already-running' }): Promise<number> {
   const redactor = new Redactor();
   const log = await makeDaemonLog(context.paths.logFolder, redactor, { console: options.console });
-  const daemon = new Daemon({ context, log, redactor, clock: systemClock, runDeps: makeRunDeps(context, env, (text) => redactor.redact(text)) });
+  if (options.endpoint === 'already-running') return alreadyRunning(log);
+  const endpoint = options.endpoint === undefined ? {} : { endpoint: options.endpoint };
+  const daemon = new Daemon({ context, log, redactor, clock: systemClock, runDeps: makeRunDeps(context, env, (text) => redactor.redact(text)), ...endpoint });
   // The daemon must keep serving every other run command whatever one of them does.
   process.on('unhandledRejection', (reason) => log.error('unhandled rejection', { error: toErrorMessage(reason) }));
   process.on('uncaughtException', (error) => log.error('uncaught exception', { error: toErrorMessage(error), stack: error.stack }));
@@ -21,14 +27,18 @@ export async function runDaemon(context: HandlerContext, env: NodeJS.ProcessEnv,
     await daemon.start();
   } catch (error) {
     if (!(error instanceof DaemonAlreadyRunning)) throw error;
-    log.info('another daemon already serves this install; exiting');
-    await log.close();
-    return 0;
+    return alreadyRunning(log);
   }
   // Once per daemon: which path decrypts protected settings (it starts the libcrypto helper).
   void context.platform.describeDecryptionPath().then((path) => log.info('protected settings decryption', { path })).catch(() => undefined);
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => void daemon.stop(false));
   await daemon.stopped;
+  await log.close();
+  return 0;
+}
+
+async function alreadyRunning(log: Log & { close(): Promise<void> }): Promise<number> {
+  log.info('another daemon already serves this install; exiting');
   await log.close();
   return 0;
 }

@@ -1,7 +1,6 @@
 // The daemon's composition root: wires the watcher, the control endpoint, the scheduler, runs,
 // status files and the log together. Decisions about one run command are serialised per name.
 import { mkdir, stat } from 'node:fs/promises';
-import type { Server } from 'node:net';
 import { basename, join } from 'node:path';
 import type { RunCommand } from '../../config/run-command.js';
 import { parseSettingsFileName, toSettingsFileName } from '../../config/settings-file.js';
@@ -17,7 +16,7 @@ import type { Clock } from '../../util/time.js';
 import { listCurrentSettings, SettingsFiles } from '../agent/settings-folder.js';
 import { makeNotRunStatus, readStatusFile, reconcileStatusFile, writeStatusFileIfMissing } from '../agent/status-file.js';
 import type { HandlerContext } from '../infra/context.js';
-import { serveDaemon } from '../infra/daemon-client.js';
+import { DaemonEndpoint, toHello } from '../infra/daemon-endpoint.js';
 import { isPathnameSocket } from '../infra/ipc.js';
 import { stopLegacyDaemons } from '../infra/legacy-daemon.js';
 import type { Log } from '../infra/logger.js';
@@ -40,6 +39,9 @@ export interface DaemonDeps {
   readonly redactor: Redactor;
   readonly clock: Clock;
   readonly runDeps: RunDeps;
+  // The control endpoint, when it was bound before the daemon loaded (daemon-endpoint.ts);
+  // else start() binds it.
+  readonly endpoint?: DaemonEndpoint;
 }
 
 export class Daemon {
@@ -52,7 +54,7 @@ export class Daemon {
   readonly #scheduler: Scheduler;
   // Which settings files configFolder holds, by name (older ones go once a newer one is accepted).
   readonly #settingsFiles: SettingsFiles;
-  #server: Server | undefined;
+  #endpoint: DaemonEndpoint | undefined;
   #watcher: SettingsWatcher | undefined;
   #retention: NodeJS.Timeout | undefined;
   // What Microsoft's handler ran, when its install directory is next to ours (read at start).
@@ -87,8 +89,9 @@ export class Daemon {
     const { paths, store } = context;
     // The state folder first, root-only: the daemon's socket and lock live in it (ipc.ts).
     await store.ensure();
-    this.#server = await serveDaemon(context.daemonAddress, {
-      hello: async () => ({ pid: process.pid, version: context.version, configFolder: paths.configFolder }),
+    this.#endpoint = this.#deps.endpoint ?? (await DaemonEndpoint.bind(context.daemonAddress, toHello(context)));
+    this.#endpoint.attach({
+      hello: async () => toHello(context),
       // Answered at once: `enable` must not wait for a superseded run to die.
       enable: async ({ name, seq, agentEnv }) => {
         if (agentEnv !== undefined) this.#agentEnv = agentEnv;
@@ -133,9 +136,12 @@ export class Daemon {
     if (this.#stopping) return this.stopped;
     this.#stopping = true;
     await this.#watcher?.close();
-    this.#server?.close();
+    // An update's next daemon takes over at once; an uninstall, which removes the state once no
+    // daemon answers, must not see this one gone while it still writes its canceled runs' state.
+    if (!cancelRuns) this.#endpoint?.close();
     clearInterval(this.#retention);
     await this.#runs.stop(cancelRuns);
+    if (cancelRuns) this.#endpoint?.close();
     this.#deps.log.info('daemon stopped', { cancelRuns });
     this.#resolveStopped();
   }

@@ -9,7 +9,6 @@
 // install is decided by a lock file (daemon-lock.ts), never by whether the socket name is taken.
 // Every request still carries a token the daemon writes into the state folder (0600), read only by
 // root. What the requests mean is daemon-client.ts's business.
-import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmod, lstat, mkdir, readFile, unlink } from 'node:fs/promises';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
@@ -58,9 +57,18 @@ export async function isTrustedEndpoint(address: IpcAddress): Promise<boolean> {
   }
 }
 
-function isAuthorised(request: { token?: unknown }, token: Buffer): boolean {
-  const given = Buffer.from(typeof request.token === 'string' ? request.token : '');
-  return given.length === token.length && timingSafeEqual(given, token);
+// The daemon's side: node:crypto is loaded here, when a server starts, and not by the clients
+// (`enable` runs on every goal state, and loading node:crypto costs it more than its own work).
+async function makeToken(): Promise<{ token: Buffer; isAuthorised(request: { token?: unknown }): boolean }> {
+  const { randomBytes, timingSafeEqual } = await import('node:crypto');
+  const token = Buffer.from(randomBytes(32).toString('hex'));
+  return {
+    token,
+    isAuthorised: (request) => {
+      const given = Buffer.from(typeof request.token === 'string' ? request.token : '');
+      return given.length === token.length && timingSafeEqual(given, token);
+    },
+  };
 }
 
 // What one local user can make the daemon hold (issue: hardening #4). Every connection is
@@ -77,7 +85,7 @@ export interface IpcLimits {
 
 export const defaultIpcLimits: IpcLimits = Object.freeze({ maxConnections: 32, maxRequestBytes: 4 * 1024, requestTimeoutMs: 5000 });
 
-function serve(socket: Socket, token: Buffer, handle: (request: IpcRequest) => Promise<IpcResponse>, limits: IpcLimits): void {
+function serve(socket: Socket, isAuthorised: (request: { token?: unknown }) => boolean, handle: (request: IpcRequest) => Promise<IpcResponse>, limits: IpcLimits): void {
   const chunks: Buffer[] = [];
   let received = 0;
   let answered = false;
@@ -106,7 +114,7 @@ function serve(socket: Socket, token: Buffer, handle: (request: IpcRequest) => P
       socket.end(`${JSON.stringify({ ok: false, error: 'malformed request' })}\n`);
       return;
     }
-    if (!isAuthorised(request, token)) {
+    if (!isAuthorised(request)) {
       socket.end(`${JSON.stringify({ ok: false, error: 'not authorised' })}\n`);
       return;
     }
@@ -128,7 +136,7 @@ export async function startIpcServer(
   handle: (request: IpcRequest) => Promise<IpcResponse>,
   limits: IpcLimits = defaultIpcLimits,
 ): Promise<Server> {
-  const token = Buffer.from(randomBytes(32).toString('hex'));
+  const { token, isAuthorised } = await makeToken();
   let release = (): void => undefined;
   if (isPathnameSocket(address.endpoint)) {
     if (Buffer.byteLength(address.endpoint) > maxSocketPathBytes) {
@@ -148,7 +156,7 @@ export async function startIpcServer(
     });
   }
   const server = await new Promise<Server>((resolve, reject) => {
-    const created = createServer((socket) => serve(socket, token, handle, limits));
+    const created = createServer((socket) => serve(socket, isAuthorised, handle, limits));
     // Node closes a connection beyond this at once, before any of it is read.
     created.maxConnections = limits.maxConnections;
     created.once('error', (error: NodeJS.ErrnoException) => {

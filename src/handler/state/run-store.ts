@@ -6,20 +6,20 @@
 // taken for "never ran", so nothing runs twice because a file could not be read.
 import { chmod, mkdir, readdir, rename, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { z } from 'zod';
 import { isRunKey } from '../../config/run-command.js';
 import { isActiveJournal, journalSchema, type JournalWriteOptions, type RunJournal } from '../../runner/journal.js';
 import { toRunFilePath } from '../../runner/run-directory.js';
 import { readDurableJson, writeFileAtomic, type Read } from '../../util/atomic-file.js';
+import * as z from '../../util/schema.js';
 
 const recordSchema = z.object({
   name: z.string(),
-  seq: z.number().int(),
+  seq: z.int(),
   runId: z.string(),
   // Epoch ms when `disable` forgot this run command; absent while it is live.
-  disabledAt: z.number().optional(),
+  disabledAt: z.optional(z.number()),
   // Microsoft's handler ran `seq` (takeover.ts): there is no run directory, and none is needed.
-  takenOver: z.literal(true).optional(),
+  takenOver: z.optional(z.literal(true)),
 });
 
 export type SequenceRecord = z.infer<typeof recordSchema>;

@@ -1,8 +1,8 @@
 // The mark `update` leaves for the old version's `uninstall` (protocol.md §8: new update runs
 // before old uninstall), so that uninstall keeps the state the new version uses.
 import { unlink } from 'node:fs/promises';
-import { z } from 'zod';
 import { readJsonFile, writeFileAtomic } from '../../util/atomic-file.js';
+import * as z from '../../util/schema.js';
 import type { RunStore } from './run-store.js';
 
 const markerSchema = z.object({ from: z.string(), to: z.string(), at: z.number() });

@@ -3,22 +3,22 @@
 // copies it to dist/runner/commands/, which the package ships.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { z } from 'zod';
 import { SettingsError } from '../../errors.js';
 import { packageRoot } from '../../util/package-root.js';
+import * as z from '../../util/schema.js';
 import type { PlatformName } from '../platform-contract.js';
 
 // The copy the build makes (also under vitest), at the same place in the package.
 export const catalogueDir = join(packageRoot, 'dist', 'runner', 'commands');
 
 const commandSchema = z.object({
-  id: z.string().regex(/^[A-Za-z][A-Za-z0-9]*$/),
-  platforms: z.array(z.enum(['linux', 'windows'])).min(1),
+  id: z.string().check(z.regex(/^[A-Za-z][A-Za-z0-9]*$/)),
+  platforms: z.array(z.enum(['linux', 'windows'])).check(z.minLength(1)),
   shell: z.enum(['bash', 'powershell']),
   // Relative to catalogueDir; absent: the command runs source.script.
-  script: z.string().regex(/^(linux|windows)\/[A-Za-z0-9]+\.(sh|ps1)$/).optional(),
-  description: z.string().min(1),
-  parameters: z.array(z.object({ name: z.string(), required: z.boolean(), defaultValue: z.string().optional() })).optional(),
+  script: z.optional(z.string().check(z.regex(/^(linux|windows)\/[A-Za-z0-9]+\.(sh|ps1)$/))),
+  description: z.string().check(z.minLength(1)),
+  parameters: z.optional(z.array(z.object({ name: z.string(), required: z.boolean(), defaultValue: z.optional(z.string()) }))),
 });
 
 export type CatalogueCommand = z.infer<typeof commandSchema>;

@@ -26,7 +26,7 @@ describe('current settings files', () => {
   it('takes the highest sequence number when the times are equal, and ignores other and refused files', async () => {
     await file('c.2.settings', 1000);
     await file('c.10.settings', 1000);
-    await file('3.settings', 5000);
+    await file('x.settings', 5000);
     await file('notes.txt', 5000);
     await file('..x.1.settings', 5000);
     expect(await listCurrentSettings(dir())).toEqual([{ name: 'c', seq: 10, path: join(dir(), 'c.10.settings') }]);
