@@ -79,13 +79,18 @@ export async function readSettingsFile(path: string, options: ReadSettingsOption
   const now = options.now ?? Date.now;
   const sleep = options.sleep ?? ((ms: number) => delay(ms));
   const startedAt = now();
+  let rereads = 0;
   for (let backoffMs = Math.min(50, settleMs); ; backoffMs = Math.min(backoffMs * 2, 500)) {
+    const opened: Observed = {};
     try {
-      const file = await readOnce(path, options.maxBytes ?? maxSettingsFileBytes);
+      const file = await readOnce(path, options.maxBytes ?? maxSettingsFileBytes, opened);
       options.parse?.(file.text);
       return file;
     } catch (error) {
       if (!(error instanceof SettingsError)) throw error;
+      // What was read is not what the file holds now (the agent was still writing it, in however
+      // many writes): read it again, whatever the time — a change event may come before the last write.
+      if ((await hasChanged(path, opened)) && (rereads += 1) <= maxRereads) continue;
       const current = now();
       const ageMs = current - (await readMtimeMs(path, current));
       // A clock that puts mtime in the future must not retry forever: also bound by our own start.
@@ -107,11 +112,27 @@ export async function parseSettingsFileWithRetry(
   return { settings: settings ?? parseHandlerSettings(file.text), bytes: file.bytes, mtimeMs: file.mtimeMs };
 }
 
-async function readOnce(path: string, maxBytes: number): Promise<SettingsFileContent> {
+// The size and modification time of a file when it was opened for a read.
+interface Observed {
+  size?: number;
+  mtimeMs?: number;
+}
+
+// Re-reads of a file that changed under a failed read, at most (a writer that never stops).
+const maxRereads = 100;
+
+async function hasChanged(path: string, opened: Observed): Promise<boolean> {
+  if (opened.size === undefined) return false;
+  const now = await stat(path).catch(() => undefined);
+  return now !== undefined && (now.size !== opened.size || now.mtimeMs !== opened.mtimeMs);
+}
+
+async function readOnce(path: string, maxBytes: number, opened: Observed): Promise<SettingsFileContent> {
   // O_NONBLOCK: a FIFO named like a settings file must not hang a thread of the pool forever.
   const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
     const stats = await handle.stat();
+    Object.assign(opened, { size: stats.size, mtimeMs: stats.mtimeMs });
     if (!stats.isFile()) throw new SettingsError('', 'the settings file is not a regular file');
     if (stats.size > maxBytes) throw tooLarge(maxBytes);
     const chunks: Buffer[] = [];

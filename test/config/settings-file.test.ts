@@ -1,6 +1,7 @@
 import { mkdtemp, rm, truncate, utimes, writeFile, appendFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { appendFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SettingsError } from '../../src/errors.js';
 import { parseHandlerSettings } from '../../src/config/settings.js';
@@ -164,6 +165,22 @@ describe('parseSettingsFileWithRetry', () => {
     expect(error).toBeInstanceOf(SettingsError);
     expect((error as SettingsError).message).toMatch(/not valid JSON/);
     expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+  });
+
+  it('reads a file again when it changed under a failed read, even past settleMs (the agent was still writing it)', async () => {
+    const path = await writeOld('rc.1.settings', validText.slice(0, 30));
+    let parses = 0;
+    // The writer's last write lands between the read and the verdict on it, long after settleMs.
+    const file = await readSettingsFile(path, {
+      settleMs: 0,
+      parse: (text) => {
+        parses += 1;
+        if (parses === 1) appendFileSync(path, validText.slice(30));
+        parseHandlerSettings(text);
+      },
+    });
+    expect(file.text).toBe(validText);
+    expect(parses).toBe(2);
   });
 
   it('reports an old invalid file at once, without sleeping', async () => {

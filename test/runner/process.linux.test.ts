@@ -96,6 +96,7 @@ beforeAll(() => {
     ['src/errors.ts', 'errors.js'],
     ['src/util/package-root.ts', 'util/package-root.js'],
     ['src/util/dispatch-profile.ts', 'util/dispatch-profile.js'],
+    ['src/util/schema.ts', 'util/schema.js'],
   ] as const;
   for (const [source, target] of modules) {
     const compilerOptions = { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 };

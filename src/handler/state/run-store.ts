@@ -54,6 +54,9 @@ export class RunStore {
   // one entry per run of every run command (issue 16). Only the daemon makes run directories; the
   // full pass at start and hourly (applyRetention) adds whatever its listing finds.
   #runIndex: Promise<Map<string, Set<string>>> | undefined;
+  // Run directories this store made whose journal is not written yet: a run starting, not a
+  // leftover — retention (which may list the folder while a run is being accepted) keeps them.
+  readonly #unjournaled = new Set<string>();
 
   constructor(stateDir: string) {
     this.stateDir = stateDir;
@@ -90,6 +93,7 @@ export class RunStore {
   async makeRunDir(runId: string): Promise<string> {
     const runDir = this.toRunDir(runId);
     await mkdir(runDir, { recursive: true, mode: 0o700 });
+    this.#unjournaled.add(runId);
     const name = toRunName(runId);
     if (this.#runIndex !== undefined && name !== undefined) addTo(await this.#runIndex, name, runId);
     return runDir;
@@ -113,6 +117,7 @@ export class RunStore {
     const removed: string[] = [];
     for (const runId of await this.#indexedRunIds(name)) {
       if (runId === keepRunId) continue;
+      if (this.#unjournaled.has(runId)) continue;
       const journal = await this.readJournal(runId);
       if (journal.kind === 'present' && isActiveJournal(journal.value)) continue;
       await rm(this.toRunDir(runId), { recursive: true, force: true });
@@ -187,6 +192,7 @@ export class RunStore {
   // Persists a run's journal atomically (fsynced unless `durable: false`: it is what recovery trusts).
   async writeJournal(journal: RunJournal, options: JournalWriteOptions = {}): Promise<void> {
     await writeFileAtomic(toRunFilePath(this.toRunDir(journal.runId), 'journal'), JSON.stringify(journal), { sync: options.durable !== false });
+    this.#unjournaled.delete(journal.runId);
   }
 
   // The current run of `name`: its record's run and journal. A deleted run command (disabled

@@ -147,4 +147,16 @@ describe('retention after a run ended, from the store\'s index of run directorie
     // The full pass (at start and hourly) lists the folder: a name without a record keeps nothing.
     expect(await runs.applyRetention(0)).toEqual(['a.3.x3']);
   });
+
+  it('keeps a run directory it made whose journal is not written yet: a run being accepted while the full pass runs', async () => {
+    const runs = store();
+    await runs.ensure();
+    // No record yet (written with the journal's run): the pass would remove every run of the name.
+    await runs.makeRunDir('a.1.x1');
+    expect(await runs.applyRetention(0)).toEqual([]);
+    expect(await readdir(join(tempDir(), 'runs'))).toEqual(['a.1.x1']);
+    // Once journaled and ended, the same run is an ordinary run again.
+    await runs.writeJournal({ ...makeRunJournal({ name: 'a', seq: 1, runId: 'a.1.x1', settingsFile: '', bootId: 'boot' }, 0), state: 'Succeeded' });
+    expect(await runs.applyRetention(0)).toEqual(['a.1.x1']);
+  });
 });
