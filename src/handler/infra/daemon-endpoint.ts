@@ -2,7 +2,7 @@
 // a starting daemon answers `hello` as soon as its socket is up, acknowledges `enable` at once —
 // as the daemon itself does: the run is considered later — and hands each on, in order, once the
 // daemon attaches its handlers; every other request waits for them. So `enable`, which waits for
-// the daemon it starts, waits for node's start and this module, not for winston, chokidar or zod.
+// the daemon it starts, waits for node's start and this module, not for winston, the watcher or zod.
 import type { Server } from 'node:net';
 import { serveDaemon, type DaemonHandlers, type DaemonReply, type DaemonRequest } from './daemon-client.js';
 import type { HandlerContext } from './context.js';
