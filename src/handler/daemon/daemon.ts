@@ -7,7 +7,9 @@ import { parseSettingsFileName, toSettingsFileName } from '../../config/settings
 import { errorCodes, HandlerError, toErrorMessage } from '../../errors.js';
 import { toDependencyState, type DependencyState } from '../../runner/dependency-graph.js';
 import { toAgentVariables } from '../../runner/parameters.js';
-import { makeRunJournal, Run, type RunDeps, type RunExtension } from '../../runner/run.js';
+import { makeRunJournal } from '../../runner/journal.js';
+import { Run, type RunExtension } from '../../runner/run.js';
+import type { RunDeps } from '../../runner/run-deps.js';
 import type { RunState } from '../../runner/run-state.js';
 import { Scheduler } from '../../runner/scheduler.js';
 import { markStep } from '../../util/dispatch-profile.js';
