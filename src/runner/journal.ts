@@ -1,6 +1,9 @@
 // The crash-safe run journal: the run's whole state, persisted (by the run store) before every
-// change is announced, so a restarted daemon knows every run's state, process identity and deadline.
+// change is announced, so a restarted daemon knows every run's state, process identity and deadline;
+// its schema, and the journal of a newly accepted run (makeRunJournal).
+import type { RunCommand } from '../config/run-command.js';
 import * as z from '../util/schema.js';
+import { toRfc3339 } from '../util/time.js';
 import { processIdentitySchema } from './process-contract.js';
 import { runStates, type RunState } from './run-state.js';
 
@@ -63,6 +66,34 @@ export interface JournalWriteOptions {
 // Where a run's journal goes (the run store in the daemon; memory in tests).
 export interface JournalStore {
   writeJournal(journal: RunJournal, options?: JournalWriteOptions): Promise<void>;
+}
+
+// Builds the journal of a run that has just been accepted at `acceptedMs` (its startTime,
+// run-command.md §6); `command` is absent (or only what could be read of it) when its settings
+// were refused: the run will only ever fail.
+export function makeRunJournal(
+  identity: { name: string; seq: number; runId: string; settingsFile: string; bootId: string },
+  acceptedMs: number,
+  command?: Partial<Pick<RunCommand, 'timeoutInSeconds' | 'asyncExecution' | 'treatFailureAsDeploymentFailure'>>,
+): RunJournal {
+  const { name, seq, runId, settingsFile, bootId } = identity;
+  return {
+    version: 1,
+    runId,
+    name,
+    seq,
+    state: 'Pending',
+    message: 'Execution pending',
+    exitCode: 0,
+    startTime: toRfc3339(acceptedMs),
+    endTime: '',
+    bootId,
+    settingsFile,
+    timeoutInSeconds: command?.timeoutInSeconds ?? 0,
+    asyncExecution: command?.asyncExecution ?? false,
+    treatFailureAsDeploymentFailure: command?.treatFailureAsDeploymentFailure ?? false,
+    handlerFailure: false,
+  };
 }
 
 // True when the journal says the run still needs the daemon.

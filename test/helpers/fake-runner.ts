@@ -4,7 +4,7 @@ import { linuxPlatform } from '../../src/platform/linux.js';
 import type { JournalStore, JournalWriteOptions, RunJournal } from '../../src/runner/journal.js';
 import type { RunAsLayer, RunnerPlatform } from '../../src/runner/platform-contract.js';
 import type { ExitRecord, ProcessIdentity, ProcessLayer, ScriptHandle, ScriptLaunch } from '../../src/runner/process-contract.js';
-import type { RunDeps } from '../../src/runner/run.js';
+import type { RunDeps } from '../../src/runner/run-deps.js';
 import type { TimerClock } from '../../src/util/time.js';
 
 interface Timer {

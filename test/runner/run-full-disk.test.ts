@@ -3,8 +3,9 @@
 // exit record is an unknown outcome (never a kill), and a journal write that fails for want of
 // space is retried until it lands.
 import { beforeEach, describe, expect, it } from 'vitest';
-import { makeRunJournal, Run, toTruncationNote } from '../../src/runner/run.js';
-import type { RunJournal } from '../../src/runner/journal.js';
+import { Run } from '../../src/runner/run.js';
+import { toTruncationNote } from '../../src/runner/run-end.js';
+import { makeRunJournal, type RunJournal } from '../../src/runner/journal.js';
 import { FakeProcesses, makeFakeRunDeps, ManualClock, MemoryJournals, until } from '../helpers/fake-runner.js';
 import { parseSettings } from '../helpers/settings.js';
 import { useTempDir } from '../helpers/temp-dir.js';

@@ -2,8 +2,8 @@
 // deadline and the kill fallback, cancel in each state, re-attach after a restart and a reboot.
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { errorCodes, HandlerError } from '../../src/errors.js';
-import { makeRunJournal, noServiceMessage, Run } from '../../src/runner/run.js';
-import type { RunJournal } from '../../src/runner/journal.js';
+import { noServiceMessage, Run } from '../../src/runner/run.js';
+import { makeRunJournal, type RunJournal } from '../../src/runner/journal.js';
 import { FakeProcesses, flush, makeFakeRunDeps, ManualClock, MemoryJournals, until } from '../helpers/fake-runner.js';
 import { startSilentServer } from '../helpers/loopback-http.js';
 import { parseSettings } from '../helpers/settings.js';

@@ -2,7 +2,8 @@
 // limit and its FIFO queue, dependsOn waits, a failed or missing dependency, a cycle.
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { DependencyState } from '../../src/runner/dependency-graph.js';
-import { makeRunJournal, Run } from '../../src/runner/run.js';
+import { makeRunJournal } from '../../src/runner/journal.js';
+import { Run } from '../../src/runner/run.js';
 import { Scheduler } from '../../src/runner/scheduler.js';
 import { FakeProcesses, flush, makeFakeRunDeps, ManualClock, MemoryJournals, until } from '../helpers/fake-runner.js';
 import { parseSettings } from '../helpers/settings.js';

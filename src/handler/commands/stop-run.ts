@@ -2,7 +2,8 @@
 // from its journal, re-attached and canceled through the same Run code the daemon uses.
 import { isActiveJournal } from '../../runner/journal.js';
 import { readProcessIdentity } from '../../runner/process-contract.js';
-import { Run, type RunDeps } from '../../runner/run.js';
+import { Run } from '../../runner/run.js';
+import type { RunDeps } from '../../runner/run-deps.js';
 import type { RunStore } from '../state/run-store.js';
 
 // Cancels the run `runId` if its journal says it is still active; resolves when it is terminal.

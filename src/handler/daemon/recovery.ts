@@ -5,10 +5,11 @@
 // (it is fenced first, launch-fence.ts).
 import type { RunCommand } from '../../config/run-command.js';
 import { errorCodes, HandlerError, toErrorMessage } from '../../errors.js';
-import { isActiveJournal, maxLaunchAttempts, type RunJournal } from '../../runner/journal.js';
+import { isActiveJournal, makeRunJournal, maxLaunchAttempts, type RunJournal } from '../../runner/journal.js';
 import { fenceLaunch, type FencedLaunch, type FenceOptions } from '../../runner/launch-fence.js';
 import { readProcessIdentity, type ProcessIdentity } from '../../runner/process-contract.js';
-import { makeRunJournal, Run, type RunDeps, type RunExtension } from '../../runner/run.js';
+import { Run, type RunExtension } from '../../runner/run.js';
+import type { RunDeps } from '../../runner/run-deps.js';
 import type { Log } from '../infra/logger.js';
 import type { RunStore, SequenceRecord } from '../state/run-store.js';
 

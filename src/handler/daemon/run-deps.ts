@@ -1,7 +1,7 @@
 // The runner's dependencies as the daemon and the lifecycle commands use them: the platform, the
 // run store for journals, the system clock, this boot's id, and how script sources are fetched.
 import { makeBaseEnvironment } from '../../runner/parameters.js';
-import type { RunDeps } from '../../runner/run.js';
+import type { RunDeps } from '../../runner/run-deps.js';
 import { toImdsTokenSource } from '../../util/imds.js';
 import { systemClock } from '../../util/time.js';
 import type { HandlerContext } from '../infra/context.js';

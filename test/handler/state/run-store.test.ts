@@ -2,7 +2,7 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { RunStore, shouldRun, type Origin, type SequenceRecord } from '../../../src/handler/state/run-store.js';
-import { makeRunJournal } from '../../../src/runner/run.js';
+import { makeRunJournal } from '../../../src/runner/journal.js';
 import type { RunState } from '../../../src/runner/run-state.js';
 import { useTempDir } from '../../helpers/temp-dir.js';
 
