@@ -106,8 +106,12 @@ describe.skipIf(lane === null && !wrapperBuilt)('npm run package:windows', () =>
     expect(chunks.length).toBeGreaterThan(0);
     for (const chunk of chunks) expect(entries).toContain(`${chunk}.map`);
     expect(entries.filter((entry) => entry.startsWith('node_modules/'))).toEqual([]);
+    // enable's own entry, in one file, as in the Linux zip (scripts/bundle.mjs).
+    expect(entries).toContain('dist/handler/commands/enable-main.js');
+    expect(entries).toContain('dist/handler/commands/enable-main.js.map');
     // Nothing of tsc's output: the bundle is the handler.
-    expect(entries.filter((entry) => entry.endsWith('.js') && entry !== 'dist/cli.js' && !entry.startsWith('dist/chunks/'))).toEqual([]);
+    const bundled = new Set(['dist/cli.js', 'dist/handler/commands/enable-main.js']);
+    expect(entries.filter((entry) => entry.endsWith('.js') && !bundled.has(entry) && !entry.startsWith('dist/chunks/'))).toEqual([]);
     const catalogue = readFileSync(join(unpacked, 'dist/runner/commands/catalogue.json'), 'utf8');
     expect(catalogue).toBe(readFileSync(join(root, 'src/runner/commands/catalogue.json'), 'utf8'));
     const windowsScripts = (JSON.parse(catalogue) as { platforms: string[]; script?: string }[])
