@@ -85,22 +85,44 @@ async function findScript(runDir: string, journal: RunJournal, hooks: RecoveryHo
   if (identity !== undefined) return { kind: 'started', identity };
   // An earlier version's journal has no nonce: its launch cannot be fenced.
   if (journal.launchNonce === undefined) return { kind: 'fenced' };
-  return fenceLaunch(runDir, journal.launchNonce, hooks.launchFence);
+  // A claim names its wrapper (pid, start time): checked against pid reuse by the process layer.
+  const layer = hooks.runDeps.platform.processLayer;
+  const isAlive = layer.isProcessAlive === undefined ? {} : { isAlive: (pid: number, startTime: string) => layer.isProcessAlive?.(pid, startTime) ?? false };
+  return fenceLaunch(runDir, journal.launchNonce, { ...isAlive, ...hooks.launchFence });
 }
 
 async function recoverRun(runDir: string, journal: RunJournal, hooks: RecoveryHooks): Promise<void> {
-  const script = await findScript(runDir, journal, hooks);
+  return recoverFrom(runDir, journal, await findScript(runDir, journal, hooks), hooks);
+}
+
+async function recoverFrom(runDir: string, journal: RunJournal, script: FencedLaunch, hooks: RecoveryHooks): Promise<void> {
+  const meta = { name: journal.name, seq: journal.seq, runId: journal.runId };
   if (script.kind === 'started') return resumeRun(runDir, journal, script.identity, hooks);
+  if (script.kind === 'claimed') {
+    // Its wrapper lives but has not reported the script yet (starved, stopped): the script may
+    // still start, so the run is never started again; it is followed in the background, so one
+    // stalled wrapper holds up neither the other runs' recovery nor the daemon.
+    hooks.log.warn('run launch claimed by a wrapper that has not reported the script yet: followed until it does or ends', { ...meta, wrapperPid: script.wrapperPid });
+    void script.reported
+      .then((found) => recoverFrom(runDir, journal, found, hooks))
+      .catch((error: unknown) => hooks.log.error('run launch could not be followed', { ...meta, error: toErrorMessage(error) }));
+    return;
+  }
   if (script.kind === 'unknown') {
-    hooks.log.error('run launch interrupted, its outcome unknown: the run is ended, never started again', { name: journal.name, seq: journal.seq, runId: journal.runId, reason: script.reason });
+    hooks.log.error('run launch interrupted, its outcome unknown: the run is ended, never started again', { ...meta, reason: script.reason });
     return failRun(runDir, journal, hooks, new HandlerError(errorCodes.general, launchOutcomeUnknown(script.reason)));
   }
   const attempts = journal.launchAttempts ?? 0;
   if (attempts >= maxLaunchAttempts) {
     // Its launch work was begun this often and the daemon died during each: never begun again.
-    hooks.log.error('run launch failed repeatedly: the run is ended, never started again', { name: journal.name, seq: journal.seq, runId: journal.runId, attempts });
+    hooks.log.error('run launch failed repeatedly: the run is ended, never started again', { ...meta, attempts });
     return failRun(runDir, journal, hooks, new HandlerError(errorCodes.startExecution, launchFailedRepeatedly(attempts)));
   }
+  return relaunch(runDir, journal, hooks);
+}
+
+// Schedules afresh a run whose launch never started and now never will (fenced).
+async function relaunch(runDir: string, journal: RunJournal, hooks: RecoveryHooks): Promise<void> {
   let command: RunCommand | undefined;
   try {
     command = await hooks.load(journal);
