@@ -108,17 +108,15 @@ describe('launch claims', () => {
     expect(JSON.parse(readFileSync(join(dir(), 'exit-status.json'), 'utf8'))).toEqual({ exitCode: 3 });
   });
 
-  it('ends a claimed launch as unknown once its wrapper is gone without reporting, not after the bounded wait', async () => {
+  it('ends a claimed launch as unknown as soon as its wrapper is gone without reporting', async () => {
     const gate = await makeGate();
     const nonce = newLaunchNonce();
     const wrapper = await startHeldWrapper(nonce, gate.wait);
-    const started = performance.now();
-    const found = fenceLaunch(dir(), nonce, { waitMs: 60_000, isAlive: isSameProcess });
+    const found = fenceLaunch(dir(), nonce, { waitMs: 20_000, isAlive: isSameProcess });
     process.kill(wrapper.pid!, 'SIGKILL');
     const unknown = await found;
     expect(unknown).toMatchObject({ kind: 'unknown' });
     expect(unknown.kind === 'unknown' && unknown.reason).toContain(`its wrapper (pid ${wrapper.pid}) claimed the launch but ended before it reported the script process`);
-    expect(performance.now() - started).toBeLessThan(60_000);
   });
 
   // The launcher dies after it forked a launch's wrapper and before its reply (a launcher stand-in
