@@ -30,6 +30,7 @@ interface Recovered {
   errors: string[];
   processes: FakeProcesses;
   runDir: string;
+  store: RunStore;
 }
 
 // Recovers one Pending run journaled with `launchNonce`, after `arrange` set up its run directory.
@@ -50,7 +51,7 @@ async function recover(launchNonce: string | undefined, arrange: (runDir: string
   await store.writeJournal(journal);
   const runDir = store.toRunDir(runId);
   await arrange(runDir);
-  const recovered: Recovered = { adopted: [], scheduled: [], errors: [], processes, runDir };
+  const recovered: Recovered = { adopted: [], scheduled: [], errors: [], processes, runDir, store };
   const log: Log = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: (message) => void recovered.errors.push(message) };
   const hooks: RecoveryHooks = {
     adopt: (run) => void recovered.adopted.push(run),
@@ -128,6 +129,17 @@ describe('recovery of a run whose launch may still be on its way', () => {
     expect(processes.attached).toEqual([reported]);
     expect(adopted[0]!.journal).toMatchObject({ state: 'Running', process: reported });
     expect(processes.launches).toEqual([]);
+  });
+
+  it('ends the script of a followed launch whose run command was deleted meanwhile, and never makes that run live', async () => {
+    const holder = await startHolder();
+    const { adopted, processes, runDir, store } = await recover(nonce, (dir) => writeClaim(dir, holder), { waitMs: 300, isAlive: isSameProcess });
+    await store.markDisabled('rc1', await store.readRecord('rc1'), Date.now());
+    const reported = { ...identity, wrapperPid: holder.wrapperPid, wrapperStartTime: holder.wrapperStartTime };
+    await writeFile(join(runDir, 'process.json'), JSON.stringify(reported));
+    await until(() => processes.terminationRequests.length === 1, 'the script to be asked to end');
+    expect(processes.terminationRequests).toEqual([reported.pid]);
+    expect(adopted).toEqual([]);
   });
 
   it('ends a followed claimed launch as unknown once its wrapper is gone without reporting, never starting it again', async () => {
