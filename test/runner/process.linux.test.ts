@@ -91,11 +91,13 @@ beforeAll(() => {
   const modules = [
     ['src/runner/process.linux.ts', 'runner/process.linux.js'],
     ['src/runner/launcher.linux.ts', 'runner/launcher.linux.js'],
+    ['src/runner/launch-fence.ts', 'runner/launch-fence.js'],
     ['src/runner/process-contract.ts', 'runner/process-contract.js'],
     ['src/runner/run-directory.ts', 'runner/run-directory.js'],
     ['src/errors.ts', 'errors.js'],
     ['src/util/package-root.ts', 'util/package-root.js'],
     ['src/util/dispatch-profile.ts', 'util/dispatch-profile.js'],
+    ['src/util/schema.ts', 'util/schema.js'],
   ] as const;
   for (const [source, target] of modules) {
     const compilerOptions = { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 };
