@@ -11,14 +11,15 @@ import { launchOutcomeUnknown, recoverRuns, type RecoveryHooks } from '../../../
 import type { Log } from '../../../src/handler/infra/logger.js';
 import { RunStore } from '../../../src/handler/state/run-store.js';
 import type { RunJournal } from '../../../src/runner/journal.js';
-import type { FenceOptions } from '../../../src/runner/launch-fence.js';
-import { isSameProcess, readProcessStartTime } from '../../../src/runner/process.linux.js';
 import { toLaunchClaimPath } from '../../../src/runner/run-directory.js';
 import { makeRunJournal, type Run } from '../../../src/runner/run.js';
 import { FakeProcesses, makeFakeRunDeps, ManualClock, MemoryJournals, until } from '../../helpers/fake-runner.js';
-import { makeGate } from '../../helpers/gate.js';
 import { parseSettings } from '../../helpers/settings.js';
 import { useTempDir } from '../../helpers/temp-dir.js';
+// The claim holder's liveness, checked for real (hardening #5's followed claims).
+import type { FenceOptions } from '../../../src/runner/launch-fence.js';
+import { isSameProcess, readProcessStartTime } from '../../../src/runner/process.linux.js';
+import { makeGate } from '../../helpers/gate.js';
 
 const dir = useTempDir('recovery-fence');
 const nonce = '0123456789abcdef0123456789abcdef';
