@@ -76,6 +76,10 @@ export interface ProcessLayer {
   killRunNow(identity: ProcessIdentity): void;
   // This boot: a recorded process can only still exist within the same boot.
   readBootId(): string;
+  // True while that very process (pid and start time, so not a later one reusing the pid) runs:
+  // a launch's claim names its wrapper so (launch-fence.ts). Absent where claims name none (the
+  // Windows wrapper's): a claimed launch is then waited for a bounded time only.
+  isProcessAlive?(pid: number, startTime: string): boolean;
 }
 
 const pidSchema = z.int().check(z.positive());

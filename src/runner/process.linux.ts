@@ -8,6 +8,7 @@ import type { Readable } from 'node:stream';
 import { HandlerError, errorCodes } from '../errors.js';
 import { join } from 'node:path';
 import { packageRoot } from '../util/package-root.js';
+import { waitForClaimHolder } from './launch-fence.js';
 import { WrapperLauncher } from './launcher.linux.js';
 import {
   parseProcessIdentity, readExitRecord, toMaxOutputArg, toRecordedExit, type ExitRecord, type ProcessIdentity, type ProcessLayer, type ScriptHandle, type ScriptLaunch,
@@ -55,12 +56,19 @@ export async function launchScript(launch: ScriptLaunch): Promise<ScriptHandle> 
   return { identity, exited };
 }
 
+// The launcher that failed may have forked this launch's wrapper before it went, its reply lost:
+// the two wrappers race for the one claim (same nonce), so exactly one starts the script. When the
+// other won (this one exits fenced, unreported), the run follows the claim's holder, as recovery does.
 async function spawnDirectly(launch: ScriptLaunch): Promise<ScriptHandle> {
   const child = spawnWrapper(launch);
   let known: ProcessIdentity | undefined;
   const exited = watchWrapper(child, launch.runDir, () => known);
-  const identity = (known = await readIdentityFromPipe(child));
-  return { identity, exited };
+  const identity = (known = await readIdentityFromPipe(child).catch(async (error: unknown) => {
+    const holder = launch.launchNonce === undefined ? undefined : await waitForClaimHolder(launch.runDir, launch.launchNonce, isSameProcess);
+    if (holder === undefined) throw error;
+    return holder;
+  }));
+  return identity.wrapperPid === child.pid ? { identity, exited } : attachScript(launch.runDir, identity);
 }
 
 function spawnWrapper(launch: ScriptLaunch): ChildProcess {
@@ -235,4 +243,4 @@ function sendSignal(pid: number, signal: NodeJS.Signals): boolean {
 }
 
 // The Linux process layer: rch-exec wrappers forked by the long-lived launcher.
-export const linuxProcessLayer: ProcessLayer = { launchScript, attachScript, requestTermination, killRunNow, readBootId };
+export const linuxProcessLayer: ProcessLayer = { launchScript, attachScript, requestTermination, killRunNow, readBootId, isProcessAlive: isSameProcess };

@@ -91,6 +91,7 @@ beforeAll(() => {
   const modules = [
     ['src/runner/process.linux.ts', 'runner/process.linux.js'],
     ['src/runner/launcher.linux.ts', 'runner/launcher.linux.js'],
+    ['src/runner/launch-fence.ts', 'runner/launch-fence.js'],
     ['src/runner/process-contract.ts', 'runner/process-contract.js'],
     ['src/runner/run-directory.ts', 'runner/run-directory.js'],
     ['src/errors.ts', 'errors.js'],

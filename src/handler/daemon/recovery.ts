@@ -50,7 +50,7 @@ export async function recoverRuns(store: RunStore, hooks: RecoveryHooks): Promis
     if (!isActiveJournal(journal.value)) continue;
     found += 1;
     hooks.log.info('recovering run', { name: record.name, seq: record.seq, runId: record.runId, state: journal.value.state });
-    await recoverRun(runDir, journal.value, hooks);
+    await recoverRun(runDir, journal.value, hooks, store);
   }
   return found;
 }
@@ -86,22 +86,61 @@ async function findScript(runDir: string, journal: RunJournal, hooks: RecoveryHo
   if (identity !== undefined) return { kind: 'started', identity };
   // An earlier version's journal has no nonce: its launch cannot be fenced.
   if (journal.launchNonce === undefined) return { kind: 'fenced' };
-  return fenceLaunch(runDir, journal.launchNonce, hooks.launchFence);
+  // A claim names its wrapper (pid, start time): checked against pid reuse by the process layer.
+  const layer = hooks.runDeps.platform.processLayer;
+  const isAlive = layer.isProcessAlive === undefined ? {} : { isAlive: (pid: number, startTime: string) => layer.isProcessAlive?.(pid, startTime) ?? false };
+  return fenceLaunch(runDir, journal.launchNonce, { ...isAlive, ...hooks.launchFence });
 }
 
-async function recoverRun(runDir: string, journal: RunJournal, hooks: RecoveryHooks): Promise<void> {
-  const script = await findScript(runDir, journal, hooks);
+async function recoverRun(runDir: string, journal: RunJournal, hooks: RecoveryHooks, store?: RunStore): Promise<void> {
+  return recoverFrom(runDir, journal, await findScript(runDir, journal, hooks), hooks, store);
+}
+
+async function recoverFrom(runDir: string, journal: RunJournal, script: FencedLaunch, hooks: RecoveryHooks, store?: RunStore): Promise<void> {
+  const meta = { name: journal.name, seq: journal.seq, runId: journal.runId };
   if (script.kind === 'started') return resumeRun(runDir, journal, script.identity, hooks);
+  if (script.kind === 'claimed') {
+    // Its wrapper lives but has not reported the script yet (starved, stopped): the script may
+    // still start, so the run is never started again; it is followed in the background, so one
+    // stalled wrapper holds up neither the other runs' recovery nor the daemon.
+    hooks.log.warn('run launch claimed by a wrapper that has not reported the script yet: followed until it does or ends', { ...meta, wrapperPid: script.wrapperPid });
+    void script.reported
+      .then(async (found) => ((await isCurrent(store, journal)) ? recoverFrom(runDir, journal, found, hooks) : endSuperseded(runDir, journal, found, hooks)))
+      .catch((error: unknown) => hooks.log.error('run launch could not be followed', { ...meta, error: toErrorMessage(error) }));
+    return;
+  }
   if (script.kind === 'unknown') {
-    hooks.log.error('run launch interrupted, its outcome unknown: the run is ended, never started again', { name: journal.name, seq: journal.seq, runId: journal.runId, reason: script.reason });
+    hooks.log.error('run launch interrupted, its outcome unknown: the run is ended, never started again', { ...meta, reason: script.reason });
     return failRun(runDir, journal, hooks, new HandlerError(errorCodes.general, launchOutcomeUnknown(script.reason)));
   }
   const attempts = journal.launchAttempts ?? 0;
   if (attempts >= maxLaunchAttempts) {
     // Its launch work was begun this often and the daemon died during each: never begun again.
-    hooks.log.error('run launch failed repeatedly: the run is ended, never started again', { name: journal.name, seq: journal.seq, runId: journal.runId, attempts });
+    hooks.log.error('run launch failed repeatedly: the run is ended, never started again', { ...meta, attempts });
     return failRun(runDir, journal, hooks, new HandlerError(errorCodes.startExecution, launchFailedRepeatedly(attempts)));
   }
+  return relaunch(runDir, journal, hooks);
+}
+
+// Whether the run command's record still names this run (not disabled, replaced or taken over since).
+async function isCurrent(store: RunStore | undefined, journal: RunJournal): Promise<boolean> {
+  const read = await store?.readRecord(journal.name);
+  if (read === undefined) return true;
+  return read.kind === 'present' && read.value.runId === journal.runId && read.value.disabledAt === undefined && !read.value.takenOver;
+}
+
+// A followed launch whose run command was deleted or replaced meanwhile: its script, if it started,
+// is ended as a deleted run command's is, and the run never becomes live (a newer run may be).
+async function endSuperseded(runDir: string, journal: RunJournal, found: FencedLaunch, hooks: RecoveryHooks): Promise<void> {
+  hooks.log.info('followed run launch ended: its run command was deleted or replaced meanwhile', { name: journal.name, seq: journal.seq, runId: journal.runId, started: found.kind === 'started' });
+  if (found.kind !== 'started') return;
+  const run = new Run(runDir, { ...journal, state: 'Running', process: found.identity, startTime: journal.startTime || journal.endTime }, undefined, hooks.runDeps);
+  void run.resume();
+  await run.cancel('disable: the run command was deleted or replaced while its launch was followed');
+}
+
+// Schedules afresh a run whose launch never started and now never will (fenced).
+async function relaunch(runDir: string, journal: RunJournal, hooks: RecoveryHooks): Promise<void> {
   let command: RunCommand | undefined;
   try {
     command = await hooks.load(journal);

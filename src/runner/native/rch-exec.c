@@ -5,9 +5,10 @@
  *
  * The daemon starts it in a new session with cwd, env, stdin and stdout/stderr already set up,
  * and optionally fd 3 = a pipe back to the daemon. The wrapper
- *   0. with --launch-nonce, claims the launch: creates <run-dir>/rch-launch-<nonce> with O_EXCL and,
- *      if that name exists already (a restarted daemon fenced this launch, see
- *      src/runner/launch-fence.ts), exits 75 at once, silently, having started and written nothing;
+ *   0. with --launch-nonce, claims the launch: creates <run-dir>/rch-launch-<nonce> exclusively,
+ *      holding its own pid and start time, and, if that name exists already (a restarted daemon
+ *      fenced this launch, see src/runner/launch-fence.ts), exits 75 at once, silently, having
+ *      started and written nothing;
  *   1. becomes a child subreaper, so descendants that double-fork or setsid are re-parented here;
  *   2. forks the script into its own process group and execs it (exec failure comes back on a
  *      CLOEXEC pipe, so it is distinguishable from a script that exits 127);
@@ -550,15 +551,26 @@ static int is_nonce(const char *nonce) {
 
 /* Creates <run-dir>/rch-launch-<nonce>: 0 when this wrapper has the launch, FENCED_EXIT when the
  * name is taken (by a restarted daemon's fence: the script must never start), 1 on any other error
- * (the launch cannot be fenced, so it does not happen). The claim is not fsynced: a crash that
- * loses it is a reboot, and a run cut off by a reboot is never started again. */
+ * (the launch cannot be fenced, so it does not happen). The claim holds this wrapper's pid and start
+ * time (process.json's format), so a daemon that finds it before process.json follows this wrapper
+ * for as long as it lives (launch-fence.ts): it is written to a temporary name first and linked to
+ * the claim's (link(2) never replaces a name, like O_EXCL), so no claim is ever seen empty. Not
+ * fsynced: a crash that loses it is a reboot, and a run cut off by a reboot is never started again. */
 static int claim_launch(const char *run_dir, const char *nonce) {
-    char path[4096];
+    char path[4096], tmp[4096], start[32] = "", holder[128];
+    pid_t pid = getpid();
     if (snprintf(path, sizeof path, "%s/%s%s", run_dir, RUN_FILE_LAUNCH_CLAIM, nonce) >= (int)sizeof path) return 1;
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0 && errno == EEXIST) return FENCED_EXIT;
-    if (fd < 0) return diag("cannot claim the launch (%s): %s", path, strerror(errno)), 1;
-    close(fd);
+    if (snprintf(tmp, sizeof tmp, "%s/.%s%s.%d", run_dir, RUN_FILE_LAUNCH_CLAIM, nonce, (int)pid) >= (int)sizeof tmp) return 1;
+    if (stat_field(pid, 22, start, sizeof start) < 0) return diag("cannot read this wrapper's start time from /proc"), 1;
+    int len = snprintf(holder, sizeof holder, "{\"wrapperPid\":%d,\"wrapperStartTime\":\"%s\"}\n", (int)pid, start);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) return diag("cannot claim the launch (%s): %s", tmp, strerror(errno)), 1;
+    int ok = write(fd, holder, (size_t)len) == (ssize_t)len;
+    ok = close(fd) == 0 && ok;
+    int err = !ok ? (errno ? errno : EIO) : link(tmp, path) < 0 ? errno : 0;
+    unlink(tmp);
+    if (err == EEXIST) return FENCED_EXIT;
+    if (err != 0) return diag("cannot claim the launch (%s): %s", path, strerror(err)), 1;
     return 0;
 }
 

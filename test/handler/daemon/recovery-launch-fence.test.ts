@@ -2,6 +2,7 @@
 // journaled launch first: a launch it fenced is launched afresh (with a new nonce), a launch a
 // wrapper claimed is followed (never started again), and a journal without a nonce (an earlier
 // version's) is recovered as before.
+import { spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -15,6 +16,10 @@ import type { Run } from '../../../src/runner/run.js';
 import { FakeProcesses, makeFakeRunDeps, ManualClock, MemoryJournals, until } from '../../helpers/fake-runner.js';
 import { parseSettings } from '../../helpers/settings.js';
 import { useTempDir } from '../../helpers/temp-dir.js';
+// The claim holder's liveness, checked for real (hardening #5's followed claims).
+import type { FenceOptions } from '../../../src/runner/launch-fence.js';
+import { isSameProcess, readProcessStartTime } from '../../../src/runner/process.linux.js';
+import { makeGate } from '../../helpers/gate.js';
 
 const dir = useTempDir('recovery-fence');
 const nonce = '0123456789abcdef0123456789abcdef';
@@ -26,10 +31,11 @@ interface Recovered {
   errors: string[];
   processes: FakeProcesses;
   runDir: string;
+  store: RunStore;
 }
 
 // Recovers one Pending run journaled with `launchNonce`, after `arrange` set up its run directory.
-async function recover(launchNonce: string | undefined, arrange: (runDir: string) => Promise<void> = async () => undefined): Promise<Recovered> {
+async function recover(launchNonce: string | undefined, arrange: (runDir: string) => Promise<void> = async () => undefined, launchFence: FenceOptions = { waitMs: 300 }): Promise<Recovered> {
   const store = new RunStore(dir());
   await store.ensure();
   const clock = new ManualClock();
@@ -46,7 +52,7 @@ async function recover(launchNonce: string | undefined, arrange: (runDir: string
   await store.writeJournal(journal);
   const runDir = store.toRunDir(runId);
   await arrange(runDir);
-  const recovered: Recovered = { adopted: [], scheduled: [], errors: [], processes, runDir };
+  const recovered: Recovered = { adopted: [], scheduled: [], errors: [], processes, runDir, store };
   const log: Log = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: (message) => void recovered.errors.push(message) };
   const hooks: RecoveryHooks = {
     adopt: (run) => void recovered.adopted.push(run),
@@ -54,7 +60,7 @@ async function recover(launchNonce: string | undefined, arrange: (runDir: string
     load: async () => parseSettings({ source: { script: 'echo hi' } }),
     runDeps,
     log,
-    launchFence: { waitMs: 300 },
+    launchFence,
   };
   expect(await recoverRuns(store, hooks)).toBe(1);
   return recovered;
@@ -109,4 +115,63 @@ describe('recovery of a run whose launch may still be on its way', () => {
     const { scheduled } = await recover(undefined);
     expect(scheduled).toHaveLength(1);
   });
+
+  // A wrapper that claimed the launch and lives on without reporting (starved or stopped) past the
+  // bounded wait: its script may still start, so it is followed, in the background.
+  it('follows a claimed launch whose wrapper outlives the bounded wait, without holding up recovery, until it reports', async () => {
+    const holder = await startHolder();
+    const fence = { waitMs: 300, isAlive: isSameProcess };
+    const { scheduled, adopted, errors, processes, runDir } = await recover(nonce, (dir) => writeClaim(dir, holder), fence);
+    // recoverRuns returned with the run still followed: neither started again nor ended.
+    expect({ scheduled, adopted, errors }).toEqual({ scheduled: [], adopted: [], errors: [] });
+    const reported = { ...identity, wrapperPid: holder.wrapperPid, wrapperStartTime: holder.wrapperStartTime };
+    await writeFile(join(runDir, 'process.json'), JSON.stringify(reported));
+    await until(() => adopted.length === 1, 'the run to be resumed once its wrapper reports');
+    expect(processes.attached).toEqual([reported]);
+    expect(adopted[0]!.journal).toMatchObject({ state: 'Running', process: reported });
+    expect(processes.launches).toEqual([]);
+  });
+
+  it('ends the script of a followed launch whose run command was deleted meanwhile, and never makes that run live', async () => {
+    const holder = await startHolder();
+    const { adopted, processes, runDir, store } = await recover(nonce, (dir) => writeClaim(dir, holder), { waitMs: 300, isAlive: isSameProcess });
+    await store.markDisabled('rc1', await store.readRecord('rc1'), Date.now());
+    const reported = { ...identity, wrapperPid: holder.wrapperPid, wrapperStartTime: holder.wrapperStartTime };
+    await writeFile(join(runDir, 'process.json'), JSON.stringify(reported));
+    await until(() => processes.terminationRequests.length === 1, 'the script to be asked to end');
+    expect(processes.terminationRequests).toEqual([reported.pid]);
+    expect(adopted).toEqual([]);
+  });
+
+  it('ends a followed claimed launch as unknown once its wrapper is gone without reporting, never starting it again', async () => {
+    const holder = await startHolder();
+    const { scheduled, adopted, errors, processes } = await recover(nonce, (dir) => writeClaim(dir, holder), { waitMs: 300, isAlive: isSameProcess });
+    expect(adopted).toEqual([]);
+    holder.kill();
+    await until(() => adopted.length === 1, 'the run to be ended');
+    const journal = await adopted[0]!.done;
+    expect(journal).toMatchObject({ state: 'Failed', exitCode: errorCodes.general, handlerFailure: true });
+    expect(journal.message).toContain(launchOutcomeUnknown(`its wrapper (pid ${holder.wrapperPid}) claimed the launch but ended before it reported the script process`));
+    expect(errors).toContain('run launch interrupted, its outcome unknown: the run is ended, never started again');
+    expect({ scheduled, launches: processes.launches }).toEqual({ scheduled: [], launches: [] });
+  });
 });
+
+interface Holder {
+  readonly wrapperPid: number;
+  readonly wrapperStartTime: string;
+  kill(): void;
+}
+
+// A live process standing for a wrapper that claimed a launch and has not reported yet.
+async function startHolder(): Promise<Holder> {
+  const gate = await makeGate();
+  const child = spawn('/bin/sh', ['-c', gate.wait], { stdio: 'ignore' });
+  await until(() => child.pid !== undefined && readProcessStartTime(child.pid) !== undefined, 'the holder to start');
+  return { wrapperPid: child.pid!, wrapperStartTime: readProcessStartTime(child.pid!)!, kill: () => child.kill('SIGKILL') };
+}
+
+// The claim as the wrapper writes it: its pid and start time.
+function writeClaim(runDir: string, holder: Holder): Promise<void> {
+  return writeFile(toLaunchClaimPath(runDir, nonce), `${JSON.stringify({ wrapperPid: holder.wrapperPid, wrapperStartTime: holder.wrapperStartTime })}\n`);
+}
