@@ -39,9 +39,8 @@ const commands: Readonly<Record<string, Entry>> = {
   uninstall: lifecycle,
   update: lifecycle,
   daemon: async (args, explicit) => {
-    // Stack traces in the daemon's log through the package's source maps: turned on before the
-    // daemon's modules load, and in the daemon only (the lifecycle commands stay fast to start).
-    process.setSourceMapsEnabled(true);
+    // Node's source maps stay off (they cost the idle daemon ≈ 7 MB): the stack the daemon logs goes
+    // through the package's source maps when it is logged (util/source-mapped-stack.ts).
     const { runDaemonCommand } = await import('./handler/cli/daemon-command.js');
     return runDaemonCommand(explicit, args.flags.has('local'), process.env);
   },

@@ -37,6 +37,11 @@
 #include "sha256.h"
 
 #define CHUNK (1u << 20)
+/* node is written in pieces of this size, not CHUNK: the kernel may keep a file in page-cache
+ * folios as large as the writes that filled it, and maps a whole folio when a process faults on
+ * any page of it. Written 1 MiB at a time, every node process mapped ≈ 10 MB more of the binary
+ * than it touches (a bare node: 43 MB resident of the file vs 33 MB with 16 KiB writes). */
+#define WRITE_PIECE (16u << 10)
 /* The decoder needs the dictionary (64 MiB at xz preset 9) plus a little; refuse more. */
 #define MEMORY_LIMIT (256ull << 20)
 
@@ -58,7 +63,7 @@ static int exists(const char *path) {
 
 static int write_all(int fd, const uint8_t *data, size_t size) {
     while (size > 0) {
-        ssize_t written = write(fd, data, size);
+        ssize_t written = write(fd, data, size < WRITE_PIECE ? size : WRITE_PIECE);
         if (written < 0 && errno == EINTR) continue;
         if (written <= 0) return -1;
         data += written;

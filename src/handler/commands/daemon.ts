@@ -1,5 +1,6 @@
 // `daemon`: the long-lived process that watches settings files and runs scripts.
 import { toErrorMessage } from '../../errors.js';
+import { sourceMappedStack } from '../../util/source-mapped-stack.js';
 import { systemClock } from '../../util/time.js';
 import type { HandlerContext } from '../infra/context.js';
 import { Daemon } from '../daemon/daemon.js';
@@ -21,7 +22,7 @@ export async function runDaemon(context: HandlerContext, env: NodeJS.ProcessEnv,
   const daemon = new Daemon({ context, log, redactor, clock: systemClock, runDeps: makeRunDeps(context, env, (text) => redactor.redact(text)), ...endpoint });
   // The daemon must keep serving every other run command whatever one of them does.
   process.on('unhandledRejection', (reason) => log.error('unhandled rejection', { error: toErrorMessage(reason) }));
-  process.on('uncaughtException', (error) => log.error('uncaught exception', { error: toErrorMessage(error), stack: error.stack }));
+  process.on('uncaughtException', (error) => log.error('uncaught exception', { error: toErrorMessage(error), stack: sourceMappedStack(error.stack) }));
   process.on('SIGHUP', () => undefined);
   try {
     await daemon.start();
