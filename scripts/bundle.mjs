@@ -92,8 +92,9 @@ function writeOutputs(stage, result) {
 
 // Bundles src/cli.ts into stage/dist: dist/cli.js (the path the shims and the daemon's argv use)
 // and chunks for what the code imports dynamically (per-command modules, winston, the storage SDK),
-// each with a linked source map (the daemon reads them when it logs a stack: src/util/source-mapped-stack.ts); and `enable`'s entry,
-// dist/handler/commands/enable-main.js, in one file. Node builtins stay imports; the CommonJS
+// each with a linked source map (the daemon reads them when it logs a stack:
+// src/util/source-mapped-stack.ts); and `enable`'s entry, dist/handler/commands/enable-main.js, in
+// one file. Node builtins stay imports; the CommonJS
 // dependencies get a `require` for theirs. `platform`: 'linux' or 'windows', the zip's.
 export async function bundle(stage, log, platform) {
   const platformPlugins = platform === 'linux' ? [linuxOnly] : [];
