@@ -4,7 +4,7 @@
 // NAME", "every run" and "record this launch"; nothing else builds a path in the state folder.
 // Absent, present and corrupt are three different answers: a corrupt record or journal is never
 // taken for "never ran", so nothing runs twice because a file could not be read.
-import { chmod, mkdir, readdir, rename, rm, unlink } from 'node:fs/promises';
+import { chmod, mkdir, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isRunKey } from '../../config/run-command.js';
 import { isActiveJournal, journalSchema, type JournalWriteOptions, type RunJournal } from '../../runner/journal.js';
@@ -44,6 +44,8 @@ export const deletedRunsKeptMs = 60 * 60 * 1000;
 export type StateFile = 'ipc-token' | 'daemon.sock' | 'daemon.lock' | 'update-in-progress.json';
 
 let runCounter = 0;
+// How long a run directory without a journal counts as being set up (see #isYoung).
+const unjournaledRunGraceMs = 10 * 60 * 1000;
 
 export class RunStore {
   readonly stateDir: string;
@@ -120,11 +122,19 @@ export class RunStore {
       if (this.#unjournaled.has(runId)) continue;
       const journal = await this.readJournal(runId);
       if (journal.kind === 'present' && isActiveJournal(journal.value)) continue;
+      if (journal.kind === 'absent' && (await this.#isYoung(runId))) continue;
       await rm(this.toRunDir(runId), { recursive: true, force: true });
       (await this.#runIndex)?.get(name)?.delete(runId);
       removed.push(runId);
     }
     return removed;
+  }
+
+  // A run directory without a journal made in the last minutes is a run being set up (by whichever
+  // process made it), not a leftover: retention leaves it to a later pass.
+  async #isYoung(runId: string): Promise<boolean> {
+    const made = await stat(this.toRunDir(runId)).catch(() => undefined);
+    return made !== undefined && Date.now() - made.mtimeMs < unjournaledRunGraceMs;
   }
 
   // Retention for every name: a live run command keeps its current run only, a deleted one (after

@@ -1,4 +1,4 @@
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { RunStore, shouldRun, type Origin, type SequenceRecord } from '../../../src/handler/state/run-store.js';
@@ -142,10 +142,20 @@ describe('retention after a run ended, from the store\'s index of run directorie
     await makeRun(runs, 'a.2.x2', 'Succeeded');
     // Made behind this store's back (no daemon does): unknown to its index until the next full pass.
     await mkdir(join(tempDir(), 'runs', 'a.3.x3'));
+    // …and long ago: a journal-less directory younger than the grace is a run being set up.
+    const longAgo = new Date(Date.now() - 3_600_000);
+    await utimes(join(tempDir(), 'runs', 'a.3.x3'), longAgo, longAgo);
     expect(await runs.removeOlderRuns('a', 'a.4.x4')).toEqual(['a.1.x1', 'a.2.x2']);
     expect((await readdir(join(tempDir(), 'runs'))).sort()).toEqual(['a.3.x3']);
     // The full pass (at start and hourly) lists the folder: a name without a record keeps nothing.
     expect(await runs.applyRetention(0)).toEqual(['a.3.x3']);
+  });
+
+  it('keeps a young run directory without a journal that another process made (a run being set up)', async () => {
+    await store().ensure();
+    await mkdir(join(tempDir(), 'runs', 'a.1.x1'));
+    expect(await store().applyRetention(0)).toEqual([]);
+    expect(await readdir(join(tempDir(), 'runs'))).toEqual(['a.1.x1']);
   });
 
   it('keeps a run directory it made whose journal is not written yet: a run being accepted while the full pass runs', async () => {
