@@ -4,9 +4,10 @@
 // for each run command) and its status files in `status/`. Every run it already ran counts as done:
 // a sequence number at or below its mrseq never runs here, and its status is carried over. Its
 // single configuration (an agent without multi-config) keeps `.mrseq` (an empty name).
-import { copyFile, readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { isValidName, singleConfigName } from '../../config/run-command.js';
+import { writeFileAtomic } from '../../util/atomic-file.js';
 import { isTerminalStatusFile, toStatusPath } from '../agent/status-file.js';
 
 // What Microsoft's handler ran for one run command.
@@ -54,8 +55,12 @@ async function readSequenceFiles(dir: string): Promise<Array<[string, number]>> 
 
 // Carries Microsoft's status file of (name, seq) into our status folder, unless ours already reports
 // an end (an update copied it); our own Pending one (written by enable) is replaced. True when Microsoft's
-// handler had one.
+// handler had one. Replaced atomically (not copyFile, which truncates then writes): the agent reads
+// the status file at any moment and must never see half of it.
 export async function carryForeignStatus(run: ForeignRun, name: string, seq: number, statusFolder: string): Promise<boolean> {
   if (await isTerminalStatusFile(statusFolder, name, seq)) return true;
-  return copyFile(toStatusPath(run.statusFolder, name, seq), toStatusPath(statusFolder, name, seq)).then(() => true, () => false);
+  const text = await readFile(toStatusPath(run.statusFolder, name, seq)).catch(() => undefined);
+  if (text === undefined) return false;
+  await writeFileAtomic(toStatusPath(statusFolder, name, seq), text, { mode: 0o644, sync: false });
+  return true;
 }
