@@ -4,7 +4,8 @@
 // status files read back and validated as the Linux e2e does (test/helpers/agent-status.ts).
 // Interpreter: every script is PowerShell — the pwsh.exe stand-in of the lane (a console host
 // built from Microsoft.PowerShell.SDK, shared/windows-under-wine.md §1), given to the handler with
-// RUNCOMMAND_HANDLER_PWSH since Wine has no Windows PowerShell 5.1 (its powershell.exe is a stub).
+// RUNCOMMAND_HANDLER_PWSH since Wine has no Windows PowerShell 5.1 (its powershell.exe is a stub);
+// the decryption of protected settings runs that 5.1 path, where global-setup.ts puts the stand-in.
 // Without that pwsh.exe (scripts/build-pwsh-wine.sh needs dotnet) the PowerShell tests are skipped,
 // as the lane's other pwsh tests are; the daemon's start, pipe and removal are tested all the same.
 // The handler's own commands are the .cmd shim, run by Wine's cmd.exe.
