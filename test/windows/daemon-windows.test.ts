@@ -191,8 +191,8 @@ describe.skipIf(lane === null || made === null)('the Windows handler under Wine,
     expect(result.exitCode, explain(result)).toBe(0);
     const report = await waitForStatus(layout, 'sealed', 1, isTerminalReport, 90_000);
     expect(report.instanceView).toMatchObject({ executionState: 'Failed', exitCode: -202, output: '' });
-    expect(report.instanceView.executionMessage).toContain(
-      `protectedSettings: could not be decrypted with certificate ${certificate.thumbprint}: decoding the CMS envelope (EnvelopedCms.Decode) failed: Unknown error (0x80091004)`,
+    expect(report.instanceView.executionMessage).toBe(
+      `Execution failed: protectedSettings: could not be decrypted with certificate ${certificate.thumbprint}: decoding the CMS envelope (EnvelopedCms.Decode) failed: Unknown error (0x80091004)`,
     );
     expect(await findFilesContaining(layout.root, canary)).toEqual([]);
     expect(result.stdout + result.stderr).not.toContain(canary);
