@@ -35,15 +35,24 @@ $certificates = $store.Certificates.Find('FindByThumbprint', '${thumbprint}', $f
 }
 
 // The PowerShell that decrypts stdin's base64 EnvelopedData with certificate `thumbprint`
-// (already checked to be 40 hex digits) and writes the plaintext bytes to stdout.
+// (already checked to be 40 hex digits) and writes the plaintext bytes to stdout. A failure is one
+// plain stderr line naming the step and the innermost exception's message (a crypto error, never
+// the data): an exception left to PowerShell would reach stderr as CLIXML (`#< CLIXML` first), as
+// PowerShell serialises errors under -EncodedCommand when stderr is redirected.
 export function toDecryptScript(thumbprint: string, source: CertificateSource = { kind: 'store' }): string {
   return `$ErrorActionPreference = 'Stop'
+$step = 'loading System.Security'
+trap { [Console]::Error.WriteLine("$step failed: $($_.Exception.GetBaseException().Message)"); exit 4 }
 if ($PSVersionTable.PSEdition -ne 'Core') { Add-Type -AssemblyName System.Security }
+$step = 'finding the certificate'
 ${toCertificateLookup(thumbprint, source)}
 if ($certificates.Count -eq 0) { [Console]::Error.WriteLine('certificate not found in LocalMachine\\My'); exit 3 }
+$step = 'decoding the CMS envelope (EnvelopedCms.Decode)'
 $cms = New-Object System.Security.Cryptography.Pkcs.EnvelopedCms
 $cms.Decode([System.Convert]::FromBase64String([Console]::In.ReadToEnd().Trim()))
+$step = 'decrypting with the private key of the certificate (EnvelopedCms.Decrypt)'
 $cms.Decrypt($certificates)
+$step = 'writing the plaintext'
 $content = $cms.ContentInfo.Content
 $stdout = [Console]::OpenStandardOutput()
 $stdout.Write($content, 0, $content.Length)

@@ -43,6 +43,28 @@ describe.runIf(pwshTestsRun)('Windows decryption under pwsh (EnvelopedCms)', () 
     expect(plaintext).toEqual(secret);
   });
 
+  // Without the script's own trap, PowerShell under -EncodedCommand writes the exception to stderr as
+  // CLIXML, and the cause read '#< CLIXML'.
+  it.each([
+    ['an envelope that is not CMS', 'decoding the CMS envelope (EnvelopedCms.Decode) failed: '],
+    ['an envelope for another certificate', 'decrypting with the private key of the certificate (EnvelopedCms.Decrypt) failed: '],
+  ] as const)('names the failing step and its cause in plain text for %s, never the data', async (what, step) => {
+    const { thumbprint, pfx, crtPath } = await makePfx();
+    const other = await makeCertificate(dir());
+    const base64 = what === 'an envelope that is not CMS'
+      ? Buffer.from(JSON.stringify(secret)).toString('base64')
+      : await encryptProtectedSettings(JSON.stringify(secret), other.crtPath);
+    expect(crtPath).not.toBe(other.crtPath);
+    const error = await decryptProtectedSettings(base64, thumbprint, '', { powershell: requirePwsh(), certificate: { kind: 'pfx', path: pfx } }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SettingsError);
+    const message = (error as Error).message;
+    expect(message.startsWith(`protectedSettings: could not be decrypted with certificate ${thumbprint}: ${step}`), message).toBe(true);
+    expect(message.length).toBeGreaterThan(`protectedSettings: could not be decrypted with certificate ${thumbprint}: ${step}`.length);
+    expect(message).not.toContain('CLIXML');
+    expect(message).not.toContain(base64.slice(0, 20));
+    expect(message).not.toContain('s3cr3t');
+  });
+
   it('names the thumbprint and the cause when the certificate is not there, never the data', async () => {
     const { pfx, crtPath } = await makePfx();
     const base64 = await encryptProtectedSettings(JSON.stringify(secret), crtPath);

@@ -4,13 +4,14 @@
 // Plugins\<Publisher.Type>\<version>\`), under a private temp root reached through Z:, the
 // agent's HandlerEnvironment.json with Windows paths, and each handler command started as the
 // Windows agent does: the manifest's command line from the plugin folder, a `.cmd` through cmd.exe.
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
+import { makeCertificate, type AgentCertificate } from '../helpers/agent-certificates.js';
 import { toAgentJson } from '../helpers/agent-json.js';
 import { extractOnce, type AgentHost, type AgentLayout } from '../helpers/agent-layout.js';
-import { toWindowsPath, wineEnv, type WineLane } from './wine.js';
+import { startWrapper, toWindowsPath, wineEnv, type WineLane } from './wine.js';
 
 export const WINDOWS_HANDLER_NAME = 'Microsoft.CPlat.Core.RunCommandWindows';
 
@@ -78,4 +79,41 @@ export async function makeWindowsAgentLayout(lane: WineLane, zip: string, versio
   }
   await writeWindowsHandlerEnvironment(layout);
   return layout;
+}
+
+// Puts a certificate with its private key into LocalMachine\My as the Windows agent provides the
+// tenant certificate (protocol.md §1, §6): a PFX made by openssl, imported with a persisted machine
+// key by the lane's pwsh.exe (under rch-exec.exe, which gives it the console it needs). Earlier
+// test certificates (same subject) go first, by their registry keys: Wine 8.0 persists no
+// X509Store.Remove, and drops the Add of a store session that removed one. The certificate becomes
+// the layout's, so writeSettings encrypts protected settings to it.
+export async function installCertificate(lane: WineLane, layout: AgentLayout): Promise<{ certificate: AgentCertificate; stdout: string }> {
+  const certificate = await makeCertificate(layout);
+  const dir = await mkdtemp(path.join(layout.root, 'certificate-'));
+  const pfx = path.join(dir, 'tenant.pfx');
+  await execa('openssl', ['pkcs12', '-export', '-in', certificate.crtPath, '-inkey', certificate.prvPath, '-out', pfx, '-passout', 'pass:']);
+  const script = path.join(dir, 'install.ps1');
+  await writeFile(script, `param([string]$Pfx)
+$ErrorActionPreference = 'Stop'
+$certificate = New-Object System.Security.Cryptography.X509Certificates.X509Certificate2($Pfx, '', 'MachineKeySet, PersistKeySet')
+$store = New-Object System.Security.Cryptography.X509Certificates.X509Store('My', 'LocalMachine')
+$store.Open('ReadOnly')
+$earlier = @($store.Certificates | Where-Object Subject -eq $certificate.Subject | ForEach-Object Thumbprint)
+$store.Close()
+foreach ($thumbprint in $earlier) { Remove-Item -LiteralPath "HKLM:\\Software\\Microsoft\\SystemCertificates\\My\\Certificates\\$thumbprint" -Recurse }
+$store.Open('ReadWrite')
+$store.Add($certificate)
+$store.Close()
+Write-Output "added $($certificate.Thumbprint) HasPrivateKey=$($certificate.HasPrivateKey)"
+`);
+  const runDir = path.join(dir, 'run');
+  await mkdir(runDir);
+  const command = [toWindowsPath(lane.pwsh), '-NoProfile', '-NonInteractive', '-ExecutionPolicy', 'Bypass', '-File', toWindowsPath(script), '-Pfx', toWindowsPath(pfx)];
+  const wrapper = await startWrapper(lane, dir, runDir, command).exited;
+  const read = (file: string) => readFile(path.join(runDir, file), 'utf8').catch(() => '');
+  const [exit, stdout, stderr] = await Promise.all([read('exit-status.json'), read('stdout'), read('stderr')]);
+  if (wrapper.code !== 0 || exit !== '{"exitCode":0}\n') {
+    throw new Error(`installing the certificate into LocalMachine\\My failed: wrapper exit ${String(wrapper.code)}, ${exit}\n${stdout}\n${stderr}\n${wrapper.stderr}`);
+  }
+  return { certificate, stdout };
 }

@@ -4,15 +4,18 @@
 // status files read back and validated as the Linux e2e does (test/helpers/agent-status.ts).
 // Interpreter: every script is PowerShell — the pwsh.exe stand-in of the lane (a console host
 // built from Microsoft.PowerShell.SDK, shared/windows-under-wine.md §1), given to the handler with
-// RUNCOMMAND_HANDLER_PWSH since Wine has no Windows PowerShell 5.1 (its powershell.exe is a stub).
+// RUNCOMMAND_HANDLER_PWSH since Wine has no Windows PowerShell 5.1 (its powershell.exe is a stub);
+// the decryption of protected settings runs that 5.1 path, where global-setup.ts puts the stand-in.
 // Without that pwsh.exe (scripts/build-pwsh-wine.sh needs dotnet) the PowerShell tests are skipped,
 // as the lane's other pwsh tests are; the daemon's start, pipe and removal are tested all the same.
 // The handler's own commands are the .cmd shim, run by Wine's cmd.exe.
+import { randomUUID } from 'node:crypto';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { cleanupLayout, isInstalled, removeHandler, removeRunCommand, runCommand, waitForStatus, writeSettings, isTerminalReport, type AgentLayout, type CommandResult } from '../helpers/agent.js';
-import { makeWindowsAgentLayout } from './agent-windows.js';
+import { installCertificate, makeWindowsAgentLayout } from './agent-windows.js';
+import { findFilesContaining } from '../helpers/scan.js';
 import { listLiveProcesses, toWindowsPath, waitFor, type WineLane } from './wine.js';
 
 const lane = inject('wineLane');
@@ -179,6 +182,33 @@ describe.skipIf(lane === null || made === null)('the Windows handler under Wine,
     expect(report.instanceView).toMatchObject({ executionState: 'Failed', exitCode: 42, output: 'before\r\nafter\r\n' });
     expect(daemonProcesses()).toHaveLength(1);
     expect((await readDaemonLog()).filter((line) => line['message'] === 'interrupted runs recovered')).toMatchObject([{ count: 1 }]);
+  });
+
+  // Issue 10: decryption with the certificate store, tried under Wine. The certificate and its key
+  // go into LocalMachine\My (the store add works), but Wine 8.0's crypt32 cannot decode a CMS
+  // envelope: EnvelopedCms.Decode asks CryptMsgGetParam for CMSG_VERSION_PARAM, which Wine does not
+  // implement for enveloped messages (fixme "CDecodeEnvelopedMsg_GetParam unimplemented for 30"),
+  // so it fails with CRYPT_E_INVALID_MSG_TYPE (0x80091004) before any key is used. What the lane
+  // proves is the handler's failure path: a Failed run whose message names the thumbprint, the step
+  // and the cause, and no protected value anywhere. README ("Windows") lists what else Wine lacks.
+  // If a Wine version decodes it, this test fails: then it should expect Succeeded and the output.
+  it.skipIf(!withPwsh)('PowerShell: protected settings for a certificate in LocalMachine\\My: under Wine 8.0 EnvelopedCms.Decode fails, and the run fails saying so, without the protected value', async () => {
+    const { certificate, stdout } = await installCertificate(wine, layout);
+    expect(stdout).toBe(`added ${certificate.thumbprint} HasPrivateKey=True\r\n`);
+    const canary = `canary-${randomUUID()}`;
+    await writeSettings(layout, 'sealed', 1, {
+      publicSettings: { source: { script: 'param([string]$Token) Write-Output "token of $($Token.Length) characters"' } },
+      protectedSettings: { protectedParameters: [{ name: 'Token', value: canary }] },
+    });
+    const result = await runCommand(layout, 'enable', { name: 'sealed', seq: 1, extra });
+    expect(result.exitCode, explain(result)).toBe(0);
+    const report = await waitForStatus(layout, 'sealed', 1, isTerminalReport, 90_000);
+    expect(report.instanceView).toMatchObject({ executionState: 'Failed', exitCode: -202, output: '' });
+    expect(report.instanceView.executionMessage).toBe(
+      `Execution failed: protectedSettings: could not be decrypted with certificate ${certificate.thumbprint}: decoding the CMS envelope (EnvelopedCms.Decode) failed: Unknown error (0x80091004)`,
+    );
+    expect(await findFilesContaining(layout.root, canary)).toEqual([]);
+    expect(result.stdout + result.stderr).not.toContain(canary);
   });
 
   it('removing the handler (disable per run command, then uninstall) stops the daemon; the agent deletes the plugin folder', async () => {

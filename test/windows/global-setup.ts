@@ -1,13 +1,14 @@
 // Prepares the Windows lane once per run: finds Wine, checks the mingw-built wrapper, readies the
-// Wine prefix (scripts/make-wine-prefix.sh), compiles the probe fixture, and keeps one wineserver up
-// for the whole run (`wineserver -p`), killed at the end. Without Wine the lane is skipped; with
+// Wine prefix (scripts/make-wine-prefix.sh) with the pwsh.exe stand-in at the Windows PowerShell
+// path, compiles the probe fixture, and keeps one wineserver and one desktop up for the whole run
+// (`wineserver -p`, `probe.exe desktop`), killed at the end. Without Wine the lane is skipped; with
 // Wine, any missing prerequisite fails the run: the lane installs nothing itself.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
-import { wineEnv, type WineLane } from './wine.js';
+import { installPowerShellStandIn, wineEnv, type WineLane } from './wine.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -99,6 +100,7 @@ export default function setup(project: TestProject): (() => void) | undefined {
   const prefix = path.resolve(process.env['RCH_WINE_PREFIX'] ?? path.join(root, '.cache/wine-prefix'));
   const lane: WineLane = { wine, wineserver, prefix, wrapper: requireWrapper(), probe: compileProbe(), pwsh: findPwsh() };
   execFileSync('sh', [path.join(root, 'scripts/make-wine-prefix.sh'), prefix], { stdio: ['ignore', 'inherit', 'inherit'] });
+  if (lane.pwsh !== '') installPowerShellStandIn(lane);
   // Before any test: it fetches and verifies node.exe (the process-layer tests use it from the
   // cache) and builds dist/ (which they import), whatever order the files run in.
   project.provide('windowsPackage', packageWindows());
@@ -108,6 +110,12 @@ export default function setup(project: TestProject): (() => void) | undefined {
   // inherit its Unix stdio and live as long as the wineserver: start them here, on /dev/null.
   const warm = spawnSync(wine, ['cmd.exe', '/d', '/c', 'exit 0'], { env: wineEnv(lane), stdio: 'ignore', timeout: 120_000 });
   if (warm.error || warm.status !== 0) throw new Error(`wine cannot start cmd.exe in ${prefix}: ${warm.error?.message ?? `status ${warm.status}`}`);
+  // Wine starts explorer.exe /desktop when a process first needs the desktop (PowerShell does) and
+  // ends it when the desktop has no user left; the explorer gets a copy of the std handles of the
+  // process that needed it. Started by the handler's decryption PowerShell, it held that process's
+  // stderr pipe, so the daemon never saw the pipe close and waited forever. A desktop user for the
+  // whole run, on /dev/null, starts it first and keeps it (the wineserver -k below ends it).
+  spawn(wine, [lane.probe, 'desktop'], { env: wineEnv(lane), stdio: 'ignore', detached: true }).unref();
   console.warn(`windows lane: ${wine}, prefix ${prefix}, pwsh ${lane.pwsh === '' ? 'not built (scripts/build-pwsh-wine.sh): its tests skip' : lane.pwsh}`);
   project.provide('wineLane', lane);
   return () => {

@@ -1,8 +1,8 @@
 // Helpers of the Windows lane: running Windows programs under Wine from Linux and watching them.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readlinkSync, rmSync, symlinkSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 // What the lane's global setup found; paths are Linux paths.
 export interface WineLane {
@@ -17,6 +17,25 @@ export interface WineLane {
 // The environment of every Wine process of the lane (shared/windows-under-wine.md, prefix recipe).
 export function wineEnv(lane: WineLane): NodeJS.ProcessEnv {
   return { ...process.env, WINEPREFIX: lane.prefix, WINEDEBUG: '-all', WINEDLLOVERRIDES: 'winedbg.exe=d' };
+}
+
+// Wine's powershell.exe at the Windows PowerShell 5.1 path is a stub (it prints nothing and exits
+// 0), and the handler decrypts protected settings with that path (protected-settings.windows.ts):
+// the lane puts its pwsh.exe stand-in there. The folder gets a link to each file of the stand-in and
+// powershell.exe links to pwsh.exe (the apphost finds its app by a name built into it, not by its
+// own file name). Done on every run: a prefix update by Wine may bring the stub back.
+export function installPowerShellStandIn(lane: WineLane): void {
+  const folder = join(lane.prefix, 'drive_c/windows/system32/WindowsPowerShell/v1.0');
+  const target = join(folder, 'powershell.exe');
+  try {
+    if (readlinkSync(target) === lane.pwsh) return;
+  } catch {
+    // the stub (a file) or nothing: replaced below
+  }
+  rmSync(folder, { recursive: true, force: true });
+  mkdirSync(folder, { recursive: true });
+  for (const name of readdirSync(dirname(lane.pwsh))) symlinkSync(join(dirname(lane.pwsh), name), join(folder, name));
+  symlinkSync(lane.pwsh, target);
 }
 
 // Z: maps / in every Wine prefix.
