@@ -4,6 +4,7 @@
 // on stdin and the plaintext comes out on stdout — neither is ever on a command line or in a message.
 import { execa } from 'execa';
 import { SettingsError } from '../errors.js';
+import { toWindowsPowerShellPath } from '../runner/sources/powershell.js';
 
 // Where the certificate comes from: the machine store, or a PFX file (tests, under pwsh).
 export type CertificateSource = { readonly kind: 'store' } | { readonly kind: 'pfx'; readonly path: string };
@@ -17,7 +18,6 @@ export interface WindowsDecryptOptions {
 
 const thumbprintField = 'protectedSettingsCertThumbprint';
 const protectedField = 'protectedSettings';
-const defaultPowerShell = 'C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe';
 
 function quotePowerShell(text: string): string {
   return `'${text.replace(/'/g, "''")}'`;
@@ -85,7 +85,7 @@ export async function decryptProtectedSettings(base64: string, thumbprint: strin
   const tp = normalizeThumbprint(thumbprint);
   const compact = base64.replace(/\s+/g, '');
   if (compact === '' || !/^[A-Za-z0-9+/]+={0,2}$/.test(compact)) throw new SettingsError(protectedField, 'is not valid base64');
-  const result = await execa(options.powershell ?? defaultPowerShell, toEncodedCommandArgs(toDecryptScript(tp, options.certificate)), {
+  const result = await execa(options.powershell ?? toWindowsPowerShellPath(process.env), toEncodedCommandArgs(toDecryptScript(tp, options.certificate)), {
     input: compact,
     encoding: 'buffer',
     reject: false,

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { RunCommand } from '../config/run-command.js';
 import { errorCodes, HandlerError } from '../errors.js';
 import type { ScriptLaunch } from './process-contract.js';
-import { powerShellFlags } from './sources/powershell.js';
+import { powerShellFlags, toWindowsPowerShellPath } from './sources/powershell.js';
 
 // A run that runs as runAsUser.
 export interface RunAsContext {
@@ -101,7 +101,7 @@ export async function prepareRunAs(command: RunCommand, options: PrepareRunAsOpt
 
 // The PowerShell that runs the launcher (Windows PowerShell, always present).
 export function toLauncherHost(env: Readonly<Record<string, string>>): string {
-  return `${env['SystemRoot'] ?? 'C:\\Windows'}\\System32\\WindowsPowerShell\\v1.0\\powershell.exe`;
+  return toWindowsPowerShellPath(env);
 }
 
 // Rewrites a launch so the launcher starts it as the user: argv names the user, directory and

@@ -32,14 +32,19 @@ function toPathDirectories(env: PowerShellHostOptions['env'], separator: string)
   return (env['PATH'] ?? env['Path'] ?? '').split(separator).filter((dir) => dir !== '');
 }
 
+// Windows PowerShell 5.1, always present on Windows, under the Windows folder (%SystemRoot%, which
+// need not be C:\Windows).
+export function toWindowsPowerShellPath(env: Readonly<Record<string, string | undefined>>): string {
+  return `${env['SystemRoot'] ?? 'C:\\Windows'}\\System32\\WindowsPowerShell\\v1.0\\powershell.exe`;
+}
+
 // Windows: Windows PowerShell 5.1 (as Microsoft's handler runs scripts), then pwsh.
 export const windowsPowerShell: PowerShellFlavour = {
   label: 'PowerShell',
   candidates: (env) => {
-    const systemRoot = env['SystemRoot'] ?? 'C:\\Windows';
     const programFiles = env['ProgramFiles'] ?? 'C:\\Program Files';
     return [
-      `${systemRoot}\\System32\\WindowsPowerShell\\v1.0\\powershell.exe`,
+      toWindowsPowerShellPath(env),
       ...toPathDirectories(env, ';').map((dir) => `${dir.replace(/\\$/, '')}\\pwsh.exe`),
       `${programFiles}\\PowerShell\\7\\pwsh.exe`,
     ];
