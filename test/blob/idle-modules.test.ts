@@ -1,7 +1,8 @@
-// The blob code's network modules are loaded by the first run that streams to a blob, not with the
-// daemon (issue 11.4, idle memory: node's http, https and tls stay ≈ 1 MB resident once loaded):
-// the packaged daemon serving runs without blobs never loads them, and a run with an output blob
-// still streams (against a real Azurite).
+// What the idle daemon holds (issue 11.4, idle memory). The blob code's network modules are loaded
+// by the first run that streams to a blob, not with the daemon (node's http, https and tls stay
+// ≈ 1 MB resident once loaded): the packaged daemon serving runs without blobs never loads them,
+// and a run with an output blob still streams (against a real Azurite). And the daemon runs
+// without TurboFan, whose code pages would otherwise stay resident (daemon-control.ts).
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
@@ -34,7 +35,7 @@ async function daemonModules(layout: AgentLayout, listPrefix: string): Promise<s
   return (await readFile(path, 'utf8')).split('\n');
 }
 
-describe('the daemon loads the blob code with the first run that streams to a blob', () => {
+describe('the idle daemon', () => {
   it('runs without blobs leave http, https and tls unloaded; a run with an output blob loads them and streams', async () => {
     const extra = { NODE_OPTIONS: `--import=${probe}`, RCH_TEST_MODULE_LIST: '' };
     layout = await installHandler(extra);
@@ -54,5 +55,15 @@ describe('the daemon loads the blob code with the first run that streams to a bl
     expect((await waitForTerminal(layout, 'streamed')).instanceView).toMatchObject({ executionState: 'Succeeded', exitCode: 0 });
     expect(await azurite().hashBlob(container, 'streamed.out')).toEqual({ sha256: createHash('sha256').update('streamed\n').digest('hex'), length: 9 });
     expect(await daemonModules(layout, extra.RCH_TEST_MODULE_LIST)).toContain('NativeModule http');
+  });
+
+  it('enable starts the daemon without the optimising compiler (--no-opt: its code pages stay out of the idle daemon)', async () => {
+    layout = await installHandler({});
+    await submitRunCommand(layout, 'plain', { publicSettings: { source: { script: 'echo plain' } } }, {});
+    expect((await waitForTerminal(layout, 'plain')).instanceView).toMatchObject({ executionState: 'Succeeded', exitCode: 0 });
+    const [pid] = await findProcesses(`${layout.baseDir}/dist/cli.js\0daemon`);
+    if (pid === undefined) throw new Error('no daemon process');
+    const argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
+    expect(argv.slice(1, argv.indexOf(`${layout.baseDir}/dist/cli.js`))).toEqual(['--no-opt']);
   });
 });
