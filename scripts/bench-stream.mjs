@@ -27,6 +27,8 @@ const nodePath = process.env['BENCH_NODE'] ?? process.execPath;
 const { ensureLocalLayout } = await import(join(root, 'dist/handler/cli/local-layout.js'));
 const { readHandlerEnvironment } = await import(join(root, 'dist/config/handler-environment.js'));
 const { toAgentJson } = await import(join(root, 'dist/handler/cli/submit.js'));
+// The V8 flags `enable` starts the daemon with, so that this daemon is the shipped one.
+const { daemonNodeFlags } = await import(join(root, 'dist/handler/infra/daemon-control.js'));
 const azuriteMain = createRequire(import.meta.url).resolve('azurite/dist/src/blob/main.js');
 
 const size = 256 * 1024 * 1024;
@@ -262,7 +264,7 @@ async function main() {
   try {
     azurite = await startAzurite(join(top, 'azurite'));
     const daemonEnv = { RUNCOMMAND_HANDLER_STATE_DIR: stateDir, RUNCOMMAND_HANDLER_SETTINGS_SETTLE_MS: '0' };
-    const [command, argv] = pinned(cpuLayout?.handler, nodePath, [...(process.env['BENCH_DAEMON_NODE_OPTIONS'] ?? '').split(' ').filter(Boolean), cli, 'daemon', '--handler-environment', layout.handlerEnvironmentPath]);
+    const [command, argv] = pinned(cpuLayout?.handler, nodePath, [...daemonNodeFlags, ...(process.env['BENCH_DAEMON_NODE_OPTIONS'] ?? '').split(' ').filter(Boolean), cli, 'daemon', '--handler-environment', layout.handlerEnvironmentPath]);
     daemon = spawn(command, argv, { env: { ...process.env, ...daemonEnv }, stdio: 'ignore' });
     const env = { configFolder: environment.configFolder, statusFolder: environment.statusFolder, stateDir, daemonPid: daemon.pid, azuritePid: azurite.child.pid };
     const result = await measure(env, azurite);

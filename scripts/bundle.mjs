@@ -22,6 +22,17 @@ const zodEnglishOnly = {
   },
 };
 
+// winston's debug messages go through @dabh/diagnostics, whose development build (chosen when
+// NODE_ENV is not 'production') loads colorspace, kuler and their colour tables to print them in
+// colour when DEBUG names winston. The daemon never asks for them: the production build (the same
+// API, every message dropped) keeps that code out of the bundle and out of the idle daemon's memory.
+const diagnosticsProduction = {
+  name: 'diagnostics-production',
+  setup(build) {
+    build.onResolve({ filter: /^@dabh\/diagnostics$/ }, (args) => build.resolve('@dabh/diagnostics/node/production.js', { resolveDir: args.resolveDir, kind: args.kind }));
+  },
+};
+
 // `enable` is an entry of its own (src/handler/commands/enable-main.ts): the CLI's import of it stays
 // an import of the file the enable build writes, at the path tsc gives it, so that the command the
 // agent runs on every goal state loads one file with only what it needs (none of the shared chunks,
@@ -103,13 +114,13 @@ export async function bundle(stage, log, platform) {
     entryPoints: { cli: 'src/cli.ts' },
     chunkNames: 'chunks/[name]-[hash]',
     splitting: true,
-    plugins: [zodEnglishOnly, ...platformPlugins, enableApart],
+    plugins: [zodEnglishOnly, diagnosticsProduction, ...platformPlugins, enableApart],
   }));
   const enable = writeOutputs(stage, await esbuild.build({
     ...bundleOptions,
     entryPoints: { 'handler/commands/enable-main': 'src/handler/commands/enable-main.ts' },
     splitting: false,
-    plugins: [zodEnglishOnly, ...platformPlugins, enableOnly],
+    plugins: [zodEnglishOnly, diagnosticsProduction, ...platformPlugins, enableOnly],
   }));
   log(`bundled ${main.files + enable.files} files, ${((main.bytes + enable.bytes) / 1048576).toFixed(1)} MiB of JS (enable: ${(enable.bytes / 1024).toFixed(0)} KiB)`);
 }

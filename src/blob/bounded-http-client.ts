@@ -6,9 +6,7 @@
 // response is destroyed (its connection with it) and the SDK gets no body (the status alone
 // describes the failure); a success body, which these operations never read, is dropped too. Abort signals and the pipeline's
 // timeout stop the request.
-import { request as httpRequest, type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
-import { request as httpsRequest } from 'node:https';
-import type { Agent } from 'node:http';
+import type { Agent, ClientRequest, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import type { IHttpClient } from '@azure/storage-blob';
 
@@ -92,7 +90,10 @@ export interface BoundedResponse {
 export function sendBoundedRequest(request: BoundedRequest, maxBodyBytes: number = maxResponseBodyBytes): Promise<BoundedResponse> {
   const { signal, body } = request;
   if (signal?.aborted) return Promise.reject(abortError());
-  const send = request.url.protocol === 'https:' ? httpsRequest : httpRequest;
+  // Loaded by the first request, not with the module: the daemon carries the blob code, and node's
+  // http, https and tls (≈ 1 MB resident) would otherwise stay loaded in a daemon that never
+  // streams to a blob (issue 11.4, idle memory).
+  const send = request.url.protocol === 'https:' ? process.getBuiltinModule('node:https').request : process.getBuiltinModule('node:http').request;
   return new Promise<BoundedResponse>((resolve, reject) => {
     let settled = false;
     let timer: NodeJS.Timeout | undefined;

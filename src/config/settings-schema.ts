@@ -1,8 +1,11 @@
 // Zod schemas of a run command's public and protected settings (run-command.md §1), applied
 // after normalizeKeys has fixed key spelling and dropped nulls. Types and per-field rules live
 // here; rules that span fields (one source, unique names, the artifact join) live in settings.ts.
+// zod/mini, as the handler's other schemas (util/schema.ts): the classic API gives every schema
+// object its own copy of each method, which the daemon would hold for as long as it runs (issue
+// 11.4, idle memory). Checks run in the order they are listed, as the classic chain ran them.
 
-import { z } from 'zod';
+import * as z from '../util/schema.js';
 import { SettingsError } from '../errors.js';
 import { isValidName } from './run-command.js';
 import type { KeyShape } from './settings-keys.js';
@@ -62,7 +65,7 @@ function typeError(what: string): { error: (issue: { input?: unknown }) => strin
 }
 
 function text(maxChars: number = settingsLimits.stringChars) {
-  return z.string(typeError('a string')).max(maxChars, { error: `must be at most ${maxChars} characters` });
+  return z.string(typeError('a string')).check(z.maxLength(maxChars, { error: `must be at most ${maxChars} characters` }));
 }
 
 // True for an absolute http(s) URL; '' is accepted here and means "absent".
@@ -83,54 +86,60 @@ export function hasUserInfo(value: string): boolean {
 }
 
 // The message names the rule, never the URL (it would carry the credentials into logs and status).
-const url = text(settingsLimits.urlChars)
-  .refine((value) => value === '' || isHttpUrl(value), { error: 'must be an http or https URL', abort: true })
-  .refine((value) => !hasUserInfo(value), {
+const urlChecks = [
+  z.refine<string>((value) => value === '' || isHttpUrl(value), { error: 'must be an http or https URL', abort: true }),
+  z.refine<string>((value) => !hasUserInfo(value), {
     error: 'must not carry a user name or password (user:password@host); use a SAS token or a managed identity',
-  });
+  }),
+];
+const url = text(settingsLimits.urlChars).check(...urlChecks);
 
-const flag = z.boolean(typeError('true or false')).default(false);
+const flag = z._default(z.boolean(typeError('true or false')), false);
 
 const identity = z
-  .object({ clientId: text().optional(), objectId: text().optional() }, typeError('an object'))
-  .refine((id) => !(id.clientId && id.objectId), { error: 'must have clientId or objectId, not both' });
+  .object({ clientId: z.optional(text()), objectId: z.optional(text()) }, typeError('an object'))
+  .check(z.refine((id) => !(id.clientId && id.objectId), { error: 'must have clientId or objectId, not both' }));
 
 // Any name without '=' or NUL (Compat, run-command.md §1): an environment variable name cannot hold them.
-const parameterName = text(settingsLimits.parameterNameChars).refine(
-  (name) => !name.includes('=') && !name.includes('\0'),
-  { error: "must not contain '=' or NUL characters (it becomes an environment variable name)" },
+const parameterName = text(settingsLimits.parameterNameChars).check(
+  z.refine((name) => !name.includes('=') && !name.includes('\0'), {
+    error: "must not contain '=' or NUL characters (it becomes an environment variable name)",
+  }),
 );
 // Values become environment variables, which cannot hold NUL.
-const parameterValue = z
-  .string(typeError('a string'))
-  .refine((value) => byteLength(value) <= settingsLimits.parameterValueBytes, {
+const parameterValue = z.string(typeError('a string')).check(
+  z.refine((value) => byteLength(value) <= settingsLimits.parameterValueBytes, {
     error: `must be at most ${settingsLimits.parameterValueBytes} bytes (UTF-8)`,
-  })
-  .refine((value) => !value.includes('\0'), { error: 'must not contain NUL characters' });
-const parameter = z.object({ name: parameterName.optional(), value: parameterValue.optional() }, typeError('an object'));
+  }),
+  z.refine((value) => !value.includes('\0'), { error: 'must not contain NUL characters' }),
+);
+const parameter = z.object({ name: z.optional(parameterName), value: z.optional(parameterValue) }, typeError('an object'));
 const parameters = z
-  .array(parameter.nullable(), typeError('an array'))
-  .max(settingsLimits.parameterCount, { error: `must have at most ${settingsLimits.parameterCount} entries` });
+  .array(z.nullable(parameter), typeError('an array'))
+  .check(z.maxLength(settingsLimits.parameterCount, { error: `must have at most ${settingsLimits.parameterCount} entries` }));
 
-const script = z.string(typeError('a string')).refine((value) => byteLength(value) <= settingsLimits.scriptBytes, {
-  error: `must be at most ${settingsLimits.scriptBytes} bytes (UTF-8)`,
-});
+const script = z.string(typeError('a string')).check(
+  z.refine((value) => byteLength(value) <= settingsLimits.scriptBytes, {
+    error: `must be at most ${settingsLimits.scriptBytes} bytes (UTF-8)`,
+  }),
+);
 
 // Negative = no limit (Compat, Linux; settings.ts logs it).
-const timeout = z
-  .number(typeError('a number'))
-  .refine((value) => Number.isSafeInteger(value) && value < 2 ** 31, {
-    error: 'must be an integer below 2147483648',
-  })
-  .default(0);
+const timeout = z._default(
+  z.number(typeError('a number')).check(
+    z.refine((value) => Number.isSafeInteger(value) && value < 2 ** 31, {
+      error: 'must be an integer below 2147483648',
+    }),
+  ),
+  0,
+);
 
 // JSON ids may be numbers or strings; both become strings.
-const artifactId = z.preprocess(
-  (value) => (typeof value === 'number' && Number.isSafeInteger(value) ? String(value) : value),
+const artifactId = z.pipe(
+  z.transform((value: unknown) => (typeof value === 'number' && Number.isSafeInteger(value) ? String(value) : value)),
   z
     .string(typeError('a string or an integer'))
-    .min(1, { error: 'must not be empty' })
-    .max(128, { error: 'must be at most 128 characters' }),
+    .check(z.minLength(1, { error: 'must not be empty' }), z.maxLength(128, { error: 'must be at most 128 characters' })),
 );
 
 // A name for a file in the run's directory: never a path.
@@ -138,60 +147,67 @@ export function isPlainFileName(name: string): boolean {
   return name === '' || (!/[/\\\x00-\x1f\x7f]/.test(name) && name !== '.' && name !== '..');
 }
 
-const fileName = text(settingsLimits.fileNameChars).refine(isPlainFileName, {
-  error: "must be a plain file name (no '/', '\\' or control characters, not '.' or '..')",
-});
+const fileName = text(settingsLimits.fileNameChars).check(
+  z.refine(isPlainFileName, {
+    error: "must be a plain file name (no '/', '\\' or control characters, not '.' or '..')",
+  }),
+);
 
 const publicArtifact = z.object(
-  { id: artifactId, uri: url.min(1, { error: 'is required' }), fileName: fileName.optional() },
+  { id: artifactId, uri: text(settingsLimits.urlChars).check(...urlChecks, z.minLength(1, { error: 'is required' })), fileName: z.optional(fileName) },
   typeError('an object'),
 );
 const publicArtifacts = z
   .array(publicArtifact, typeError('an array'))
-  .max(settingsLimits.artifactCount, { error: `must have at most ${settingsLimits.artifactCount} entries` });
+  .check(z.maxLength(settingsLimits.artifactCount, { error: `must have at most ${settingsLimits.artifactCount} entries` }));
 
 const protectedArtifact = z.object(
-  { id: artifactId, sasToken: text().optional(), artifactManagedIdentity: identity.optional() },
+  { id: artifactId, sasToken: z.optional(text()), artifactManagedIdentity: z.optional(identity) },
   typeError('an object'),
 );
 const protectedArtifacts = z
   .array(protectedArtifact, typeError('an array'))
-  .max(settingsLimits.artifactCount, { error: `must have at most ${settingsLimits.artifactCount} entries` });
+  .check(z.maxLength(settingsLimits.artifactCount, { error: `must have at most ${settingsLimits.artifactCount} entries` }));
 
 const dependsOn = z
-  .array(z.string(typeError('a string')).refine(isValidName, {
-    error: 'must be a run command name: [A-Za-z0-9][A-Za-z0-9._-]*, at most 128 characters, no ".."',
-  }), typeError('an array'))
-  .max(settingsLimits.dependsOnCount, { error: `must have at most ${settingsLimits.dependsOnCount} entries` });
+  .array(
+    z.string(typeError('a string')).check(
+      z.refine(isValidName, {
+        error: 'must be a run command name: [A-Za-z0-9][A-Za-z0-9._-]*, at most 128 characters, no ".."',
+      }),
+    ),
+    typeError('an array'),
+  )
+  .check(z.maxLength(settingsLimits.dependsOnCount, { error: `must have at most ${settingsLimits.dependsOnCount} entries` }));
 
 export const publicSettingsSchema = z.object({
-  source: z
-    .object({ script: script.optional(), scriptUri: url.optional(), commandId: text(128).optional() }, typeError('an object'))
-    .optional(),
-  parameters: parameters.optional(),
-  runAsUser: text(256)
-    .refine((user) => !/[\x00-\x1f\x7f]/.test(user), { error: 'must not contain control characters' })
-    .optional(),
-  outputBlobUri: url.optional(),
-  errorBlobUri: url.optional(),
+  source: z.optional(
+    z.object({ script: z.optional(script), scriptUri: z.optional(url), commandId: z.optional(text(128)) }, typeError('an object')),
+  ),
+  parameters: z.optional(parameters),
+  runAsUser: z.optional(
+    text(256).check(z.refine((user) => !/[\x00-\x1f\x7f]/.test(user), { error: 'must not contain control characters' })),
+  ),
+  outputBlobUri: z.optional(url),
+  errorBlobUri: z.optional(url),
   timeoutInSeconds: timeout,
   asyncExecution: flag,
   treatFailureAsDeploymentFailure: flag,
   installAsService: flag,
-  artifacts: publicArtifacts.optional(),
-  dependsOn: dependsOn.optional(),
+  artifacts: z.optional(publicArtifacts),
+  dependsOn: z.optional(dependsOn),
 });
 
 export const protectedSettingsSchema = z.object({
-  protectedParameters: parameters.optional(),
-  runAsPassword: text().optional(),
-  sourceSASToken: text().optional(),
-  outputBlobSASToken: text().optional(),
-  errorBlobSASToken: text().optional(),
-  sourceManagedIdentity: identity.optional(),
-  outputBlobManagedIdentity: identity.optional(),
-  errorBlobManagedIdentity: identity.optional(),
-  artifacts: protectedArtifacts.optional(),
+  protectedParameters: z.optional(parameters),
+  runAsPassword: z.optional(text()),
+  sourceSASToken: z.optional(text()),
+  outputBlobSASToken: z.optional(text()),
+  errorBlobSASToken: z.optional(text()),
+  sourceManagedIdentity: z.optional(identity),
+  outputBlobManagedIdentity: z.optional(identity),
+  errorBlobManagedIdentity: z.optional(identity),
+  artifacts: z.optional(protectedArtifacts),
 });
 
 export type PublicSettings = z.output<typeof publicSettingsSchema>;
@@ -201,7 +217,7 @@ export type RawIdentity = z.output<typeof identity>;
 
 // Validates `value` against `schema`; the first issue becomes a SettingsError naming the dotted
 // path under `prefix`. Issues never carry the input, so no value can leak into the message.
-export function parseWithSchema<T extends z.ZodType>(schema: T, value: unknown, prefix: string): z.output<T> {
+export function parseWithSchema<T extends z.ZodMiniType>(schema: T, value: unknown, prefix: string): z.output<T> {
   const result = schema.safeParse(value, { error: () => 'is invalid' });
   if (result.success) return result.data;
   const issue = result.error.issues[0];

@@ -19,13 +19,20 @@ export async function waitForDaemonGone(context: HandlerContext, timeoutMs: numb
   return false;
 }
 
+// V8 flags of the daemon. `--no-opt`: no optimising compiler (TurboFan). The daemon's work is
+// waiting on files, processes and sockets, and its heavy lifting (JSON, buffers, streams, hashing)
+// is native code; compiling its hot JS buys little CPU but costs memory that stays for the
+// daemon's lifetime: ≈ 3.5 MB of node's own code pages (the compiler) resident after its first
+// runs, a third of what it held above a bare node when idle (issue 11.4; README, Figures).
+export const daemonNodeFlags: readonly string[] = ['--no-opt'];
+
 // Starts the daemon in its own session, detached from the agent's process group, with its own
 // stdout/stderr (a file in the log folder), so it holds none of the agent's capture files.
 export async function spawnDaemon(context: HandlerContext): Promise<void> {
   await mkdir(context.paths.logFolder, { recursive: true });
   const out = openSync(join(context.paths.logFolder, 'daemon.out'), 'a', 0o644);
   try {
-    const child = spawn(process.execPath, [cliPath, 'daemon', '--handler-environment', context.paths.handlerEnvironmentPath], {
+    const child = spawn(process.execPath, [...daemonNodeFlags, cliPath, 'daemon', '--handler-environment', context.paths.handlerEnvironmentPath], {
       detached: true,
       stdio: ['ignore', out, out],
       cwd: packageRoot,
