@@ -1,8 +1,9 @@
 // `daemon`: in the foreground, on the agent's layout or (`--local`) on ./.runcommand. The control
 // endpoint is bound first, then the daemon's modules load (daemon-endpoint.ts): a lifecycle
 // command that started this daemon gets its answer without waiting for them.
-import { loadHandlerContext } from '../infra/context.js';
+import { loadHandlerContext, packageRoot } from '../infra/context.js';
 import { DaemonEndpoint, toHello } from '../infra/daemon-endpoint.js';
+import { writeEndpointFile } from '../infra/endpoint-file.js';
 import { DaemonAlreadyRunning } from '../infra/ipc.js';
 
 // Starts the daemon; with `local` it creates the local layout first and also logs to the console.
@@ -16,6 +17,8 @@ export async function runDaemonCommand(explicit: string | undefined, local: bool
     if (error instanceof DaemonAlreadyRunning) return 'already-running' as const;
     throw error;
   });
+  // The native enable client finds this daemon by it (endpoint-file.ts).
+  if (endpoint !== 'already-running') await writeEndpointFile(packageRoot, context.daemonAddress.endpoint);
   const { runDaemon } = await import('../commands/daemon.js');
   return runDaemon(context, env, { console: local, endpoint });
 }

@@ -30,6 +30,7 @@ export class DaemonEndpoint {
       disable: async (request) => (await endpoint.#attached).disable(request),
       cancel: async (request) => (await endpoint.#attached).cancel(request),
       shutdown: async (request) => (await endpoint.#attached).shutdown(request),
+      fastEnable: async (request) => (await endpoint.#attached).fastEnable(request),
     });
     return endpoint;
   }
