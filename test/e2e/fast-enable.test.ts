@@ -1,12 +1,14 @@
 // The native `enable` client (src/native/rch-enable.c, daemon/fast-enable.ts; issues 11.4, 16.3):
 // with a daemon serving the install, the shim's enable is done by that daemon without node —
-// Pending status, the command log's line (client: native), the run — and whenever it cannot be
-// (no daemon, an unreadable token, a socket folder others can enter, another install's daemon,
-// an invalid identity) node's enable does it, with today's outcome.
-import { chmod, copyFile, readdir, readFile, rename } from 'node:fs/promises';
+// Pending status, the command log's line (client: native), the run; with none, the client starts
+// it as node's enable would and hands it the enable — and whenever it cannot be sure (no endpoint
+// file, other variables, an unreadable token, a socket folder others can enter, another install's
+// daemon, an invalid identity) node's enable does it, with today's outcome.
+import { chmod, copyFile, readdir, readFile, readlink, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { cleanupLayout, isTerminalReport, makeAgentLayout, readStatus, runCommand, waitForStatus, writeSettings, type AgentLayout } from '../helpers/agent.js';
+import { findProcesses } from '../helpers/daemon-harness.js';
 import { waitUntil } from '../helpers/scan.js';
 
 const fast = { RUNCOMMAND_HANDLER_STATUS_INTERVAL_MS: '300', RUNCOMMAND_HANDLER_KILL_GRACE_MS: '1000' };
@@ -48,14 +50,26 @@ function stateDirOf(layout: AgentLayout): string {
   return join(layout.libDir, 'runcommand-handler');
 }
 
-// A layout whose daemon runs (started by a first enable, through node) and has run `warm`.
+// A layout whose daemon runs (started by a first enable) and has run `warm`.
 async function withDaemon(): Promise<AgentLayout> {
   const layout = await installed();
   await writeSettings(layout, 'warm', 0, { publicSettings: { source: { script: 'echo warm' } } });
   await enable(layout, 'warm', 0);
   await waitForStatus(layout, 'warm', 0, isTerminalReport, 20_000);
-  expect(await readFile(join(layout.baseDir, '.daemon-endpoint'), 'utf8')).toBe(`${join(stateDirOf(layout), 'daemon.sock')}\n`);
+  const endpointFile = await readFile(join(layout.baseDir, '.daemon-endpoint'), 'utf8');
+  expect(endpointFile.split('\n').slice(0, 3)).toEqual([join(stateDirOf(layout), 'daemon.sock'), join(layout.baseDir, 'HandlerEnvironment.json'), layout.logFolder]);
   return layout;
+}
+
+function findDaemons(layout: AgentLayout): Promise<number[]> {
+  return findProcesses(`${layout.baseDir}/dist/cli.js\0daemon`);
+}
+
+// What the daemon was started with: argv, cwd, session leader, stdout.
+async function describeDaemon(pid: number): Promise<{ argv: string[]; cwd: string; sessionLeader: boolean; stdout: string }> {
+  const argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0').slice(0, -1);
+  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? [];
+  return { argv, cwd: await readlink(`/proc/${pid}/cwd`), sessionLeader: fields[3] === String(pid), stdout: await readlink(`/proc/${pid}/fd/1`) };
 }
 
 describe('enable through the native client', () => {
@@ -72,18 +86,45 @@ describe('enable through the native client', () => {
     const report = await waitForStatus(layout, 'second', 1, isTerminalReport, 20_000);
     expect(report.instanceView).toMatchObject({ executionState: 'Succeeded', output: 'second 168.63.129.16\n' });
     expect(await readEnableLines(layout, 'second', 1)).toEqual([expect.objectContaining({ level: 'info', daemon: 'running', client: 'native' })]);
-    expect(await readEnableLines(layout, 'warm', 0)).toEqual([expect.not.objectContaining({ client: 'native' })]);
     expect(await readLeftToNode(layout)).toEqual([]);
   });
 
-  it('with no daemon, node starts it and does the enable (no native line)', async () => {
+  it('after install, with no daemon, the client starts it as node\u2019s enable would and hands it the enable: Pending before exit, one daemon, the run', async () => {
     const layout = await installed();
+    await writeSettings(layout, 'first', 0, { publicSettings: { source: { script: 'echo first' }, dependsOn: ['absent'] } });
+    await enable(layout, 'first', 0);
+    expect((await readStatus(layout, 'first', 0))?.instanceView.executionState).toBe('Pending');
+    expect(await readEnableLines(layout, 'first', 0)).toEqual([expect.objectContaining({ daemon: 'started', client: 'native' })]);
+    const daemons = await findDaemons(layout);
+    expect(daemons).toHaveLength(1);
+    expect(await describeDaemon(daemons[0] as number)).toEqual({
+      argv: [await readlink(`/proc/${daemons[0]}/exe`), join(layout.baseDir, 'dist', 'cli.js'), 'daemon', '--handler-environment', join(layout.baseDir, 'HandlerEnvironment.json')],
+      cwd: layout.baseDir,
+      sessionLeader: true,
+      stdout: join(layout.logFolder, 'daemon.out'),
+    });
+    await writeSettings(layout, 'second', 0, { publicSettings: { source: { script: 'echo second' } } });
+    await enable(layout, 'second', 0);
+    const report = await waitForStatus(layout, 'second', 0, isTerminalReport, 20_000);
+    expect(report.instanceView).toMatchObject({ executionState: 'Succeeded', output: 'second\n' });
+    expect(await readEnableLines(layout, 'second', 0)).toEqual([expect.objectContaining({ daemon: 'running', client: 'native' })]);
+  });
+
+  it('with no daemon and no endpoint file, or other variables than the file\u2019s, node starts the daemon and does the enable', async () => {
+    const layout = await installed();
+    await rm(join(layout.baseDir, '.daemon-endpoint'));
     await writeSettings(layout, 'first', 0, { publicSettings: { source: { script: 'echo first' } } });
     await enable(layout, 'first', 0);
     const report = await waitForStatus(layout, 'first', 0, isTerminalReport, 20_000);
     expect(report.instanceView).toMatchObject({ executionState: 'Succeeded', output: 'first\n' });
     expect(await readEnableLines(layout, 'first', 0)).toEqual([expect.objectContaining({ daemon: 'started' })]);
     expect(await readEnableLines(layout, 'first', 0)).toEqual([expect.not.objectContaining({ client: 'native' })]);
+    const other = await installed();
+    expect(await stat(join(other.baseDir, '.daemon-endpoint'))).toBeDefined();
+    const result = await runCommand(other, 'enable', { name: 'other', seq: 0, extra: { ...fast, RUNCOMMAND_HANDLER_SETTINGS_SETTLE_MS: '100' } });
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(await readEnableLines(other, 'other', 0)).toEqual([expect.objectContaining({ daemon: 'started' })]);
+    expect(await readEnableLines(other, 'other', 0)).toEqual([expect.not.objectContaining({ client: 'native' })]);
   });
 
   it('with the token unreadable or the socket folder open to others, the client sends nothing and node does the enable', async () => {

@@ -2,7 +2,7 @@
 // endpoint is bound first, then the daemon's modules load (daemon-endpoint.ts): a lifecycle
 // command that started this daemon gets its answer without waiting for them.
 import { loadHandlerContext, packageRoot } from '../infra/context.js';
-import { DaemonEndpoint, toHello } from '../infra/daemon-endpoint.js';
+import { DaemonEndpoint } from '../infra/daemon-endpoint.js';
 import { writeEndpointFile } from '../infra/endpoint-file.js';
 import { DaemonAlreadyRunning } from '../infra/ipc.js';
 
@@ -13,12 +13,12 @@ export async function runDaemonCommand(explicit: string | undefined, local: bool
   if (local) process.stdout.write(`runcommand-handler: serving ${context.paths.configFolder}\n`);
   // The state folder first, root-only: the daemon's socket and lock live in it (ipc.ts).
   await context.store.ensure();
-  const endpoint = await DaemonEndpoint.bind(context.daemonAddress, toHello(context)).catch((error: unknown) => {
+  const endpoint = await DaemonEndpoint.bind(context).catch((error: unknown) => {
     if (error instanceof DaemonAlreadyRunning) return 'already-running' as const;
     throw error;
   });
   // The native enable client finds this daemon by it (endpoint-file.ts).
-  if (endpoint !== 'already-running') await writeEndpointFile(packageRoot, context.daemonAddress.endpoint);
+  if (endpoint !== 'already-running') await writeEndpointFile(packageRoot, context, env);
   const { runDaemon } = await import('../commands/daemon.js');
   return runDaemon(context, env, { console: local, endpoint });
 }

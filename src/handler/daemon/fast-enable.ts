@@ -11,14 +11,15 @@ import { parseArgs } from '../cli/args.js';
 import { ensureStatusFile, readCommandIdentity } from '../commands/enable.js';
 import { loadHandlerContext, type HandlerContext } from '../infra/context.js';
 import type { DaemonReply, FastEnableRequest } from '../infra/daemon-client.js';
-import { makeCommandLog, type Log } from '../infra/logger.js';
+import { makeCommandLog } from '../infra/logger.js';
 
 export interface FastEnableDeps {
   readonly context: HandlerContext;
-  // The daemon's log: why an enable was left to node.
-  readonly log: Log;
-  // What the daemon's `enable` request does (requests.ts): keep the agent's variables, consider the run.
+  // What the daemon's `enable` request does (daemon-endpoint.ts, requests.ts): keep the agent's
+  // variables, consider the run (once the daemon is attached).
   enable(name: string, seq: number, agentEnv: Readonly<Record<string, string>>): void;
+  // Logs, in the daemon's log, why an enable was left to node.
+  logLeftToNode(reason: string): void;
 }
 
 type Outcome = DaemonReply<'fastEnable'>;
@@ -30,7 +31,7 @@ export async function handleFastEnable(request: FastEnableRequest, deps: FastEna
   const { context } = deps;
   const resolved = await resolveEnable(request, context);
   if (typeof resolved === 'string') {
-    deps.log.info('native enable left to node', { reason: resolved, pid: request.pid });
+    deps.logLeftToNode(resolved);
     return notHandled(resolved);
   }
   const { name, seq } = resolved;
@@ -38,7 +39,7 @@ export async function handleFastEnable(request: FastEnableRequest, deps: FastEna
   deps.enable(name, seq, toAgentVariables(request.env));
   // The same line node's enable writes (runEnable), under the client's pid, saying which path ran.
   const log = makeCommandLog(context.paths.logFolder, 'enable', request.pid);
-  log.info('enable', { name, seq, daemon: 'running', client: 'native' });
+  log.info('enable', { name, seq, daemon: request.started === true ? 'started' : 'running', client: 'native' });
   await log.flush();
   return { handled: true };
 }

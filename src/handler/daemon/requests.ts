@@ -6,7 +6,6 @@ import type { Clock } from '../../util/time.js';
 import type { HandlerContext } from '../infra/context.js';
 import { toHello, type DaemonEndpoint } from '../infra/daemon-endpoint.js';
 import type { Log } from '../infra/logger.js';
-import { handleFastEnable } from './fast-enable.js';
 import type { RunRegistry } from './run-registry.js';
 
 export interface RequestDeps {
@@ -28,19 +27,18 @@ export interface RequestDeps {
 // Hands the daemon's request handlers to its control endpoint.
 export function attachRequests(endpoint: DaemonEndpoint, deps: RequestDeps): void {
   const { context, recovered } = deps;
-  // Answered at once: `enable` must not wait for a superseded run to die.
-  const enable = (name: string, seq: number, agentEnv: Readonly<Record<string, string>> | undefined): void => {
-    if (agentEnv !== undefined) deps.setAgentEnv(agentEnv);
-    void deps.enable(name, seq);
-  };
   endpoint.attach({
     hello: async () => toHello(context),
-    enable: async ({ name, seq, agentEnv }) => (enable(name, seq, agentEnv), {}),
-    fastEnable: (request) => handleFastEnable(request, { context, log: deps.log, enable }),
+    // Answered at once: `enable` must not wait for a superseded run to die.
+    enable: async ({ name, seq, agentEnv }) => {
+      if (agentEnv !== undefined) deps.setAgentEnv(agentEnv);
+      void deps.enable(name, seq);
+      return {};
+    },
     disable: async ({ name }) => (await recovered, await disable(name, deps), {}),
     cancel: async ({ name }) => (await recovered, { canceled: await cancel(name, deps) }),
     shutdown: async ({ cancelRuns }) => (setImmediate(() => void deps.stop(cancelRuns)), {}),
-  });
+  }, deps.log);
 }
 
 async function cancel(name: string, deps: RequestDeps): Promise<boolean> {

@@ -29,6 +29,8 @@ export interface FastEnableRequest {
   readonly argv: readonly string[];
   readonly cwd: string;
   readonly pid: number;
+  // The client started this daemon (no daemon answered it): the command log says `started`.
+  readonly started?: boolean;
   // RUNCOMMAND_HANDLER_*, AZURE_GUEST_AGENT_*, ConfigExtensionName and ConfigSequenceNumber.
   readonly env: Readonly<Record<string, string>>;
 }
@@ -134,13 +136,15 @@ function toRefusal(request: IpcRequest): string | undefined {
 }
 
 // Why a fast enable is refused: argv a list of at most 64 strings, cwd an absolute path, pid a
-// positive integer, env at most 128 of the variables enable reads, each a string without NUL.
+// positive integer, started absent or a boolean, env at most 128 of the variables enable reads,
+// each a string without NUL.
 function toFastEnableRefusal(request: IpcRequest): string | undefined {
   const { argv, cwd, pid, env } = request;
   const isText = (value: unknown): value is string => typeof value === 'string' && !value.includes('\0');
   if (!Array.isArray(argv) || argv.length > 64 || !argv.every(isText)) return 'argv: must be a list of at most 64 strings';
   if (!isText(cwd) || !cwd.startsWith('/')) return 'cwd: must be an absolute path';
   if (!(typeof pid === 'number' && Number.isSafeInteger(pid) && pid > 0)) return 'pid: must be a positive integer';
+  if (request['started'] !== undefined && typeof request['started'] !== 'boolean') return 'started: must be a boolean';
   if (env === null || typeof env !== 'object' || Array.isArray(env)) return 'env: must be an object';
   const entries = Object.entries(env as Record<string, unknown>);
   if (entries.length > 128 || !entries.every(([key, value]) => fastEnableVariable.test(key) && isText(value))) return 'env: only the variables enable reads, as strings';
