@@ -183,6 +183,8 @@ async function daemonPid(handlerEnvironment) {
 
 async function benchEnable(env, handlerEnvironment, options) {
   const base = { ...options, ConfigExtensionName: 'enable-probe', ConfigSequenceNumber: '0' };
+  // The agent's order: install, then the first enable, which has to start the daemon.
+  await runShim(['install', '--handler-environment', handlerEnvironment], options);
   const cold = await runShim(['enable', '--handler-environment', handlerEnvironment], base);
   // The other figures need the daemon that first enable started, not the enable figures.
   if (!wanted('enable_ms_running', 'enable_ms_not_running')) return;

@@ -22,8 +22,8 @@
  * When no daemon listens (no socket, or a stale one: ECONNREFUSED), the client starts it as node's
  * enable would (spawnDaemon in daemon-control.ts: node CLI daemon --handler-environment PATH, cwd the
  * package root, its own session, stdin /dev/null, stdout and stderr appended to daemon.out in the
- * log folder, this environment), then sends the same request once the daemon has published its
- * token: one node start instead of two. It does so only when it can tell that node's enable would
+ * log folder, this environment), connects as soon as it listens and sends the same request once
+ * it has published its token: one node start instead of two. It does so only when it can tell that node's enable would
  * start exactly that daemon: the endpoint file records the HandlerEnvironment.json, log folder and
  * RUNCOMMAND_HANDLER_* variables of the daemon that wrote it, and this command's argv (nothing but
  * --handler-environment), variables and working directory (the package root) must resolve to the
@@ -337,29 +337,33 @@ static int wait_for(int fd, short events, const struct timespec *deadline) {
 
 enum outcome { HANDLED, NO_DAEMON, NOT_HANDLED };
 
-/* Sends the request and reads the reply's first line: HANDLED when the daemon says it did the
- * enable, NO_DAEMON when nothing listens on the socket (ECONNREFUSED, ENOENT). */
-static enum outcome exchange(const char *socket_path, const struct request *request) {
-    struct timespec deadline = deadline_in(REPLY_TIMEOUT_MS);
+/* A connection to the socket, or -1 (NO_DAEMON in `why` when nothing listens: ECONNREFUSED,
+ * ENOENT). A full backlog is waited out within the deadline. */
+static int connect_socket(const char *socket_path, const struct timespec *deadline, enum outcome *why) {
+    *why = NOT_HANDLED;
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0) return NOT_HANDLED;
+    if (fd < 0) return -1;
     struct sockaddr_un address = {.sun_family = AF_UNIX};
     memcpy(address.sun_path, socket_path, strlen(socket_path) + 1);
+    if (connect(fd, (struct sockaddr *)&address, sizeof address) == 0) return fd;
+    if (errno == ECONNREFUSED || errno == ENOENT) *why = NO_DAEMON;
+    int error = 0;
+    socklen_t size = sizeof error;
+    if ((errno == EAGAIN || errno == EINPROGRESS) && wait_for(fd, POLLOUT, deadline) == 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &size) == 0 && error == 0) return fd;
+    close(fd);
+    return -1;
+}
+
+/* Sends the request on `fd` (closed after) and reads the reply's first line: HANDLED when the
+ * daemon says it did the enable. */
+static enum outcome talk(int fd, const struct request *request, const struct timespec *deadline) {
     enum outcome outcome = NOT_HANDLED;
     char reply[MAX_REPLY + 1];
     size_t received = 0;
-    if (connect(fd, (struct sockaddr *)&address, sizeof address) != 0) {
-        if (errno == ECONNREFUSED || errno == ENOENT) outcome = NO_DAEMON;
-        /* A full backlog: wait for the daemon to accept, within the deadline. */
-        if (errno != EAGAIN && errno != EINPROGRESS) goto done;
-        int error = 0;
-        socklen_t size = sizeof error;
-        if (wait_for(fd, POLLOUT, &deadline) != 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &size) != 0 || error != 0) goto done;
-    }
     for (size_t sent = 0; sent < request->length;) {
         ssize_t wrote = send(fd, request->text + sent, request->length - sent, MSG_NOSIGNAL);
         if (wrote < 0 && (errno == EAGAIN || errno == EINTR)) {
-            if (wait_for(fd, POLLOUT, &deadline) != 0) goto done;
+            if (wait_for(fd, POLLOUT, deadline) != 0) goto done;
             continue;
         }
         if (wrote <= 0) goto done;
@@ -368,7 +372,7 @@ static enum outcome exchange(const char *socket_path, const struct request *requ
     while (received < MAX_REPLY) {
         ssize_t got = recv(fd, reply + received, MAX_REPLY - received, 0);
         if (got < 0 && (errno == EAGAIN || errno == EINTR)) {
-            if (wait_for(fd, POLLIN, &deadline) != 0) goto done;
+            if (wait_for(fd, POLLIN, deadline) != 0) goto done;
             continue;
         }
         if (got <= 0) goto done;
@@ -385,16 +389,27 @@ done:
     return outcome;
 }
 
-/* Sends this enable to the daemon on the endpoint's socket, if it is trusted; `started`: this
- * client started that daemon. */
-static enum outcome send_enable(const struct endpoint *endpoint, char **args, int count, int started) {
+/* Sends this enable to the daemon on the endpoint's socket, if it is trusted, on `fd` if it is a
+ * connection already (else connects); `started`: this client started that daemon. NO_DAEMON when
+ * nothing listens there. */
+static enum outcome send_enable(const struct endpoint *endpoint, char **args, int count, int started, int fd) {
     static struct request request;
     char token[MAX_TOKEN];
-    if (!is_trusted_socket(endpoint->socket) || read_token(endpoint, token) != 0) return NOT_HANDLED;
+    struct timespec deadline = deadline_in(REPLY_TIMEOUT_MS);
+    if (!is_trusted_socket(endpoint->socket) || read_token(endpoint, token) != 0) {
+        if (fd >= 0) close(fd);
+        return NOT_HANDLED;
+    }
     memset(&request, 0, sizeof request);
     build_request(&request, args, count, token, started);
     memset(token, 0, sizeof token);
-    enum outcome outcome = request.unusable ? NOT_HANDLED : exchange(endpoint->socket, &request);
+    enum outcome outcome = NOT_HANDLED;
+    if (request.unusable) {
+        if (fd >= 0) close(fd);
+    } else {
+        if (fd < 0) fd = connect_socket(endpoint->socket, &deadline, &outcome);
+        if (fd >= 0) outcome = talk(fd, &request, &deadline);
+    }
     memset(request.text, 0, sizeof request.text);
     return outcome;
 }
@@ -549,9 +564,11 @@ static pid_t start_daemon(const char *node, const char *cli, const struct endpoi
     return pid;
 }
 
-/* Starts the daemon and waits until it publishes a new token (after it listens: ipc.ts), or it
- * exits, or the budget is spent; 0 when the token is there. */
-static int start_and_wait(const struct endpoint *endpoint, const char *node, const char *cli, const char *root) {
+/* Starts the daemon, connects as soon as it listens (the daemon serves the connections open when
+ * it has bound before it loads the rest: daemon-endpoint.ts), and waits until it publishes a new
+ * token (it does after listening: ipc.ts); the connection, or -1 if the daemon exits or the budget
+ * is spent first. */
+static int start_and_connect(const struct endpoint *endpoint, const char *node, const char *cli, const char *root) {
     char token_path[MAX_SOCKET_PATH + 16];
     snprintf(token_path, sizeof token_path, "%s/%s", endpoint->folder, TOKEN_NAME);
     struct stat before, now;
@@ -559,13 +576,17 @@ static int start_and_wait(const struct endpoint *endpoint, const char *node, con
     pid_t pid = start_daemon(node, cli, endpoint, root);
     if (pid < 0) return -1;
     struct timespec deadline = deadline_in(START_BUDGET_MS);
-    const struct timespec pause = {.tv_sec = 0, .tv_nsec = 5 * 1000000L};
+    const struct timespec pause = {.tv_sec = 0, .tv_nsec = 2 * 1000000L};
+    int fd = -1;
     while (remaining_ms(&deadline) > 0) {
         int status;
-        if (waitpid(pid, &status, WNOHANG) == pid) return -1;
-        if (stat(token_path, &now) == 0 && (!had_token || now.st_ino != before.st_ino || now.st_dev != before.st_dev)) return 0;
+        enum outcome why;
+        if (waitpid(pid, &status, WNOHANG) == pid) break;
+        if (fd < 0) fd = connect_socket(endpoint->socket, &deadline, &why);
+        if (fd >= 0 && stat(token_path, &now) == 0 && (!had_token || now.st_ino != before.st_ino || now.st_dev != before.st_dev)) return fd;
         nanosleep(&pause, NULL);
     }
+    if (fd >= 0) close(fd);
     return -1;
 }
 
@@ -596,7 +617,7 @@ int main(int argc, char **argv) {
     if (!is_trusted_folder(endpoint.folder)) fall_back();
     struct stat socket_stat;
     if (lstat(endpoint.socket, &socket_stat) == 0) {
-        enum outcome outcome = send_enable(&endpoint, argv + 3, argc - 3, 0);
+        enum outcome outcome = send_enable(&endpoint, argv + 3, argc - 3, 0, -1);
         if (outcome == HANDLED) return 0;
         if (outcome == NOT_HANDLED) fall_back();
     } else if (errno != ENOENT) {
@@ -607,7 +628,7 @@ int main(int argc, char **argv) {
     if (strchr(argv[1], '/') == NULL || realpath(argv[1], node) == NULL) fall_back();
     if (snprintf(cli, sizeof cli, "%s/dist/cli.js", root) >= (int)sizeof cli) fall_back();
     if (!can_start_daemon(&endpoint, argv + 3, argc - 3, root)) fall_back();
-    if (start_and_wait(&endpoint, node, cli, root) != 0) fall_back();
-    if (send_enable(&endpoint, argv + 3, argc - 3, 1) != HANDLED) fall_back();
+    int fd = start_and_connect(&endpoint, node, cli, root);
+    if (fd < 0 || send_enable(&endpoint, argv + 3, argc - 3, 1, fd) != HANDLED) fall_back();
     return 0;
 }

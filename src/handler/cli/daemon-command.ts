@@ -19,6 +19,8 @@ export async function runDaemonCommand(explicit: string | undefined, local: bool
   });
   // The native enable client finds this daemon by it (endpoint-file.ts).
   if (endpoint !== 'already-running') await writeEndpointFile(packageRoot, context, env);
+  // A native client that started this daemon is waiting for its answer: before the rest loads.
+  if (endpoint !== 'already-running') await endpoint.serveWaitingClients();
   const { runDaemon } = await import('../commands/daemon.js');
   return runDaemon(context, env, { console: local, endpoint });
 }

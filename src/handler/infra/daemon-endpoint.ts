@@ -48,6 +48,20 @@ export class DaemonEndpoint {
     return Promise.resolve({});
   }
 
+  // Before the daemon loads the rest (a long block of evaluation that holds up every request): loads
+  // what fastEnable needs and serves the connections open by now — those of a native client that
+  // started this daemon and waits for its token (rch-enable.c) — within `budgetMs`.
+  async serveWaitingClients(budgetMs = 1000): Promise<void> {
+    await import('../daemon/fast-enable.js');
+    const deadline = Date.now() + budgetMs;
+    const server = this.#server;
+    while (server !== undefined && Date.now() < deadline) {
+      const open = await new Promise<number>((resolve) => server.getConnections((error, count) => resolve(error ? 0 : count)));
+      if (open === 0) return;
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+  }
+
   async #fastEnable(context: HandlerContext, request: FastEnableRequest): Promise<DaemonReply<'fastEnable'>> {
     const { handleFastEnable } = await import('../daemon/fast-enable.js');
     return handleFastEnable(request, {
