@@ -16,7 +16,7 @@
  *      daemon (below) and the variables
  *      `enable` computes from (RUNCOMMAND_HANDLER_*, AZURE_GUEST_AGENT_*, ConfigExtensionName,
  *      ConfigSequenceNumber). The daemon resolves them exactly as `enable` would
- *      (src/handler/daemon/fast-enable.ts), and does the enable only if they name the install it
+ *      (src/handler/commands/fast-enable.ts), and does the enable only if they name the install it
  *      serves;
  *   4. exits 0 on the one reply that says it did ({"ok":true,"handled":true}).
  * When no daemon listens (no socket, or a stale one: ECONNREFUSED), the client starts it as node's

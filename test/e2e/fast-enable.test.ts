@@ -1,4 +1,4 @@
-// The native `enable` client (src/native/rch-enable.c, daemon/fast-enable.ts; issues 11.4, 16.3):
+// The native `enable` client (src/native/rch-enable.c, commands/fast-enable.ts; issues 11.4, 16.3):
 // with a daemon serving the install, the shim's enable is done by that daemon without node —
 // Pending status, the command log's line (client: native), the run; with none, the client starts
 // it as node's enable would and hands it the enable — and whenever it cannot be sure (no endpoint

@@ -13,7 +13,7 @@ export async function runDaemonCommand(explicit: string | undefined, local: bool
   if (local) process.stdout.write(`runcommand-handler: serving ${context.paths.configFolder}\n`);
   // The state folder first, root-only: the daemon's socket and lock live in it (ipc.ts).
   await context.store.ensure();
-  const endpoint = await DaemonEndpoint.bind(context).catch((error: unknown) => {
+  const endpoint = await DaemonEndpoint.bind(context, async () => (await import('../commands/fast-enable.js')).handleFastEnable).catch((error: unknown) => {
     if (error instanceof DaemonAlreadyRunning) return 'already-running' as const;
     throw error;
   });

@@ -21,7 +21,7 @@ export function readCommandIdentity(env: NodeJS.ProcessEnv): { name: string; seq
 }
 
 // Writes the run's status file if the agent has none: from the journal if the run is known, else
-// Pending (the daemon does the same for the native client's enable: daemon/fast-enable.ts).
+// Pending (the daemon does the same for the native client's enable: fast-enable.ts).
 export async function ensureStatusFile(context: HandlerContext, name: string, seq: number): Promise<void> {
   const { paths, store } = context;
   const current = await store.currentRun(name);

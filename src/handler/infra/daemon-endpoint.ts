@@ -3,8 +3,9 @@
 // as the daemon itself does: the run is considered later — and hands each on, in order, once the
 // daemon attaches its handlers; every other request waits for them. So `enable`, which waits for
 // the daemon it starts, waits for node's start and this module, not for winston, the watcher or zod.
-// The native client's `fastEnable` is served here, attached or not (daemon/fast-enable.ts, loaded
-// on first use): when that client started this daemon, it waits for this answer (issue 16.3).
+// The native client's `fastEnable` is served here, attached or not, by the handler the daemon's
+// command loads (commands/fast-enable.ts): when that client started this daemon, it waits for this
+// answer (issue 16.3).
 import type { Server } from 'node:net';
 import { serveDaemon, type DaemonHandlers, type DaemonReply, type DaemonRequest, type FastEnableRequest } from './daemon-client.js';
 import type { HandlerContext } from './context.js';
@@ -18,17 +19,31 @@ export function toHello(context: HandlerContext): DaemonReply<'hello'> {
 // What the daemon attaches: every request but fastEnable, which the endpoint serves itself.
 export type AttachedHandlers = Omit<DaemonHandlers, 'fastEnable'>;
 
+export interface FastEnableDeps {
+  readonly context: HandlerContext;
+  // What the daemon's `enable` request does: keep the agent's variables, consider the run (once
+  // the daemon is attached).
+  enable(name: string, seq: number, agentEnv: Readonly<Record<string, string>>): void;
+  // Logs, in the daemon's log, why an enable was left to node.
+  logLeftToNode(reason: string): void;
+}
+
+export type FastEnableHandler = (request: FastEnableRequest, deps: FastEnableDeps) => Promise<DaemonReply<'fastEnable'>>;
+
 export class DaemonEndpoint {
   #server: Server | undefined;
   #handlers: AttachedHandlers | undefined;
   readonly #pendingEnables: Array<DaemonRequest<'enable'>> = [];
+  #loadFastEnable: (() => Promise<FastEnableHandler>) | undefined;
   #markAttached!: (attached: { handlers: AttachedHandlers; log: Log }) => void;
   readonly #attached = new Promise<{ handlers: AttachedHandlers; log: Log }>((resolve) => (this.#markAttached = resolve));
 
   // Binds the daemon's address of `context` (throws DaemonAlreadyRunning when another daemon serves
-  // this install); `hello` is the answer until the daemon attaches.
-  static async bind(context: HandlerContext): Promise<DaemonEndpoint> {
+  // this install); `hello` is the answer until the daemon attaches. Without `loadFastEnable`, every
+  // fastEnable is left to node.
+  static async bind(context: HandlerContext, loadFastEnable?: () => Promise<FastEnableHandler>): Promise<DaemonEndpoint> {
     const endpoint = new DaemonEndpoint();
+    endpoint.#loadFastEnable = loadFastEnable;
     const hello = toHello(context);
     const attached = async (): Promise<AttachedHandlers> => (await endpoint.#attached).handlers;
     endpoint.#server = await serveDaemon(context.daemonAddress, {
@@ -52,7 +67,7 @@ export class DaemonEndpoint {
   // what fastEnable needs and serves the connections open by now — those of a native client that
   // started this daemon and waits for its token (rch-enable.c) — within `budgetMs`.
   async serveWaitingClients(budgetMs = 1000): Promise<void> {
-    await import('../daemon/fast-enable.js');
+    await this.#loadFastEnable?.();
     const deadline = Date.now() + budgetMs;
     const server = this.#server;
     while (server !== undefined && Date.now() < deadline) {
@@ -63,7 +78,8 @@ export class DaemonEndpoint {
   }
 
   async #fastEnable(context: HandlerContext, request: FastEnableRequest): Promise<DaemonReply<'fastEnable'>> {
-    const { handleFastEnable } = await import('../daemon/fast-enable.js');
+    const handleFastEnable = await this.#loadFastEnable?.();
+    if (handleFastEnable === undefined) return { handled: false, reason: 'this daemon does not serve fastEnable' };
     return handleFastEnable(request, {
       context,
       enable: (name, seq, agentEnv) => void this.#enable({ name, seq, agentEnv }),

@@ -7,7 +7,7 @@
 // spawnDaemon would (daemon-control.ts) — it does only when its own argv and variables resolve to
 // the same file and carry the same variables. The client trusts the socket only after the checks
 // of isTrustedEndpoint (ipc.ts), and the daemon does only an enable that names its own install
-// (daemon/fast-enable.ts): a stale or foreign file costs a fallback to node's enable, never a wrong
+// (commands/fast-enable.ts): a stale or foreign file costs a fallback to node's enable, never a wrong
 // answer. Windows keeps node's enable (named pipes; its shim is a .cmd), so it has no such file.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -1,6 +1,6 @@
 // `enable` done by the daemon for the native client (src/native/rch-enable.c; issues 11.4, 16.3):
 // the client sends the argv, working directory and variables node's enable would have run with,
-// and the daemon does what runEnable does (commands/enable.ts) — but only when they resolve to the
+// and the daemon does what runEnable does (enable.ts) — but only when they resolve to the
 // install it serves, the way loadHandlerContext would resolve them in a node process started
 // there. Any doubt is `handled: false`, and the client runs node's enable, which then decides
 // (an invalid identity, an unknown layout, a bad option: node's own message and exit code).
@@ -8,19 +8,11 @@ import { isDeepStrictEqual } from 'node:util';
 import { toErrorMessage } from '../../errors.js';
 import { toAgentVariables } from '../../runner/parameters.js';
 import { parseArgs } from '../cli/args.js';
-import { ensureStatusFile, readCommandIdentity } from '../commands/enable.js';
 import { loadHandlerContext, type HandlerContext } from '../infra/context.js';
 import type { DaemonReply, FastEnableRequest } from '../infra/daemon-client.js';
+import type { FastEnableDeps } from '../infra/daemon-endpoint.js';
 import { makeCommandLog } from '../infra/logger.js';
-
-export interface FastEnableDeps {
-  readonly context: HandlerContext;
-  // What the daemon's `enable` request does (daemon-endpoint.ts, requests.ts): keep the agent's
-  // variables, consider the run (once the daemon is attached).
-  enable(name: string, seq: number, agentEnv: Readonly<Record<string, string>>): void;
-  // Logs, in the daemon's log, why an enable was left to node.
-  logLeftToNode(reason: string): void;
-}
+import { ensureStatusFile, readCommandIdentity } from './enable.js';
 
 type Outcome = DaemonReply<'fastEnable'>;
 
