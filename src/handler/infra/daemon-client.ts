@@ -119,7 +119,7 @@ async function dispatch(request: IpcRequest, handlers: DaemonHandlers): Promise<
     case 'shutdown':
       return { ok: true, ...(await handlers.shutdown({ cancelRuns: request['cancelRuns'] === true })) };
     case 'fastEnable':
-      return { ok: true, ...(await handlers.fastEnable(request as unknown as FastEnableRequest)) };
+      return { ok: true, ...(await handlers.fastEnable(toFastEnableRequest(request))) };
   }
 }
 
@@ -149,6 +149,12 @@ function toFastEnableRefusal(request: IpcRequest): string | undefined {
   const entries = Object.entries(env as Record<string, unknown>);
   if (entries.length > 128 || !entries.every(([key, value]) => fastEnableVariable.test(key) && isText(value))) return 'env: only the variables enable reads, as strings';
   return undefined;
+}
+
+// A fastEnable request's fields (toFastEnableRefusal has checked them).
+function toFastEnableRequest(request: IpcRequest): FastEnableRequest {
+  const { argv, cwd, pid, started, env } = request as unknown as FastEnableRequest;
+  return { argv, cwd, pid, ...(started === undefined ? {} : { started }), env };
 }
 
 // The agent's variables of an enable request: at most 64 AZURE_GUEST_AGENT_* names with string
