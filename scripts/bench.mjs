@@ -3,7 +3,8 @@
 // baselines taken in the same run, and prints one JSON object per figure on stdout (a short human
 // summary goes to stderr). It stops everything it started.
 // It measures the shipped handler: the zip scripts/package.mjs makes, unpacked into a temp base dir
-// and run with the node it carries, as the agent would.
+// and run with the node it carries, as the agent would (`install` and `enable` through the shim,
+// where `enable` goes through the native client first).
 // Usage: node scripts/bench.mjs [--cpus N] [--only figure1,figure2,...] [--profile] [--zip PATH | --tree]
 //   --cpus  pin the bench, the daemon, the scripts, Azurite and every baseline to CPUs 0..N-1
 //           (taskset), so a figure means the same on any machine; also BENCH_CPUS=N (targets.md: 2)
