@@ -15,6 +15,10 @@ const fast = { RUNCOMMAND_HANDLER_STATUS_INTERVAL_MS: '300', RUNCOMMAND_HANDLER_
 
 const layouts: AgentLayout[] = [];
 
+// What node's enable logs when it had to start the daemon: `starting` when the daemon took longer
+// than its budget to answer (a busy machine).
+const startedByNode = { daemon: expect.stringMatching(/^start(ed|ing)$/) as unknown };
+
 afterEach(async () => {
   await Promise.all(layouts.splice(0).map((layout) => cleanupLayout(layout)));
 });
@@ -117,13 +121,13 @@ describe('enable through the native client', () => {
     await enable(layout, 'first', 0);
     const report = await waitForStatus(layout, 'first', 0, isTerminalReport, 20_000);
     expect(report.instanceView).toMatchObject({ executionState: 'Succeeded', output: 'first\n' });
-    expect(await readEnableLines(layout, 'first', 0)).toEqual([expect.objectContaining({ daemon: 'started' })]);
+    expect(await readEnableLines(layout, 'first', 0)).toEqual([expect.objectContaining(startedByNode)]);
     expect(await readEnableLines(layout, 'first', 0)).toEqual([expect.not.objectContaining({ client: 'native' })]);
     const other = await installed();
     expect(await stat(join(other.baseDir, '.daemon-endpoint'))).toBeDefined();
     const result = await runCommand(other, 'enable', { name: 'other', seq: 0, extra: { ...fast, RUNCOMMAND_HANDLER_SETTINGS_SETTLE_MS: '100' } });
     expect(result.exitCode, result.stderr).toBe(0);
-    expect(await readEnableLines(other, 'other', 0)).toEqual([expect.objectContaining({ daemon: 'started' })]);
+    expect(await readEnableLines(other, 'other', 0)).toEqual([expect.objectContaining(startedByNode)]);
     expect(await readEnableLines(other, 'other', 0)).toEqual([expect.not.objectContaining({ client: 'native' })]);
   });
 
@@ -160,7 +164,7 @@ describe('enable through the native client', () => {
     await enable(second, 'other', 0);
     const report = await waitForStatus(second, 'other', 0, isTerminalReport, 20_000);
     expect(report.instanceView).toMatchObject({ executionState: 'Succeeded', output: 'other\n' });
-    expect(await readEnableLines(second, 'other', 0)).toEqual([expect.objectContaining({ daemon: 'started' })]);
+    expect(await readEnableLines(second, 'other', 0)).toEqual([expect.objectContaining(startedByNode)]);
     await waitUntil(async () => (await readLeftToNode(first)).length > 0, 10_000, 'the first daemon logging the refusal');
     // The agent runs each version's commands in its own base dir: the cwd tells them apart first.
     expect((await readLeftToNode(first)).join('\n')).toContain('another working directory');
@@ -183,7 +187,7 @@ describe('enable through the native client', () => {
     expect(result.exitCode, result.stderr).toBe(0);
     expect(await readStatus(second, 'elsewhere', 0)).toBeDefined();
     expect(await readStatus(first, 'elsewhere', 0)).toBeUndefined();
-    expect(await readEnableLines(second, 'elsewhere', 0)).toEqual([expect.objectContaining({ daemon: 'started' })]);
+    expect(await readEnableLines(second, 'elsewhere', 0)).toEqual([expect.objectContaining(startedByNode)]);
     await waitUntil(async () => (await readLeftToNode(first)).join('\n').includes('another install'), 10_000, 'the first daemon logging the refusal');
   });
 

@@ -1,6 +1,7 @@
 // `daemon`: in the foreground, on the agent's layout or (`--local`) on ./.runcommand. The control
 // endpoint is bound first, then the daemon's modules load (daemon-endpoint.ts): a lifecycle
 // command that started this daemon gets its answer without waiting for them.
+import { handleFastEnable } from '../commands/fast-enable.js';
 import { loadHandlerContext, packageRoot } from '../infra/context.js';
 import { DaemonEndpoint } from '../infra/daemon-endpoint.js';
 import { writeEndpointFile } from '../infra/endpoint-file.js';
@@ -13,7 +14,7 @@ export async function runDaemonCommand(explicit: string | undefined, local: bool
   if (local) process.stdout.write(`runcommand-handler: serving ${context.paths.configFolder}\n`);
   // The state folder first, root-only: the daemon's socket and lock live in it (ipc.ts).
   await context.store.ensure();
-  const endpoint = await DaemonEndpoint.bind(context, async () => (await import('../commands/fast-enable.js')).handleFastEnable).catch((error: unknown) => {
+  const endpoint = await DaemonEndpoint.bind(context, handleFastEnable).catch((error: unknown) => {
     if (error instanceof DaemonAlreadyRunning) return 'already-running' as const;
     throw error;
   });

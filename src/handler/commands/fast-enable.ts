@@ -5,14 +5,15 @@
 // there. Any doubt is `handled: false`, and the client runs node's enable, which then decides
 // (an invalid identity, an unknown layout, a bad option: node's own message and exit code).
 import { isDeepStrictEqual } from 'node:util';
+import { readCommandIdentity } from '../../config/run-command.js';
 import { toErrorMessage } from '../../errors.js';
 import { toAgentVariables } from '../../runner/parameters.js';
+import { ensureStatusFile } from '../agent/status-file.js';
 import { parseArgs } from '../cli/args.js';
 import { loadHandlerContext, type HandlerContext } from '../infra/context.js';
 import type { DaemonReply, FastEnableRequest } from '../infra/daemon-client.js';
 import type { FastEnableDeps } from '../infra/daemon-endpoint.js';
 import { makeCommandLog } from '../infra/logger.js';
-import { ensureStatusFile, readCommandIdentity } from './enable.js';
 
 type Outcome = DaemonReply<'fastEnable'>;
 

@@ -4,8 +4,8 @@
 // daemon attaches its handlers; every other request waits for them. So `enable`, which waits for
 // the daemon it starts, waits for node's start and this module, not for winston, the watcher or zod.
 // The native client's `fastEnable` is served here, attached or not, by the handler the daemon's
-// command loads (commands/fast-enable.ts): when that client started this daemon, it waits for this
-// answer (issue 16.3).
+// command passes (commands/fast-enable.ts): when that client started this daemon, it waits for
+// this answer (issue 16.3).
 import type { Server } from 'node:net';
 import { serveDaemon, type DaemonHandlers, type DaemonReply, type DaemonRequest, type FastEnableRequest } from './daemon-client.js';
 import type { HandlerContext } from './context.js';
@@ -34,16 +34,16 @@ export class DaemonEndpoint {
   #server: Server | undefined;
   #handlers: AttachedHandlers | undefined;
   readonly #pendingEnables: Array<DaemonRequest<'enable'>> = [];
-  #loadFastEnable: (() => Promise<FastEnableHandler>) | undefined;
+  #fastEnableHandler: FastEnableHandler | undefined;
   #markAttached!: (attached: { handlers: AttachedHandlers; log: Log }) => void;
   readonly #attached = new Promise<{ handlers: AttachedHandlers; log: Log }>((resolve) => (this.#markAttached = resolve));
 
   // Binds the daemon's address of `context` (throws DaemonAlreadyRunning when another daemon serves
-  // this install); `hello` is the answer until the daemon attaches. Without `loadFastEnable`, every
+  // this install); `hello` is the answer until the daemon attaches. Without `fastEnable`, every
   // fastEnable is left to node.
-  static async bind(context: HandlerContext, loadFastEnable?: () => Promise<FastEnableHandler>): Promise<DaemonEndpoint> {
+  static async bind(context: HandlerContext, fastEnable?: FastEnableHandler): Promise<DaemonEndpoint> {
     const endpoint = new DaemonEndpoint();
-    endpoint.#loadFastEnable = loadFastEnable;
+    endpoint.#fastEnableHandler = fastEnable;
     const hello = toHello(context);
     const attached = async (): Promise<AttachedHandlers> => (await endpoint.#attached).handlers;
     endpoint.#server = await serveDaemon(context.daemonAddress, {
@@ -63,11 +63,10 @@ export class DaemonEndpoint {
     return Promise.resolve({});
   }
 
-  // Before the daemon loads the rest (a long block of evaluation that holds up every request): loads
-  // what fastEnable needs and serves the connections open by now — those of a native client that
-  // started this daemon and waits for its token (rch-enable.c) — within `budgetMs`.
+  // Before the daemon loads the rest (a long block of evaluation that holds up every request): serves
+  // the connections open by now — those of a native client that started this daemon and waits for
+  // its token (rch-enable.c) — within `budgetMs`.
   async serveWaitingClients(budgetMs = 1000): Promise<void> {
-    await this.#loadFastEnable?.();
     const deadline = Date.now() + budgetMs;
     const server = this.#server;
     while (server !== undefined && Date.now() < deadline) {
@@ -78,7 +77,7 @@ export class DaemonEndpoint {
   }
 
   async #fastEnable(context: HandlerContext, request: FastEnableRequest): Promise<DaemonReply<'fastEnable'>> {
-    const handleFastEnable = await this.#loadFastEnable?.();
+    const handleFastEnable = this.#fastEnableHandler;
     if (handleFastEnable === undefined) return { handled: false, reason: 'this daemon does not serve fastEnable' };
     return handleFastEnable(request, {
       context,
