@@ -10,6 +10,8 @@
 //   statically (a minimal VM may lack it), glibc too where libc.a is available; it needs liblzma-dev
 //   (lzma.h, liblzma.a), so without them it is skipped with a warning and only `npm run package`
 //   (which ships it) fails;
+// - the `enable` client (src/native/rch-enable.c) to dist/native/rch-enable: statically linked where
+//   libc.a is available, like the run wrapper (the shim runs it for every `enable`);
 // - the Windows wrapper (rch-exec-win.c) to dist/native/rch-exec.exe with mingw-w64, only when
 //   x86_64-w64-mingw32-gcc (or $MINGW_CC) is on PATH: without it the Linux build is all there is.
 import { spawnSync } from 'node:child_process';
@@ -29,6 +31,7 @@ const include = [`-I${includeDir}`];
 const targets = [
   { source: 'src/runner/native/rch-exec.c', output: 'dist/native/rch-exec', compiler: linuxCompiler, flags: [...linuxFlags, ...include], links: [['-static'], []], required: true, usesRunFiles: true },
   { source: 'src/runner/native/rch-crypto.c', output: 'dist/native/rch-crypto', compiler: linuxCompiler, flags: linuxFlags, links: [[], ['-ldl']], required: true },
+  { source: 'src/native/rch-enable.c', output: 'dist/native/rch-enable', compiler: linuxCompiler, flags: linuxFlags, links: [['-static'], []], required: true },
   { source: 'src/native/rch-unpack.c', output: 'dist/native/rch-unpack', compiler: linuxCompiler, flags: linuxFlags, links: [['-static', '-llzma'], ['-Wl,-Bstatic', '-llzma', '-Wl,-Bdynamic']], required: false, why: 'install liblzma-dev', headers: ['src/native/sha256.h'] },
   // Optional: the Windows wrapper (docs/windows-wrapper.md) needs scripts/install-windows-toolchain.sh.
   { source: 'src/runner/native/rch-exec-win.c', output: 'dist/native/rch-exec.exe', compiler: windowsCompiler, flags: ['-O2', '-Wall', '-Wextra', '-Werror', '-municode', ...include], links: [[]], required: false, why: 'mingw-w64', usesRunFiles: true },

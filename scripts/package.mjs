@@ -79,9 +79,9 @@ async function populateStage(stage, version, options) {
   }
   await bundle(stage, log, 'linux');
   fs.mkdirSync(path.join(stage, 'dist', 'native'));
-  // The Linux helpers: the run wrapper, the protected-settings decryptor and the node unpacker
-  // (never the Windows .exe).
-  for (const helper of ['rch-exec', 'rch-crypto', 'rch-unpack']) {
+  // The Linux helpers: the run wrapper, the protected-settings decryptor, the node unpacker and
+  // the `enable` client (never the Windows .exe).
+  for (const helper of ['rch-exec', 'rch-crypto', 'rch-unpack', 'rch-enable']) {
     copyExecutable(path.join(root, 'dist', 'native', helper), path.join(stage, 'dist', 'native', helper), options.strip);
     fs.chmodSync(path.join(stage, 'dist', 'native', helper), 0o755);
   }

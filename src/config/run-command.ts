@@ -92,3 +92,15 @@ export const singleConfigName = '_single';
 export function isRunKey(name: string): boolean {
   return name === singleConfigName || isValidName(name);
 }
+
+// Reads the run command's identity from the agent's environment variables. Without
+// ConfigExtensionName (an agent without multi-config) it is the handler's single configuration,
+// as in Microsoft's handler (protocol.md §4, §5).
+export function readCommandIdentity(env: Readonly<Record<string, string | undefined>>): { name: string; seq: number } | { error: string } {
+  const given = env['ConfigExtensionName'];
+  const name = given === undefined || given === '' ? singleConfigName : given;
+  const seqText = env['ConfigSequenceNumber'] ?? '';
+  if (name !== singleConfigName && !isValidName(name)) return { error: 'ConfigExtensionName is not a valid run command name ([A-Za-z0-9][A-Za-z0-9._-]*, at most 128 characters)' };
+  if (!/^\d{1,15}$/.test(seqText)) return { error: 'ConfigSequenceNumber is not a non-negative integer' };
+  return { name, seq: Number(seqText) };
+}

@@ -3,11 +3,12 @@
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { singleConfigName } from '../../config/run-command.js';
-import type { RunJournal } from '../../runner/journal.js';
+import { isActiveJournal, type RunJournal } from '../../runner/journal.js';
 import { readOutputTail } from '../../runner/output-tail.js';
 import { toRunFilePath } from '../../runner/run-directory.js';
 import { createFileAtomic, writeFileAtomic } from '../../util/atomic-file.js';
 import { toRfc3339 } from '../../util/time.js';
+import type { HandlerContext } from '../infra/context.js';
 
 export type TopLevelStatus = 'transitioning' | 'success' | 'error';
 
@@ -211,4 +212,19 @@ export async function reconcileStatusFile(statusFolder: string, journal: StatusI
   if (entry !== undefined && entry.instanceView.executionState === journal.state && entry.instanceView.endTime === journal.endTime) return false;
   await writeStatusFile(statusFolder, journal, runDir, nowMs);
   return true;
+}
+
+// Writes the run's status file if the agent has none: from the journal if the run is known, else
+// Pending (what `enable` does, in node or, for the native client, in the daemon).
+export async function ensureStatusFile(context: HandlerContext, name: string, seq: number): Promise<void> {
+  const { paths, store } = context;
+  const current = await store.currentRun(name);
+  if (current.kind === 'run' && current.record.seq === seq && current.journal.kind === 'present') {
+    const journal = current.journal.value;
+    // A run that ended: its status must say so, even if a killed daemon never wrote it (issue 13).
+    if (isActiveJournal(journal)) await writeStatusFileIfMissing(paths.statusFolder, journal, current.runDir, Date.now());
+    else await reconcileStatusFile(paths.statusFolder, journal, current.runDir, Date.now());
+    return;
+  }
+  await writeStatusFileIfMissing(paths.statusFolder, makePendingStatus(name, seq), undefined, Date.now());
 }

@@ -4,7 +4,7 @@ import type { HandlerContext } from '../infra/context.js';
 import type { Log } from '../infra/logger.js';
 import { makeRunDeps } from '../daemon/run-deps.js';
 import { stopRunDirect } from './stop-run.js';
-import { readCommandIdentity } from './enable.js';
+import { readCommandIdentity } from '../../config/run-command.js';
 
 // Runs the disable command; always exits 0 (a failing disable blocks the agent's uninstall).
 export async function runDisable(context: HandlerContext, env: NodeJS.ProcessEnv, log: Log): Promise<number> {

@@ -11,7 +11,7 @@ import { runUpdate } from './update.js';
 export type { LifecycleCommand };
 
 export const lifecycleCommands: Readonly<Record<LifecycleCommand, CommandRow>> = {
-  install: { run: (context, _env, log) => runInstall(context, log), neverFails: false },
+  install: { run: (context, env, log) => runInstall(context, env, log), neverFails: false },
   enable: enableRow,
   disable: { run: runDisable, neverFails: true },
   uninstall: { run: runUninstall, neverFails: true },

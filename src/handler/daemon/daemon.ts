@@ -13,7 +13,7 @@ import { KeyedQueue } from '../../util/keyed-queue.js';
 import type { Clock } from '../../util/time.js';
 import { listCurrentSettings, SettingsFiles } from '../agent/settings-folder.js';
 import type { HandlerContext } from '../infra/context.js';
-import { DaemonEndpoint, toHello } from '../infra/daemon-endpoint.js';
+import { DaemonEndpoint } from '../infra/daemon-endpoint.js';
 import { isPathnameSocket } from '../infra/ipc.js';
 import { stopLegacyDaemons } from '../infra/legacy-daemon.js';
 import type { Log } from '../infra/logger.js';
@@ -99,7 +99,7 @@ export class Daemon {
     const { paths, store } = context;
     // The state folder first, root-only: the daemon's socket and lock live in it (ipc.ts).
     await store.ensure();
-    this.#endpoint = this.#deps.endpoint ?? (await DaemonEndpoint.bind(context.daemonAddress, toHello(context)));
+    this.#endpoint = this.#deps.endpoint ?? (await DaemonEndpoint.bind(context));
     attachRequests(this.#endpoint, {
       ...this.#deps,
       runs: this.#runs,

@@ -38,7 +38,7 @@ export function attachRequests(endpoint: DaemonEndpoint, deps: RequestDeps): voi
     disable: async ({ name }) => (await recovered, await disable(name, deps), {}),
     cancel: async ({ name }) => (await recovered, { canceled: await cancel(name, deps) }),
     shutdown: async ({ cancelRuns }) => (setImmediate(() => void deps.stop(cancelRuns)), {}),
-  });
+  }, deps.log);
 }
 
 async function cancel(name: string, deps: RequestDeps): Promise<boolean> {

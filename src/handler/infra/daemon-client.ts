@@ -19,7 +19,24 @@ export interface DaemonProtocol {
   cancel: { request: { name: string }; reply: { canceled: boolean } };
   // Stop serving (uninstall cancels the runs; an update leaves them to the next daemon).
   shutdown: { request: { cancelRuns: boolean }; reply: Record<string, never> };
+  // The whole of an `enable` sent by the native client (src/native/rch-enable.c) instead of node:
+  // its argv, working directory, pid and the variables enable reads. `handled: false` (with the
+  // reason) when they do not name the install this daemon serves: the client then runs node's enable.
+  fastEnable: { request: FastEnableRequest; reply: { handled: boolean; reason?: string } };
 }
+
+export interface FastEnableRequest {
+  readonly argv: readonly string[];
+  readonly cwd: string;
+  readonly pid: number;
+  // The client started this daemon (no daemon answered it): the command log says `started`.
+  readonly started?: boolean;
+  // RUNCOMMAND_HANDLER_*, AZURE_GUEST_AGENT_*, ConfigExtensionName and ConfigSequenceNumber.
+  readonly env: Readonly<Record<string, string>>;
+}
+
+// The variables a fast enable may carry: those `enable` reads, nothing else.
+const fastEnableVariable = /^(?:RUNCOMMAND_HANDLER_[A-Z0-9_]{1,64}|AZURE_GUEST_AGENT_[A-Z0-9_]{1,64}|ConfigExtensionName|ConfigSequenceNumber)$/;
 
 export type DaemonOp = keyof DaemonProtocol;
 export type DaemonRequest<K extends DaemonOp> = DaemonProtocol[K]['request'];
@@ -34,6 +51,7 @@ export function toTimeoutMs(op: DaemonOp, killGraceMs: number): number {
     case 'enable':
       return 1000;
     case 'shutdown':
+    case 'fastEnable':
       return 1000;
     case 'disable':
     case 'cancel':
@@ -100,18 +118,43 @@ async function dispatch(request: IpcRequest, handlers: DaemonHandlers): Promise<
       return { ok: true, ...(await handlers.cancel({ name })) };
     case 'shutdown':
       return { ok: true, ...(await handlers.shutdown({ cancelRuns: request['cancelRuns'] === true })) };
+    case 'fastEnable':
+      return { ok: true, ...(await handlers.fastEnable(toFastEnableRequest(request))) };
   }
 }
 
 // Why a request is refused, if it is: an unknown operation, a name that cannot be a path, a
 // sequence number that is not a non-negative integer.
 function toRefusal(request: IpcRequest): string | undefined {
-  if (!['hello', 'enable', 'disable', 'cancel', 'shutdown'].includes(request.op)) return 'unknown operation';
+  if (!['hello', 'enable', 'disable', 'cancel', 'shutdown', 'fastEnable'].includes(request.op)) return 'unknown operation';
+  if (request.op === 'fastEnable') return toFastEnableRefusal(request);
   if (['enable', 'disable', 'cancel'].includes(request.op) && (typeof request['name'] !== 'string' || !isRunKey(request['name']))) return 'invalid run command name';
   const seq = request['seq'];
   if (request.op === 'enable' && !(typeof seq === 'number' && Number.isSafeInteger(seq) && seq >= 0)) return 'invalid sequence number';
   if (request.op === 'enable' && request['agentEnv'] !== undefined && toAgentEnv(request['agentEnv']).agentEnv === undefined) return 'invalid agent environment';
   return undefined;
+}
+
+// Why a fast enable is refused: argv a list of at most 64 strings, cwd an absolute path, pid a
+// positive integer, started absent or a boolean, env at most 128 of the variables enable reads,
+// each a string without NUL.
+function toFastEnableRefusal(request: IpcRequest): string | undefined {
+  const { argv, cwd, pid, env } = request;
+  const isText = (value: unknown): value is string => typeof value === 'string' && !value.includes('\0');
+  if (!Array.isArray(argv) || argv.length > 64 || !argv.every(isText)) return 'argv: must be a list of at most 64 strings';
+  if (!isText(cwd) || !cwd.startsWith('/')) return 'cwd: must be an absolute path';
+  if (!(typeof pid === 'number' && Number.isSafeInteger(pid) && pid > 0)) return 'pid: must be a positive integer';
+  if (request['started'] !== undefined && typeof request['started'] !== 'boolean') return 'started: must be a boolean';
+  if (env === null || typeof env !== 'object' || Array.isArray(env)) return 'env: must be an object';
+  const entries = Object.entries(env as Record<string, unknown>);
+  if (entries.length > 128 || !entries.every(([key, value]) => fastEnableVariable.test(key) && isText(value))) return 'env: only the variables enable reads, as strings';
+  return undefined;
+}
+
+// A fastEnable request's fields (toFastEnableRefusal has checked them).
+function toFastEnableRequest(request: IpcRequest): FastEnableRequest {
+  const { argv, cwd, pid, started, env } = request as unknown as FastEnableRequest;
+  return { argv, cwd, pid, ...(started === undefined ? {} : { started }), env };
 }
 
 // The agent's variables of an enable request: at most 64 AZURE_GUEST_AGENT_* names with string

@@ -24,6 +24,7 @@ export async function waitForDaemonGone(context: HandlerContext, timeoutMs: numb
 // is native code; compiling its hot JS buys little CPU but costs memory that stays for the
 // daemon's lifetime: ≈ 3.5 MB of node's own code pages (the compiler) resident after its first
 // runs, a third of what it held above a bare node when idle (issue 11.4; README, Figures).
+// The native enable client (src/native/rch-enable.c, start_daemon) starts it with the same list.
 export const daemonNodeFlags: readonly string[] = ['--no-opt'];
 
 // Starts the daemon in its own session, detached from the agent's process group, with its own

@@ -16,12 +16,13 @@ export interface Log {
 const commandLogLimit = 1024 * 1024;
 
 // The lifecycle commands' logger: one small append per line to `commands.log` (fast to load,
-// since `enable` runs on every goal state); rotated once at 1 MiB.
-export function makeCommandLog(logFolder: string, command: string): Log & { flush(): Promise<void> } {
+// since `enable` runs on every goal state); rotated once at 1 MiB. `pid`: the command's process
+// (the daemon logs the native client's enable under the client's pid).
+export function makeCommandLog(logFolder: string, command: string, pid = process.pid): Log & { flush(): Promise<void> } {
   const path = join(logFolder, 'commands.log');
   let chain: Promise<void> = mkdir(logFolder, { recursive: true }).then(() => undefined, () => undefined);
   const write = (level: string) => (message: string, meta?: LogMeta) => {
-    const line = `${JSON.stringify({ timestamp: new Date().toISOString(), level, command, pid: process.pid, message, ...meta })}\n`;
+    const line = `${JSON.stringify({ timestamp: new Date().toISOString(), level, command, pid, message, ...meta })}\n`;
     chain = chain.then(() => appendFile(path, line, { mode: 0o644 })).catch(() => undefined);
   };
   return {
