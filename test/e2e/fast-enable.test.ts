@@ -7,6 +7,7 @@
 import { chmod, copyFile, readdir, readFile, readlink, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { daemonNodeFlags } from '../../src/handler/infra/daemon-control.js';
 import { cleanupLayout, isTerminalReport, makeAgentLayout, readStatus, runCommand, waitForStatus, writeSettings, type AgentLayout } from '../helpers/agent.js';
 import { findProcesses } from '../helpers/daemon-harness.js';
 import { waitUntil } from '../helpers/scan.js';
@@ -102,7 +103,7 @@ describe('enable through the native client', () => {
     const daemons = await findDaemons(layout);
     expect(daemons).toHaveLength(1);
     expect(await describeDaemon(daemons[0] as number)).toEqual({
-      argv: [await readlink(`/proc/${daemons[0]}/exe`), join(layout.baseDir, 'dist', 'cli.js'), 'daemon', '--handler-environment', join(layout.baseDir, 'HandlerEnvironment.json')],
+      argv: [await readlink(`/proc/${daemons[0]}/exe`), ...daemonNodeFlags, join(layout.baseDir, 'dist', 'cli.js'), 'daemon', '--handler-environment', join(layout.baseDir, 'HandlerEnvironment.json')],
       cwd: layout.baseDir,
       sessionLeader: true,
       stdout: join(layout.logFolder, 'daemon.out'),
