@@ -4,7 +4,7 @@
 // on stdin and the plaintext comes out on stdout — neither is ever on a command line or in a message.
 import { execa } from 'execa';
 import { SettingsError } from '../errors.js';
-import { toWindowsPowerShellPath } from '../runner/sources/powershell.js';
+import { toWindowsPowerShellPath } from '../util/windows-powershell.js';
 
 // Where the certificate comes from: the machine store, or a PFX file (tests, under pwsh).
 export type CertificateSource = { readonly kind: 'store' } | { readonly kind: 'pfx'; readonly path: string };

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import type { RunCommand } from '../config/run-command.js';
 import { errorCodes, HandlerError } from '../errors.js';
 import type { ScriptLaunch } from './process-contract.js';
-import { powerShellFlags, toWindowsPowerShellPath } from './sources/powershell.js';
+import { toWindowsPowerShellPath } from '../util/windows-powershell.js';
+import { powerShellFlags } from './sources/powershell.js';
 
 // A run that runs as runAsUser.
 export interface RunAsContext {

@@ -4,6 +4,7 @@
 import { access, constants } from 'node:fs/promises';
 import type { Parameter } from '../../config/run-command.js';
 import { errorCodes, HandlerError } from '../../errors.js';
+import { toWindowsPowerShellPath } from '../../util/windows-powershell.js';
 import type { PowerShellFlavour } from '../platform-contract.js';
 
 export interface PowerShellHostOptions {
@@ -30,12 +31,6 @@ const quietEnvironment = { NO_COLOR: '1', POWERSHELL_TELEMETRY_OPTOUT: '1', POWE
 
 function toPathDirectories(env: PowerShellHostOptions['env'], separator: string): string[] {
   return (env['PATH'] ?? env['Path'] ?? '').split(separator).filter((dir) => dir !== '');
-}
-
-// Windows PowerShell 5.1, always present on Windows, under the Windows folder (%SystemRoot%, which
-// need not be C:\Windows).
-export function toWindowsPowerShellPath(env: Readonly<Record<string, string | undefined>>): string {
-  return `${env['SystemRoot'] ?? 'C:\\Windows'}\\System32\\WindowsPowerShell\\v1.0\\powershell.exe`;
 }
 
 // Windows: Windows PowerShell 5.1 (as Microsoft's handler runs scripts), then pwsh.
