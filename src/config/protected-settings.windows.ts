@@ -17,6 +17,8 @@ export interface WindowsDecryptOptions {
 }
 
 const thumbprintField = 'protectedSettingsCertThumbprint';
+// How long after the timeout the decryption still waits for PowerShell's output pipes to close.
+const abandonGraceMs = 5000;
 const protectedField = 'protectedSettings';
 
 function quotePowerShell(text: string): string {
@@ -85,15 +87,30 @@ export async function decryptProtectedSettings(base64: string, thumbprint: strin
   const tp = normalizeThumbprint(thumbprint);
   const compact = base64.replace(/\s+/g, '');
   if (compact === '' || !/^[A-Za-z0-9+/]+={0,2}$/.test(compact)) throw new SettingsError(protectedField, 'is not valid base64');
-  const result = await execa(options.powershell ?? toWindowsPowerShellPath(process.env), toEncodedCommandArgs(toDecryptScript(tp, options.certificate)), {
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  const subprocess = execa(options.powershell ?? toWindowsPowerShellPath(process.env), toEncodedCommandArgs(toDecryptScript(tp, options.certificate)), {
     input: compact,
     encoding: 'buffer',
     reject: false,
     stripFinalNewline: false,
-    timeout: options.timeoutMs ?? 60_000,
+    timeout: timeoutMs,
     // Plain-text errors: pwsh colours them even when stderr is not a terminal.
     env: { NO_COLOR: '1' },
   });
+  // execa's result waits for stdout and stderr to close, not only for PowerShell to exit: a process
+  // that inherited them (seen: Wine's explorer, started for the first process needing a desktop)
+  // would hold the run Pending for ever. Past the timeout and a grace, the pipes are given up.
+  let abandon: NodeJS.Timeout | undefined;
+  const abandoned = new Promise<'abandoned'>((resolve) => {
+    abandon = setTimeout(() => resolve('abandoned'), timeoutMs + abandonGraceMs);
+  });
+  const result = await Promise.race([subprocess, abandoned]).finally(() => clearTimeout(abandon));
+  if (result === 'abandoned') {
+    subprocess.kill('SIGKILL');
+    for (const stream of [subprocess.stdin, subprocess.stdout, subprocess.stderr]) stream?.destroy();
+    void subprocess.catch(() => undefined);
+    throw new SettingsError(protectedField, `could not be decrypted with certificate ${tp}: PowerShell timed out (its output was still held open ${abandonGraceMs / 1000} s after)`);
+  }
   if (result.failed) {
     const fallback = result.timedOut ? 'PowerShell timed out' : `PowerShell exit code ${String(result.exitCode)}`;
     throw new SettingsError(protectedField, `could not be decrypted with certificate ${tp}: ${toCause(result.stderr, fallback)}`);

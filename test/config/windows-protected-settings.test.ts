@@ -1,5 +1,6 @@
 // The Windows decryption (EnvelopedCms, certificate by thumbprint) run for real under pwsh, with the
 // certificate loaded from a PFX made by openssl instead of the LocalMachine\My store.
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
@@ -73,4 +74,21 @@ describe.runIf(pwshTestsRun)('Windows decryption under pwsh (EnvelopedCms)', () 
     expect((error as Error).message).toBe(`protectedSettings: could not be decrypted with certificate ${'C0FFEE'.padEnd(40, '0')}: certificate not found in LocalMachine\\My`);
     expect((error as Error).message).not.toContain(base64.slice(0, 20));
   });
+
+  it('gives up on PowerShell\u2019s output a few seconds after its timeout when another process holds it open', async () => {
+    // A stand-in for powershell.exe whose child keeps stderr open long after it is killed.
+    const fake = join(dir(), 'held-powershell.sh');
+    const pidFile = join(dir(), 'holder.pid');
+    await writeFile(fake, `#!/bin/sh\nsleep 120 >&2 &\necho $! > ${pidFile}\nexec sleep 120\n`, { mode: 0o755 });
+    const started = performance.now();
+    try {
+      const error = await decryptProtectedSettings('AAAA', 'C0FFEE'.padEnd(40, '0'), '', { powershell: fake, timeoutMs: 500 }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(SettingsError);
+      expect((error as Error).message).toBe(`protectedSettings: could not be decrypted with certificate ${'C0FFEE'.padEnd(40, '0')}: PowerShell timed out (its output was still held open 5 s after)`);
+      expect(performance.now() - started).toBeLessThan(30_000);
+    } finally {
+      const holder = Number(await readFile(pidFile, 'utf8').catch(() => '0'));
+      if (holder > 0) process.kill(holder, 'SIGKILL');
+    }
+  }, 60_000);
 });
