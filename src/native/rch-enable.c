@@ -550,7 +550,7 @@ static pid_t start_daemon(const char *node, const char *cli, const struct endpoi
     if (pid == 0) {
         /* FLAGS: daemonNodeFlags in daemon-control.ts, the same list (idle-modules.test.ts checks the
          * daemon this client starts). */
-        char *argv[] = {(char *)node, "--no-opt", (char *)cli, "daemon", "--handler-environment", (char *)endpoint->handler_environment, NULL};
+        char *argv[] = {(char *)node, "--no-opt", "--no-sparkplug", "--max-semi-space-size=1", (char *)cli, "daemon", "--handler-environment", (char *)endpoint->handler_environment, NULL};
         struct sigaction defaults = {.sa_handler = SIG_DFL};
         sigset_t none;
         sigemptyset(&none);

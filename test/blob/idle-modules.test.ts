@@ -2,7 +2,8 @@
 // by the first run that streams to a blob, not with the daemon (node's http, https and tls stay
 // ≈ 1 MB resident once loaded): the packaged daemon serving runs without blobs never loads them,
 // and a run with an output blob still streams (against a real Azurite). And the daemon runs
-// without TurboFan, whose code pages would otherwise stay resident (daemon-control.ts).
+// without TurboFan and Sparkplug, whose code pages would otherwise stay resident, and with a young
+// generation that does not grow (daemon-control.ts).
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
@@ -57,13 +58,13 @@ describe('the idle daemon', () => {
     expect(await daemonModules(layout, extra.RCH_TEST_MODULE_LIST)).toContain('NativeModule http');
   });
 
-  it('enable starts the daemon without the optimising compiler (--no-opt: its code pages stay out of the idle daemon)', async () => {
+  it('enable starts the daemon without the optimising and baseline compilers and with a capped young generation (their pages stay out of the idle daemon)', async () => {
     layout = await installHandler({});
     await submitRunCommand(layout, 'plain', { publicSettings: { source: { script: 'echo plain' } } }, {});
     expect((await waitForTerminal(layout, 'plain')).instanceView).toMatchObject({ executionState: 'Succeeded', exitCode: 0 });
     const [pid] = await findProcesses(`${layout.baseDir}/dist/cli.js\0daemon`);
     if (pid === undefined) throw new Error('no daemon process');
     const argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
-    expect(argv.slice(1, argv.indexOf(`${layout.baseDir}/dist/cli.js`))).toEqual(['--no-opt']);
+    expect(argv.slice(1, argv.indexOf(`${layout.baseDir}/dist/cli.js`))).toEqual(['--no-opt', '--no-sparkplug', '--max-semi-space-size=1']);
   });
 });

@@ -24,8 +24,13 @@ export async function waitForDaemonGone(context: HandlerContext, timeoutMs: numb
 // is native code; compiling its hot JS buys little CPU but costs memory that stays for the
 // daemon's lifetime: ≈ 3.5 MB of node's own code pages (the compiler) resident after its first
 // runs, a third of what it held above a bare node when idle (issue 11.4; README, Figures).
+// `--no-sparkplug`: nor the baseline compiler, for the same reason (its code pages and the machine
+// code it makes stay resident: ≈ 1.5 MB of the idle daemon); the daemon's JS runs in the
+// interpreter. `--max-semi-space-size=1` (MB): the young generation stays at its initial size
+// instead of growing under a burst of runs; V8 gives grown semi-spaces back only when its memory
+// reducer runs, which it does not always within the first minute of idling (a few MB more).
 // The native enable client (src/native/rch-enable.c, start_daemon) starts it with the same list.
-export const daemonNodeFlags: readonly string[] = ['--no-opt'];
+export const daemonNodeFlags: readonly string[] = ['--no-opt', '--no-sparkplug', '--max-semi-space-size=1'];
 
 // Starts the daemon in its own session, detached from the agent's process group, with its own
 // stdout/stderr (a file in the log folder), so it holds none of the agent's capture files.
