@@ -27,7 +27,8 @@ const nodePath = process.env['BENCH_NODE'] ?? process.execPath;
 const { ensureLocalLayout } = await import(join(root, 'dist/handler/cli/local-layout.js'));
 const { readHandlerEnvironment } = await import(join(root, 'dist/config/handler-environment.js'));
 const { toAgentJson } = await import(join(root, 'dist/handler/cli/submit.js'));
-// The V8 flags `enable` starts the daemon with, so that this daemon is the shipped one.
+// The node flags `enable` starts the daemon with (none: it sets its V8 flags itself), so that this
+// daemon is the shipped one.
 const { daemonNodeFlags } = await import(join(root, 'dist/handler/infra/daemon-control.js'));
 const azuriteMain = createRequire(import.meta.url).resolve('azurite/dist/src/blob/main.js');
 

@@ -186,13 +186,23 @@ async function benchEnable(env, handlerEnvironment, options) {
   const base = { ...options, ConfigExtensionName: 'enable-probe', ConfigSequenceNumber: '0' };
   // The agent's order: install, then the first enable, which has to start the daemon.
   await runShim(['install', '--handler-environment', handlerEnvironment], options);
-  const cold = await runShim(['enable', '--handler-environment', handlerEnvironment], base);
+  const cold = [(await runShim(['enable', '--handler-environment', handlerEnvironment], base)).ms];
   // The other figures need the daemon that first enable started, not the enable figures.
   if (!wanted('enable_ms_running', 'enable_ms_not_running')) return;
+  // Four more first enables, each after `uninstall` (which stops the daemon) and `install`: the
+  // figure is their median, not one start's luck.
+  while (cold.length < 5) {
+    await runShim(['uninstall', '--handler-environment', handlerEnvironment], options);
+    await runShim(['install', '--handler-environment', handlerEnvironment], options);
+    // The stopped daemon's processes are still being torn down for a while after `uninstall`
+    // returns; a VM's first enable does not race that.
+    await sleep(1000);
+    cold.push((await runShim(['enable', '--handler-environment', handlerEnvironment], base)).ms);
+  }
   const warm = [];
   for (let i = 0; i < 10; i += 1) warm.push((await runShim(['enable', '--handler-environment', handlerEnvironment], base)).ms);
   report('enable_ms_running', round(percentile(warm, 50)), 'target ≤ 100 (daemon already running)');
-  report('enable_ms_not_running', round(cold.ms), 'target ≤ 200 (enable had to start the daemon)');
+  report('enable_ms_not_running', round(percentile(cold, 50)), `target ≤ 200 (enable had to start the daemon; median of ${cold.map((ms) => round(ms)).join(', ')})`);
 }
 
 async function benchDispatch(env, work, profileFile) {

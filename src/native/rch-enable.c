@@ -537,7 +537,7 @@ static void close_inherited(void) {
     for (long fd = 3; fd < (limit > 0 && limit < 65536 ? limit : 65536); fd++) close((int)fd);
 }
 
-/* spawnDaemon (daemon-control.ts): node FLAGS CLI daemon --handler-environment PATH in its own session,
+/* spawnDaemon (daemon-control.ts): node CLI daemon --handler-environment PATH in its own session,
  * cwd the package root, stdin /dev/null, stdout and stderr appended to <log folder>/daemon.out,
  * default signal dispositions and mask (as libuv gives a child), this environment. */
 static pid_t start_daemon(const char *node, const char *cli, const struct endpoint *endpoint, const char *root) {
@@ -548,9 +548,9 @@ static pid_t start_daemon(const char *node, const char *cli, const struct endpoi
     int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
     pid_t pid = out < 0 || null < 0 ? -1 : fork();
     if (pid == 0) {
-        /* FLAGS: daemonNodeFlags in daemon-control.ts, the same list (idle-modules.test.ts checks the
-         * daemon this client starts). */
-        char *argv[] = {(char *)node, "--no-opt", "--no-sparkplug", "--max-semi-space-size=1", (char *)cli, "daemon", "--handler-environment", (char *)endpoint->handler_environment, NULL};
+        /* No node flags, as daemonNodeFlags in daemon-control.ts (the daemon sets its V8 flags itself;
+         * idle-modules.test.ts checks the daemon this client starts). */
+        char *argv[] = {(char *)node, (char *)cli, "daemon", "--handler-environment", (char *)endpoint->handler_environment, NULL};
         struct sigaction defaults = {.sa_handler = SIG_DFL};
         sigset_t none;
         sigemptyset(&none);

@@ -24,6 +24,8 @@ export class JournalWriter {
   #journalRetry: Promise<void> | undefined;
   // The latest journal known to be on disk.
   #landed: RunJournal | undefined;
+  // Whether a write was begun: the first is always durable (below).
+  #written = false;
 
   constructor(journal: RunJournal, store: JournalStore, on: JournalWriterEvents) {
     this.#journal = journal;
@@ -61,12 +63,16 @@ export class JournalWriter {
     return next;
   }
 
-  // Writes the journal; a transient failure starts the background retry.
+  // Writes the journal; a transient failure starts the background retry. The first write is durable
+  // whatever it is (a run that starts at once has its launch attempt as its first: Run.execute):
+  // recovery takes a run without a journal for one that never started (recovery.ts).
   async #persist(options: JournalWriteOptions): Promise<void> {
     if (this.#journalRetry !== undefined) return; // the retry writes this journal too
     const journal = this.#journal;
+    const first = !this.#written;
+    this.#written = true;
     try {
-      await this.#store.writeJournal(journal, options);
+      await this.#store.writeJournal(journal, first ? { ...options, durable: true } : options);
       this.#landed = journal;
     } catch (error) {
       this.#on.warning(`could not write the run journal: ${toErrorMessage(error)}${isTransientFileError(error) ? '; retrying until it is written' : ''}`);

@@ -10,8 +10,8 @@
 // claim names it (pid and start time), so a claim whose wrapper is starved or stopped before it
 // reports the script is followed as long as that wrapper lives, never given up as unknown while the
 // script may yet start; only a wrapper gone without a report leaves the outcome unknown.
-import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, readFile } from 'node:fs/promises';
+import { randomBytesOf } from '../util/random.js';
 import * as z from '../util/schema.js';
 import { processIdentitySchema, readProcessIdentity, type ProcessIdentity } from './process-contract.js';
 import { toLaunchClaimPath } from './run-directory.js';
@@ -46,7 +46,7 @@ const backgroundPollMs = 250;
 
 // A fresh launch nonce: 128 random bits in hex (the wrapper accepts only hex, so it is a safe name).
 export function newLaunchNonce(): string {
-  return randomBytes(16).toString('hex');
+  return randomBytesOf(16).toString('hex');
 }
 
 // Takes the claim of the launch journaled with `nonce` before any wrapper does, or finds who has it.

@@ -55,7 +55,7 @@ async function toShellScript(command: RunCommand, script: PlacedScript, warn: (m
   for (const position of injection.exposedProtectedPositions) {
     warn(`unnamed protected parameter at position ${position} is passed as an argument and is visible in the process table; give it a name to pass it as an environment variable`);
   }
-  const launch = await toLaunchCommand(script.path, await readHead(script.path), injection.args);
+  const launch = await toLaunchCommand(script.path, script.head ?? (await readHead(script.path)), injection.args);
   return { scriptPath: script.path, ...launch, env: injection.env };
 }
 

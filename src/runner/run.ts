@@ -125,11 +125,12 @@ export class Run extends EventEmitter<RunEvents> {
     return this.done;
   }
 
-  // Persists and announces the run as it is now (its first Pending status), with what its settings
-  // warn about (names a shell cannot reference, a repeated name, a negative timeout…).
-  persist(): Promise<void> {
+  // Announces what the run's settings warn about (names a shell cannot reference, a repeated name, a
+  // negative timeout…), and unless it starts at once (its launch attempt is then its first journal
+  // write), persists and announces it as it is now: its first Pending status.
+  persist(options: { startsAtOnce?: boolean } = {}): Promise<void> {
     for (const warning of this.#command?.warnings ?? []) this.emit('warning', warning);
-    return this.#writer.transition({});
+    return options.startsAtOnce === true ? Promise.resolve() : this.#writer.transition({});
   }
 
   // Changes what a Pending run says it waits for (queue slot, dependencies): not fsynced, a
@@ -158,12 +159,17 @@ export class Run extends EventEmitter<RunEvents> {
   // The launch work, each step marked for the dispatch profile; undefined when the run was stopped
   // before its script started.
   async #startScript(command: RunCommand, profileKey: string): Promise<ScriptHandle | undefined> {
-    // timeoutInSeconds covers the whole run from here: downloads, blob creation and launch too.
-    await this.#startLaunch();
-    markStep(profileKey, 'attempt');
+    // timeoutInSeconds covers the whole run from here: downloads, blob creation and launch too. The
+    // launch attempt is journaled before launch work that reaches out (downloads) begins, and while
+    // local work (writing an inline or built-in script) is done: the write overlaps it (issue 16).
+    // The request leaves only once both are done (launchFenced checks the journal landed).
+    const attempt = this.#startLaunch().then(() => markStep(profileKey, 'attempt'));
+    attempt.catch(() => undefined); // awaited below, or the run fails of prepareLaunch's error first
+    if (command.source.kind === 'scriptUri' || command.artifacts.length > 0) await attempt;
     const signal = this.#preparing.signal;
     const launch = await prepareLaunch(command, { runDir: this.runDir, journal: this.journal }, this.#deps, { warn: (message) => void this.emit('warning', message), signal });
     markStep(profileKey, 'prepared');
+    await attempt;
     for (const extension of this.#extensions) {
       if (this.#stop) break;
       await untilAborted(extension.beforeLaunch?.(this, signal), signal);
@@ -184,14 +190,18 @@ export class Run extends EventEmitter<RunEvents> {
     await this.#writer.transition(toRunningPatch(handle, this.#deps.clock), { durable: false });
   }
 
-  // Journals the launch attempt (its nonce, the deadline: toLaunchAttempt), then arms the deadline.
-  async #startLaunch(): Promise<void> {
-    await this.#writer.transition(toLaunchAttempt(this.journal, this.#deps.clock), { durable: false });
-    this.#armDeadline();
+  // Journals the launch attempt (its nonce, the deadline: toLaunchAttempt) and arms the deadline now.
+  // Not durable, unless it is the run's first write (JournalWriter): a run that starts at once is
+  // not journaled Pending first (SettingsDecisions), so this one write is its Pending too.
+  #startLaunch(): Promise<void> {
+    const attempt = toLaunchAttempt(this.journal, this.#deps.clock);
+    const written = this.#writer.transition(attempt, { durable: false });
+    this.#armDeadline({ ...this.journal, ...attempt });
+    return written;
   }
 
-  #armDeadline(): void {
-    const timer = armDeadline(this.journal, this.#deps, (request) => void this.#requestStop(request));
+  #armDeadline(journal: RunJournal = this.journal): void {
+    const timer = armDeadline(journal, this.#deps, (request) => void this.#requestStop(request));
     if (timer !== undefined) this.#timers.push(timer);
   }
 

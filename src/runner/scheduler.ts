@@ -51,6 +51,11 @@ export class Scheduler {
     this.notify();
   }
 
+  // Whether a run scheduled now with these dependencies starts at once (a free slot, nobody queued).
+  startsAtOnce(dependsOn: readonly string[] = []): boolean {
+    return dependsOn.length === 0 && this.#queue.size === 0 && this.#queue.pending < this.#options.concurrency;
+  }
+
   // Re-evaluates every waiting run (call when any run changes state).
   notify(): void {
     if (this.#waiting.size === 0) return;

@@ -14,9 +14,21 @@ export interface LaunchCommand {
 // BOM-less script as ANSI). Returns its path; −203 when it cannot be saved.
 export async function writeScriptFile(dir: string, name: string, text: string, bom = false): Promise<string> {
   const path = join(dir, name);
+  const data = bom ? `\uFEFF${text}` : text;
   try {
-    await writeFile(path, bom ? `\uFEFF${text}` : text, { mode: 0o700 });
-    await chmod(path, 0o700);
+    // A new file gets its mode as it is created (the daemon's umask takes nothing from 0700); one
+    // left by an earlier launch attempt is rewritten and given the mode again.
+    const created = await writeFile(path, data, { mode: 0o700, flag: 'wx' }).then(
+      () => true,
+      (error: unknown) => {
+        if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+        throw error;
+      },
+    );
+    if (!created) {
+      await writeFile(path, data, { mode: 0o700 });
+      await chmod(path, 0o700);
+    }
     return path;
   } catch (error) {
     throw new HandlerError(errorCodes.saveScript, `could not save the script: ${toErrorMessage(error)}`, { cause: error });
@@ -30,10 +42,18 @@ async function isExecutable(path: string): Promise<boolean> {
   );
 }
 
+const defaultShells = ['/bin/bash', '/bin/sh'];
+// The default shell once found: the system's shells do not come and go between runs (one that went
+// makes the script's exec fail, which its run reports).
+let foundDefaultShell: string | undefined;
+
 // The shell for scripts without a `#!` line: /bin/bash, or /bin/sh where bash is absent.
-export async function findDefaultShell(candidates: readonly string[] = ['/bin/bash', '/bin/sh']): Promise<string> {
+export async function findDefaultShell(candidates: readonly string[] = defaultShells): Promise<string> {
+  if (candidates === defaultShells && foundDefaultShell !== undefined) return foundDefaultShell;
   for (const candidate of candidates) {
-    if (await isExecutable(candidate)) return candidate;
+    if (!(await isExecutable(candidate))) continue;
+    if (candidates === defaultShells) foundDefaultShell = candidate;
+    return candidate;
   }
   throw new HandlerError(errorCodes.startExecution, `no shell found (tried ${candidates.join(', ')})`);
 }

@@ -3,7 +3,6 @@
 // environment has RCH_DISPATCH_PROFILE=<file>: it then appends one JSON line per launched run to
 // that file. Off — always, outside the bench — every call is one test of a constant.
 import { appendFileSync } from 'node:fs';
-import { performance } from 'node:perf_hooks';
 
 const target = process.env['RCH_DISPATCH_PROFILE'];
 const enabled = target !== undefined && target !== '';
@@ -13,8 +12,10 @@ const runs = new Map<string, Record<string, number>>();
 export const profilingDispatch = enabled;
 
 // Epoch milliseconds with sub-millisecond resolution (comparable with a script's $EPOCHREALTIME).
+// The global `performance` (node:perf_hooks) is touched only when profiling: it loads modules of
+// its own, and this module is loaded before the daemon can answer the `enable` that started it.
 function toEpochMs(): number {
-  return performance.timeOrigin + performance.now();
+  return globalThis.performance.timeOrigin + globalThis.performance.now();
 }
 
 // Records that run `key` (`<name>.<seq>`, or `wrapper:<pid>` before the run is known) reached `step`

@@ -98,6 +98,7 @@ beforeAll(() => {
     ['src/util/package-root.ts', 'util/package-root.js'],
     ['src/util/dispatch-profile.ts', 'util/dispatch-profile.js'],
     ['src/util/schema.ts', 'util/schema.js'],
+    ['src/util/random.ts', 'util/random.js'],
   ] as const;
   for (const [source, target] of modules) {
     const compilerOptions = { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 };

@@ -71,6 +71,31 @@ describe('Run', () => {
     ]);
   });
 
+  it('journals a run that starts at once only with its launch attempt, fsynced, before the launch (issue 16)', async () => {
+    const run = makeRun({ timeoutInSeconds: 60 });
+    const launchedAfter: number[] = [];
+    const launchScript = processes.launchScript.bind(processes);
+    processes.launchScript = async (launch) => {
+      launchedAfter.push(journals.written.length);
+      return launchScript(launch);
+    };
+    await run.persist({ startsAtOnce: true });
+    expect(journals.written).toEqual([]);
+    const done = run.execute();
+    await until(() => run.journal.state === 'Running', 'the script to be launched');
+    processes.exit(processes.lastPid, { kind: 'exited', exitCode: 0 });
+    await done;
+    // Its first write is its Pending journal as recovery needs it (a run without one never
+    // started), and the nonce that fences its launch rides on it.
+    expect(journals.written.map((journal, index) => `${journal.state}${journal.launchAttempts ? '+attempt' : ''}:${journals.durable[index] ? 'fsync' : 'kept by the kernel'}`)).toEqual([
+      'Pending+attempt:fsync',
+      'Running+attempt:kept by the kernel',
+      'Succeeded+attempt:fsync',
+    ]);
+    expect(launchedAfter).toEqual([1]);
+    expect(processes.launches[0]?.launchNonce).toBe(journals.written[0]?.launchNonce);
+  });
+
   it('journals each launch attempt before its launch work begins (hardening #3)', async () => {
     const seen: Array<number | undefined> = [];
     const run = new Run(dir(), { ...makeRunJournal({ name: 'rc1', seq: 3, runId: 'rc1.3.x', settingsFile: '/config/rc1.3.settings', bootId: 'boot-1' }, clock.now()), launchAttempts: 1 }, parseSettings({ source: { script: 'echo hi' } }), makeFakeRunDeps({ clock, processes, journals, workRoot: dir() }), [

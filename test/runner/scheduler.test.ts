@@ -36,7 +36,14 @@ describe('Scheduler', () => {
   it('runs at most `concurrency` at once; the next waits Pending as queued and starts when a slot frees', async () => {
     const scheduler = makeScheduler(2);
     const runs = await Promise.all(['a', 'b', 'c'].map(makeRun));
-    for (const run of runs) scheduler.schedule(run);
+    // Which runs start at once (the daemon then journals them with their launch attempt only).
+    const atOnce: boolean[] = [];
+    for (const run of runs) {
+      atOnce.push(scheduler.startsAtOnce());
+      scheduler.schedule(run);
+    }
+    expect(atOnce).toEqual([true, true, false]);
+    expect(scheduler.startsAtOnce(['a'])).toBe(false);
     await until(() => processes.launches.length === 2, 'two launches');
     await flush();
     expect(runs.map((run) => run.journal.state)).toEqual(['Running', 'Running', 'Pending']);

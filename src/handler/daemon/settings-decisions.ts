@@ -94,24 +94,23 @@ export class SettingsDecisions {
 
   // `recorded`: the exactly-once record being written, awaited before anything of the run is persisted.
   async #accept(name: string, seq: number, runId: string, settingsFile: string, recorded: Promise<void>): Promise<void> {
-    const { store, options } = this.#deps.context;
+    const { store } = this.#deps.context;
     const identity = { name, seq, runId, settingsFile, bootId: this.#deps.runDeps.bootId };
     // The run's startTime (run-command.md §6): now, before its settings are read or decrypted.
     const acceptedMs = this.#deps.clock.now();
-    let command: RunCommand | undefined;
-    let extensions: RunExtension[] = [];
-    let failure: HandlerError | undefined;
-    const runDir = await store.makeRunDir(runId).catch((error: unknown) => {
-      failure = new HandlerError(errorCodes.createDataDir, `could not create the run directory: ${toErrorMessage(error)}`);
-      return store.toRunDir(runId);
-    });
-    markStep(`${name}.${seq}`, 'runDir');
-    try {
-      if (!failure) command = await this.load(settingsFile, name, seq);
-      if (command) extensions = makeRunExtensions(command, { options, log: this.#deps.log, redactor: this.#deps.redactor });
-    } catch (error) {
-      failure = error instanceof HandlerError ? error : new HandlerError(errorCodes.invalidSettings, toErrorMessage(error));
-    }
+    // The run directory is made while the settings are read and decrypted (issue 16: the mkdir
+    // overlaps that work); a directory that cannot be made fails the run whatever the settings say.
+    const runDir = store.toRunDir(runId);
+    const [dirFailure, loaded] = await Promise.all([
+      store.makeRunDir(runId).then(
+        () => void markStep(`${name}.${seq}`, 'runDir'),
+        (error: unknown) => new HandlerError(errorCodes.createDataDir, `could not create the run directory: ${toErrorMessage(error)}`),
+      ),
+      this.#loadWithExtensions(settingsFile, name, seq),
+    ]);
+    const failure = dirFailure ?? loaded.failure;
+    const command = dirFailure ? undefined : loaded.command;
+    const extensions = dirFailure ? [] : loaded.extensions;
     // Refused settings: treatFailureAsDeploymentFailure still decides the top-level status (§6).
     const flags = command ?? (failure ? { treatFailureAsDeploymentFailure: await readDeploymentFailureFlag(settingsFile) } : undefined);
     await recorded;
@@ -123,9 +122,23 @@ export class SettingsDecisions {
       await run.fail(failure);
       return;
     }
-    await run.persist();
-    markStep(`${name}.${seq}`, 'journaled');
-    this.#deps.scheduler.schedule(run, command?.dependsOn);
+    const { scheduler } = this.#deps;
+    // A run that starts at once is journaled with its launch attempt, one durable write (Run.execute).
+    const startsAtOnce = scheduler.startsAtOnce(command?.dependsOn);
+    await run.persist({ startsAtOnce });
+    if (!startsAtOnce) markStep(`${name}.${seq}`, 'journaled');
+    scheduler.schedule(run, command?.dependsOn);
+  }
+
+  // The run command of a settings file and its run extensions, or why it is refused.
+  async #loadWithExtensions(settingsFile: string, name: string, seq: number): Promise<{ command?: RunCommand; extensions: RunExtension[]; failure?: HandlerError }> {
+    try {
+      const command = await this.load(settingsFile, name, seq);
+      const { context, log, redactor } = this.#deps;
+      return { command, extensions: makeRunExtensions(command, { options: context.options, log, redactor }) };
+    } catch (error) {
+      return { extensions: [], failure: error instanceof HandlerError ? error : new HandlerError(errorCodes.invalidSettings, toErrorMessage(error)) };
+    }
   }
 
   // The agent enabled a sequence number older than one already run: it never runs, and says so.

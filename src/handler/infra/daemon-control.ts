@@ -19,18 +19,25 @@ export async function waitForDaemonGone(context: HandlerContext, timeoutMs: numb
   return false;
 }
 
-// V8 flags of the daemon. `--no-opt`: no optimising compiler (TurboFan). The daemon's work is
-// waiting on files, processes and sockets, and its heavy lifting (JSON, buffers, streams, hashing)
-// is native code; compiling its hot JS buys little CPU but costs memory that stays for the
-// daemon's lifetime: ≈ 3.5 MB of node's own code pages (the compiler) resident after its first
-// runs, a third of what it held above a bare node when idle (issue 11.4; README, Figures).
-// `--no-sparkplug`: nor the baseline compiler, for the same reason (its code pages and the machine
-// code it makes stay resident: ≈ 1.5 MB of the idle daemon); the daemon's JS runs in the
-// interpreter. `--max-semi-space-size=1` (MB): the young generation stays at its initial size
-// instead of growing under a burst of runs; V8 gives grown semi-spaces back only when its memory
-// reducer runs, which it does not always within the first minute of idling (a few MB more).
-// The native enable client (src/native/rch-enable.c, start_daemon) starts it with the same list.
-export const daemonNodeFlags: readonly string[] = ['--no-opt', '--no-sparkplug', '--max-semi-space-size=1'];
+// V8 flags of the daemon, set by the daemon itself once its control endpoint is bound
+// (applyDaemonV8Flags): on node's command line any V8 flag changes the flag hash that node's
+// embedded code cache of its own modules is checked against, and every builtin the daemon loads
+// is then compiled from source (≈ 16 ms more for the ones it loads before it can answer `enable`,
+// 2 CPUs; issue 11.4). `--no-opt`: no optimising compiler (TurboFan). The daemon's work is waiting
+// on files, processes and sockets, and its heavy lifting (JSON, buffers, streams, hashing) is
+// native code; compiling its hot JS buys little CPU but costs memory that stays for the daemon's
+// lifetime: ≈ 3.5 MB of node's own code pages (the compiler) resident after its first runs, a
+// third of what it held above a bare node when idle (README, Figures). `--no-sparkplug`: nor the
+// baseline compiler, for the same reason (≈ 1.5 MB of the idle daemon); the daemon's JS runs in the
+// interpreter. `--semi-space-growth-factor=1`: the young generation stays at its initial size
+// (1 MB per semi-space) instead of growing under a burst of runs — what `--max-semi-space-size=1`
+// did from the command line; V8 gives grown semi-spaces back only when its memory reducer runs,
+// which it does not always within the first minute of idling (a few MB more).
+export const daemonV8Flags: readonly string[] = ['--no-opt', '--no-sparkplug', '--semi-space-growth-factor=1'];
+
+// Node's own flags of the daemon's command line: none (daemonV8Flags says why). The native enable
+// client (src/native/rch-enable.c, start_daemon) starts it the same way.
+export const daemonNodeFlags: readonly string[] = [];
 
 // Starts the daemon in its own session, detached from the agent's process group, with its own
 // stdout/stderr (a file in the log folder), so it holds none of the agent's capture files.

@@ -12,6 +12,7 @@
 import { chmod, lstat, mkdir, readFile, unlink } from 'node:fs/promises';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
+import { constantTimeEqual, randomBytesOf } from '../../util/random.js';
 import { writeFileAtomic } from '../../util/atomic-file.js';
 import { acquireDaemonLock } from './daemon-lock.js';
 
@@ -57,17 +58,13 @@ export async function isTrustedEndpoint(address: IpcAddress): Promise<boolean> {
   }
 }
 
-// The daemon's side: node:crypto is loaded here, when a server starts, and not by the clients
-// (`enable` runs on every goal state, and loading node:crypto costs it more than its own work).
+// The daemon's side, without node:crypto (util/random.ts: the daemon makes its token before it can
+// answer the `enable` that started it).
 async function makeToken(): Promise<{ token: Buffer; isAuthorised(request: { token?: unknown }): boolean }> {
-  const { randomBytes, timingSafeEqual } = await import('node:crypto');
-  const token = Buffer.from(randomBytes(32).toString('hex'));
+  const token = Buffer.from(randomBytesOf(32).toString('hex'));
   return {
     token,
-    isAuthorised: (request) => {
-      const given = Buffer.from(typeof request.token === 'string' ? request.token : '');
-      return given.length === token.length && timingSafeEqual(given, token);
-    },
+    isAuthorised: (request) => constantTimeEqual(Buffer.from(typeof request.token === 'string' ? request.token : ''), token),
   };
 }
 

@@ -14,6 +14,8 @@ export type ScriptShell = 'bash' | 'powershell';
 export interface PlacedScript {
   readonly path: string;
   readonly shell: ScriptShell;
+  // The script's first bytes when they are known without reading the file back (text it was written from).
+  readonly head?: string;
 }
 
 export interface PlaceScriptDeps {
@@ -25,7 +27,7 @@ export interface PlaceScriptDeps {
 async function placeText(dir: string, taken: TakenNames, text: string, shell: ScriptShell, deps: PlaceScriptDeps): Promise<PlacedScript> {
   const name = shell === 'powershell' ? 'script.ps1' : 'script.sh';
   taken.claim(name, 'source.script', errorCodes.saveScript);
-  return { path: await writeScriptFile(dir, name, text, shell === 'powershell' && deps.scripts.powerShellNeedsUtf8Help), shell };
+  return { path: await writeScriptFile(dir, name, text, shell === 'powershell' && deps.scripts.powerShellNeedsUtf8Help), shell, head: text.slice(0, 2) };
 }
 
 async function placeCommand(command: RunCommand & { source: { kind: 'commandId' } }, dir: string, taken: TakenNames, deps: PlaceScriptDeps): Promise<PlacedScript> {
