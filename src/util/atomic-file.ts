@@ -1,6 +1,5 @@
 // Durable file writes: temp file in the same directory, fsync, rename (conventions: durable files).
-import { closeSync, fsync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { link, open, readFile, unlink } from 'node:fs/promises';
+import { link, open, readFile, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type * as z from './schema.js';
 import { sleep, systemClock } from './time.js';
@@ -22,43 +21,8 @@ export interface WriteOptions {
   readonly sync?: boolean;
 }
 
-// Up to this size the temp file is created and written with synchronous calls: a small write to the
-// page cache costs less than the thread-pool round trips of its async form (≈ 0.45 against 0.9 ms
-// for a whole non-durable replace on a 2-CPU VM; issue 16: journal and status writes are on the
-// way to every launch). The fsync, which waits for the disk, stays on the thread pool.
-const syncWriteMaxBytes = 64 * 1024;
-
-function writeTempSync(temp: string, data: string | Uint8Array, options: WriteOptions): Promise<void> | undefined {
-  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-  if (bytes.byteLength > syncWriteMaxBytes) return undefined;
-  const fd = openSync(temp, 'wx', options.mode ?? 0o600);
-  const closeAndRemove = (error: unknown): never => {
-    closeSync(fd);
-    rmSync(temp, { force: true });
-    throw error;
-  };
-  try {
-    for (let at = 0; at < bytes.byteLength; ) at += writeSync(fd, bytes, at, bytes.byteLength - at);
-  } catch (error) {
-    closeAndRemove(error);
-  }
-  if (options.sync === false) {
-    closeSync(fd);
-    return Promise.resolve();
-  }
-  return new Promise<void>((resolve, reject) => fsync(fd, (error) => (error ? reject(error) : resolve()))).then(
-    () => closeSync(fd),
-    closeAndRemove,
-  );
-}
-
 async function writeTemp(path: string, data: string | Uint8Array, options: WriteOptions): Promise<string> {
   const temp = tempPathFor(path);
-  const written = writeTempSync(temp, data, options);
-  if (written !== undefined) {
-    await written;
-    return temp;
-  }
   const handle = await open(temp, 'wx', options.mode ?? 0o600);
   try {
     await handle.writeFile(data);
@@ -85,8 +49,7 @@ async function renameOver(from: string, to: string): Promise<void> {
   let deadline: number | undefined; // from the first refusal
   for (let delayMs = 5; ; delayMs = Math.min(delayMs * 2, 250)) {
     try {
-      // Synchronous, as the small writes before it (writeTempSync): one metadata call.
-      renameSync(from, to);
+      await rename(from, to);
       return;
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
