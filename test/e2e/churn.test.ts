@@ -39,12 +39,14 @@ describe('many run commands', () => {
     const gate = await makeGate();
     const times = join(layout.root, 'times');
     const names = ['p0', 'p1', 'p2', 'p3', 'p4'];
-    for (const name of names) {
+    for (const [index, name] of names.entries()) {
       await writeSettings(layout, name, 0, { publicSettings: { source: { script: `echo "${name} start $(date +%s%N)" >> ${times}; ${gate.wait}; echo "${name} end $(date +%s%N)" >> ${times}` } } });
       await runCommand(layout, 'enable', { name, seq: 0, extra });
+      // The daemon considers run commands of different names concurrently: which of two enabled
+      // a moment apart takes a slot first is not enable's order. Each of the first four holds its
+      // slot on the gate before the next is enabled, so the fifth is the one left to queue.
+      if (index < 4) await waitForStatus(layout, name, 0, (r) => r.instanceView.executionState === 'Running');
     }
-    // Four hold their slots on the gate; the fifth is queued however long the enables took.
-    for (const name of names.slice(0, 4)) await waitForStatus(layout, name, 0, (r) => r.instanceView.executionState === 'Running');
     const queued = await waitForStatus(layout, 'p4', 0, (r) => r.instanceView.executionMessage.startsWith('Queued'));
     expect(queued.instanceView.executionState).toBe('Pending');
     await gate.open();
