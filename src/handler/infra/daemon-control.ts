@@ -20,7 +20,7 @@ export async function waitForDaemonGone(context: HandlerContext, timeoutMs: numb
 }
 
 // V8 flags of the daemon, set by the daemon itself once its control endpoint is bound
-// (applyDaemonV8Flags): on node's command line any V8 flag changes the flag hash that node's
+// (daemon-command.ts): on node's command line any V8 flag changes the flag hash that node's
 // embedded code cache of its own modules is checked against, and every builtin the daemon loads
 // is then compiled from source (≈ 16 ms more for the ones it loads before it can answer `enable`,
 // 2 CPUs; issue 11.4). `--no-opt`: no optimising compiler (TurboFan). The daemon's work is waiting
