@@ -2,6 +2,7 @@
 // log and the telemetry events; running runs get their status rewritten at the cadence; a run is
 // forgotten once terminal.
 import type { RunCommand } from '../../config/run-command.js';
+import type { RunJournal } from '../../runner/journal.js';
 import type { Run } from '../../runner/run.js';
 import { isTerminal } from '../../runner/run-state.js';
 import type { Clock } from '../../util/time.js';
@@ -19,6 +20,9 @@ export interface RegistryDeps {
   readonly redactor: Redactor;
   readonly clock: Clock;
 }
+
+// How long a launch attempt's Pending status waits for the Running one that supersedes it.
+const launchStatusDelayMs = 50;
 
 export class RunRegistry {
   readonly #deps: RegistryDeps;
@@ -55,8 +59,11 @@ export class RunRegistry {
     let previousState = run.journal.state;
     // A re-attached run is already Running: its status is rewritten at the cadence from now on.
     if (previousState === 'Running') this.#startTicker();
+    let attemptNonce = run.journal.launchNonce;
     run.on('change', (journal) => {
-      void this.#statusWriter.write(journal, run.runDir);
+      const newAttempt = journal.state === 'Pending' && journal.launchNonce !== undefined && journal.launchNonce !== attemptNonce;
+      attemptNonce = journal.launchNonce;
+      this.#writeStatusOf(run, journal, newAttempt);
       const entered = journal.state !== previousState;
       previousState = journal.state;
       if (!entered) return;
@@ -72,6 +79,20 @@ export class RunRegistry {
       if (this.#runs.get(journal.name) === run) this.#runs.delete(journal.name);
       this.#onTerminal(journal.name);
     });
+  }
+
+  // Rewrites a run's status file for a change of its journal. A launch attempt's change (Pending, a
+  // nonce) is written only if the run is still at it a moment later: the launch usually makes it
+  // Running within milliseconds, whose write says all the attempt's would — and that write, with
+  // its thread-pool work, would compete with the script's start for a small VM's CPUs (issue 16).
+  #writeStatusOf(run: Run, journal: RunJournal, newAttempt: boolean): void {
+    if (!newAttempt) {
+      void this.#statusWriter.write(journal, run.runDir);
+      return;
+    }
+    setTimeout(() => {
+      if (run.journal === journal) void this.#statusWriter.write(journal, run.runDir);
+    }, launchStatusDelayMs).unref();
   }
 
   // Writes the status of something that is not a live run (settings that will never run).
