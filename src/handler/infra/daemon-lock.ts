@@ -36,7 +36,9 @@ function isLive(content: string): boolean {
 export async function acquireDaemonLock(path: string): Promise<DaemonLock | undefined> {
   const owner = toOwnerLine();
   for (let attempt = 0; attempt < 20; attempt += 1) {
-    if (await createFileAtomic(path, owner, { mode: 0o600 })) return makeLock(path, owner);
+    // Not fsynced: the lock means something only while its owner lives (a lock a power loss left
+    // empty or stale is taken over below, like any other).
+    if (await createFileAtomic(path, owner, { mode: 0o600, sync: false })) return makeLock(path, owner);
     const content = await readFile(path, 'utf8').catch(() => undefined);
     if (content === undefined) continue; // removed in between: try again
     if (isLive(content)) return undefined;

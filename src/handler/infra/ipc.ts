@@ -175,7 +175,8 @@ export async function startIpcServer(
   };
   if (isPathnameSocket(address.endpoint)) await chmod(address.endpoint, 0o600);
   await mkdir(dirname(address.tokenPath), { recursive: true, mode: 0o700 });
-  await writeFileAtomic(address.tokenPath, token, { mode: 0o600 });
+  // Not fsynced: a token is good for this daemon only, and after a power loss there is none to reach.
+  await writeFileAtomic(address.tokenPath, token, { mode: 0o600, sync: false });
   return server;
 }
 
