@@ -26,6 +26,11 @@ function makeRun(publicSettings: Record<string, unknown> = {}, journal?: RunJour
   return new Run(dir(), start, journal ? undefined : command, makeFakeRunDeps({ clock, processes, journals, workRoot: dir() }));
 }
 
+// Each journal write as `<state>[+attempt]:<fsync | kept by the kernel>`, in order.
+function writesAndSyncs(): string[] {
+  return journals.written.map((journal, index) => `${journal.state}${journal.launchAttempts ? '+attempt' : ''}:${journals.durable[index] ? 'fsync' : 'kept by the kernel'}`);
+}
+
 // Starts the run and waits until its script was launched; `done` resolves when the run is terminal.
 async function started(run: Run): Promise<{ done: Promise<RunJournal> }> {
   await run.persist();
@@ -63,7 +68,7 @@ describe('Run', () => {
     await done;
     // Pending; the launch attempt, its nonce and the deadline (this boot's only); Running (the wrapper fsynced
     // the same identity first); the end.
-    expect(journals.written.map((journal, index) => `${journal.state}${journal.launchAttempts ? '+attempt' : ''}:${journals.durable[index] ? 'fsync' : 'kept by the kernel'}`)).toEqual([
+    expect(writesAndSyncs()).toEqual([
       'Pending:fsync',
       'Pending+attempt:kept by the kernel',
       'Running+attempt:kept by the kernel',
@@ -87,7 +92,7 @@ describe('Run', () => {
     await done;
     // Its first write is its Pending journal as recovery needs it (a run without one never
     // started), and the nonce that fences its launch rides on it.
-    expect(journals.written.map((journal, index) => `${journal.state}${journal.launchAttempts ? '+attempt' : ''}:${journals.durable[index] ? 'fsync' : 'kept by the kernel'}`)).toEqual([
+    expect(writesAndSyncs()).toEqual([
       'Pending+attempt:fsync',
       'Running+attempt:kept by the kernel',
       'Succeeded+attempt:fsync',

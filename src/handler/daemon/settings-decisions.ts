@@ -109,6 +109,9 @@ export class SettingsDecisions {
       this.#loadWithExtensions(settingsFile, name, seq),
     ]);
     const failure = dirFailure ?? loaded.failure;
+    // Settings read for a run that fails anyway: their secrets are not kept for masking (the run
+    // registry forgets only those of the command it is given).
+    if (dirFailure && loaded.command) this.#deps.redactor.remove(loaded.command.secrets);
     const command = dirFailure ? undefined : loaded.command;
     const extensions = dirFailure ? [] : loaded.extensions;
     // Refused settings: treatFailureAsDeploymentFailure still decides the top-level status (§6).
