@@ -24,7 +24,7 @@ export const dispatchSteps = {
   forked: 'launcher forked the wrapper',
   wrapper: 'wrapper running',
   reserved: 'exit record reserved',
-  exec: 'script forked, exec (bash)',
+  exec: 'script spawned (posix_spawn of bash)',
   first: "script's first instruction",
 };
 

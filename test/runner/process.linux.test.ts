@@ -164,6 +164,25 @@ describe('process.linux', { timeout: 20_000 }, () => {
     }
   });
 
+  it('starts the script leading its own process group, with no signal ignored or blocked', async () => {
+    // The wrapper ignores SIGTERM, SIGINT, SIGHUP, SIGQUIT and SIGPIPE and blocks SIGCHLD and
+    // SIGUSR1; none of that may reach the script (a script that ignored SIGTERM could not be stopped
+    // gracefully). SIGQUIT is left out of the check: bash ignores it itself.
+    // Builtins only: bash blocks SIGCHLD around a fork of its own.
+    const probe = [
+      'while read -r key value; do case $key in SigBlk:|SigIgn:) echo "$key $value";; esac; done < /proc/$$/status',
+      'read -r -a stat < /proc/$$/stat; echo "pgid=${stat[4]} pid=$$"',
+    ].join('\n');
+    expect(await runToEnd(bash(probe))).toEqual({ kind: 'exited', exitCode: 0 });
+    const lines = readFileSync(join(runDir, 'stdout'), 'utf8').split('\n').filter(Boolean);
+    expect(lines[0]).toBe('SigBlk: 0000000000000000');
+    const ignored = BigInt(`0x${lines[1]?.replace('SigIgn: ', '') ?? ''}`);
+    const wrapperIgnores = [1, 2, 13, 15].reduce((mask, signal) => mask | (1n << BigInt(signal - 1)), 0n); // HUP INT PIPE TERM
+    expect(ignored & wrapperIgnores).toBe(0n);
+    const [, pgid, pid] = /^pgid=(\d+) pid=(\d+)$/.exec(lines[2] ?? '') ?? [];
+    expect(pgid).toBe(pid);
+  });
+
   it('reports a script that killed itself with SIGKILL as signaled 9, exit code -1', async () => {
     const record = await runToEnd(bash('kill -9 $$'));
     expect(record).toEqual({ kind: 'signaled', signal: 9 });

@@ -10,8 +10,9 @@
  *      fenced this launch, see src/runner/launch-fence.ts), exits 75 at once, silently, having
  *      started and written nothing;
  *   1. becomes a child subreaper, so descendants that double-fork or setsid are re-parented here;
- *   2. forks the script into its own process group and execs it (exec failure comes back on a
- *      CLOEXEC pipe, so it is distinguishable from a script that exits 127);
+ *   2. spawns the script into its own process group (posix_spawn: no copy of the wrapper's page
+ *      tables); an exec failure is told apart from a script that exits 127 (posix_spawn's return
+ *      value, and on the fork fallback a CLOEXEC pipe);
  *   3. records the script's identity in <run-dir>/process.json and on fd 3;
  *   4. on SIGUSR1 terminates the run: SIGTERM to the whole tree, SIGKILL after the grace period;
  *   5. when the script exits, sweeps and reaps every leftover descendant and only then records the
@@ -39,6 +40,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -442,7 +444,59 @@ static void close_fds_from(int first, int keep) {
     close_fds((unsigned)keep + 1, ~0U);
 }
 
-/* In the forked child: own process group, pristine signal state, only stdio left open, exec. */
+/* Marks every descriptor from `first` on close-on-exec (the spawned script must not inherit them):
+ * close_range(2)'s flag where the kernel has it (Linux 5.11+), else a walk of /proc/self/fd. */
+static void cloexec_from(unsigned first) {
+#if defined(SYS_close_range) && defined(CLOSE_RANGE_CLOEXEC)
+    if (syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return;
+#elif defined(SYS_close_range)
+    if (syscall(SYS_close_range, first, ~0U, 4 /* CLOSE_RANGE_CLOEXEC */) == 0) return;
+#endif
+    DIR *dir = opendir("/proc/self/fd");
+    if (dir) {
+        int own = dirfd(dir);
+        struct dirent *entry;
+        while ((entry = readdir(dir)) != NULL) {
+            char *end = NULL;
+            long fd = strtol(entry->d_name, &end, 10);
+            if (!end || *end != '\0' || entry->d_name[0] == '\0' || fd == own || (unsigned long)fd < first) continue;
+            fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+        }
+        closedir(dir);
+        return;
+    }
+    long max = sysconf(_SC_OPEN_MAX);
+    if (max < 0 || max > 1 << 20) max = 1 << 20;
+    for (long fd = first; fd < max; fd++) fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+}
+
+/* Starts the script with posix_spawn: own process group, pristine signal state, stdio only (every
+ * other descriptor is close-on-exec by now). glibc spawns with CLONE_VM|CLONE_VFORK, so neither the
+ * wrapper's page tables are copied nor its pages faulted in again (a fork and its faults cost ~1 ms of
+ * a small VM's dispatch, issue 16), and a failed exec comes back as the return value: 0 or an errno. */
+static int spawn_script(char **argv, const int *out_fds, pid_t *pid) {
+    posix_spawnattr_t attr;
+    posix_spawn_file_actions_t actions;
+    if (posix_spawnattr_init(&attr) != 0) return ENOMEM;
+    if (posix_spawn_file_actions_init(&actions) != 0) return posix_spawnattr_destroy(&attr), ENOMEM;
+    sigset_t none, defaults;
+    sigemptyset(&none);
+    sigemptyset(&defaults);
+    for (size_t i = 0; i < sizeof ignored_signals / sizeof ignored_signals[0]; i++) sigaddset(&defaults, ignored_signals[i]);
+    int err = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    if (err == 0) err = posix_spawnattr_setpgroup(&attr, 0);
+    if (err == 0) err = posix_spawnattr_setsigmask(&attr, &none);
+    if (err == 0) err = posix_spawnattr_setsigdefault(&attr, &defaults);
+    if (err == 0 && out_fds) err = posix_spawn_file_actions_adddup2(&actions, out_fds[0], STDOUT_FILENO);
+    if (err == 0 && out_fds) err = posix_spawn_file_actions_adddup2(&actions, out_fds[1], STDERR_FILENO);
+    if (err == 0) err = posix_spawnp(pid, argv[0], &actions, &attr, argv, environ);
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
+    return err;
+}
+
+/* In the forked child: own process group, pristine signal state, only stdio left open, exec. The
+ * way a script that posix_spawn could not start is started, so its failure is reported as ever. */
 static void exec_script(char **argv, int err_fd, const int *out_fds) {
     setpgid(0, 0);
     if (out_fds) dup2(out_fds[0], STDOUT_FILENO), dup2(out_fds[1], STDERR_FILENO);
@@ -450,7 +504,6 @@ static void exec_script(char **argv, int err_fd, const int *out_fds) {
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    profile_mark(profile_fd, self_pid, "exec", 0);
     /* The script gets stdin, stdout and stderr only: not the signalfd, not the daemon's pipe (fd 3),
      * not whatever the daemon inherited. err_fd (close-on-exec) reports a failed exec, then goes. */
     close_fds_from(3, err_fd);
@@ -618,20 +671,27 @@ static int wrapper_main(int argc, char **argv) {
     profile_mark(profile_fd, self_pid, "reserved", 0);
     int err_pipe[2], script_out[2] = {-1, -1};
     streams[0].in = streams[1].in = -1;
-    if (sig_fd < 0 || pipe2(err_pipe, O_CLOEXEC) < 0) return diag("setup: %s", strerror(errno)), 1;
+    if (sig_fd < 0) return diag("setup: %s", strerror(errno)), 1;
     if (max_output > 0 && relay_setup(max_output, script_out) < 0) return diag("output pipes: %s", strerror(errno)), 1;
 
-    script_pid = fork();
-    if (script_pid < 0) return diag("fork: %s", strerror(errno)), 1;
-    if (script_pid == 0) exec_script(argv + 4, err_pipe[1], max_output > 0 ? script_out : NULL);
-    setpgid(script_pid, script_pid); /* also done by the child: whichever runs first wins */
-    close(err_pipe[1]);
-    if (max_output > 0) close(script_out[0]), close(script_out[1]);
+    cloexec_from(DAEMON_FD);
+    profile_mark(profile_fd, self_pid, "exec", 0);
     int exec_error = 0;
-    ssize_t n;
-    while ((n = read(err_pipe[0], &exec_error, sizeof exec_error)) < 0 && errno == EINTR) {}
-    if (n != (ssize_t)sizeof exec_error) exec_error = 0; /* EOF: exec succeeded */
-    close(err_pipe[0]);
+    if (spawn_script(argv + 4, max_output > 0 ? script_out : NULL, &script_pid) != 0) {
+        /* posix_spawn failed (most often the exec): fork and exec once more, so that a script that
+         * cannot start is reported exactly as before, with an identity and its execError. */
+        if (pipe2(err_pipe, O_CLOEXEC) < 0) return diag("setup: %s", strerror(errno)), 1;
+        script_pid = fork();
+        if (script_pid < 0) return diag("fork: %s", strerror(errno)), 1;
+        if (script_pid == 0) exec_script(argv + 4, err_pipe[1], max_output > 0 ? script_out : NULL);
+        setpgid(script_pid, script_pid); /* also done by the child: whichever runs first wins */
+        close(err_pipe[1]);
+        ssize_t n;
+        while ((n = read(err_pipe[0], &exec_error, sizeof exec_error)) < 0 && errno == EINTR) {}
+        if (n != (ssize_t)sizeof exec_error) exec_error = 0; /* EOF: exec succeeded */
+        close(err_pipe[0]);
+    }
+    if (max_output > 0) close(script_out[0]), close(script_out[1]);
     record_identity(run_dir, daemon_fd);
 
     int status = supervise(sig_fd, grace_ms);
