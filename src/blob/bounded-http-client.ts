@@ -9,6 +9,7 @@
 import type { Agent, ClientRequest, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import type { IHttpClient } from '@azure/storage-blob';
+import { beforeTls } from '../util/extra-ca-certificates.js';
 
 // Enough for any storage error document (they are a few hundred bytes).
 export const maxResponseBodyBytes = 64 * 1024;
@@ -93,6 +94,7 @@ export function sendBoundedRequest(request: BoundedRequest, maxBodyBytes: number
   // Loaded by the first request, not with the module: the daemon carries the blob code, and node's
   // http, https and tls (≈ 1 MB resident) would otherwise stay loaded in a daemon that never
   // streams to a blob (issue 11.4, idle memory).
+  beforeTls();
   const send = request.url.protocol === 'https:' ? process.getBuiltinModule('node:https').request : process.getBuiltinModule('node:http').request;
   return new Promise<BoundedResponse>((resolve, reject) => {
     let settled = false;

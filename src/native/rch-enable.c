@@ -539,7 +539,8 @@ static void close_inherited(void) {
 
 /* spawnDaemon (daemon-control.ts): node CLI daemon --handler-environment PATH in its own session,
  * cwd the package root, stdin /dev/null, stdout and stderr appended to <log folder>/daemon.out,
- * default signal dispositions and mask (as libuv gives a child), this environment. */
+ * default signal dispositions and mask (as libuv gives a child), this environment but for
+ * NODE_EXTRA_CA_CERTS, deferred as spawnDaemon defers it. */
 static pid_t start_daemon(const char *node, const char *cli, const struct endpoint *endpoint, const char *root) {
     char out_path[PATH_MAX];
     if (snprintf(out_path, sizeof out_path, "%s/daemon.out", endpoint->log_folder) >= (int)sizeof out_path) return -1;
@@ -558,6 +559,11 @@ static pid_t start_daemon(const char *node, const char *cli, const struct endpoi
         for (int signal = 1; signal < NSIG; signal++) sigaction(signal, &defaults, NULL);
         sigprocmask(SIG_SETMASK, &none, NULL);
         close_inherited();
+        /* NODE_EXTRA_CA_CERTS under its deferred name: node would read the file before the daemon
+         * could answer; the daemon reads it at its first TLS connection (toDaemonEnvironment in
+         * src/util/extra-ca-certificates.ts). */
+        const char *extra_ca = getenv("NODE_EXTRA_CA_CERTS");
+        if (extra_ca != NULL && *extra_ca != '\0' && (setenv("RCH_DEFERRED_EXTRA_CA_CERTS", extra_ca, 1) != 0 || unsetenv("NODE_EXTRA_CA_CERTS") != 0)) _exit(127);
         execv(node, argv);
         _exit(127);
     }

@@ -1,6 +1,7 @@
 // Managed-identity access tokens from the instance metadata service (IMDS), cached until shortly
 // before they expire. The endpoint is configurable so tests use a loopback token server.
 import { isTransientStatus, retryPolicies, withRetry } from './retry.js';
+import { beforeTls } from './extra-ca-certificates.js';
 
 // A managed identity as IMDS takes it: a client id, an object id, or neither (the system-assigned one).
 export interface ManagedIdentity {
@@ -81,6 +82,7 @@ export class ImdsTokenSource {
   }
 
   async #fetchOnce(url: string): Promise<AccessToken> {
+    beforeTls();
     const response = await fetch(url, { headers: { Metadata: 'true' }, signal: AbortSignal.timeout(10_000) });
     if (!response.ok) {
       await response.body?.cancel().catch(() => undefined);

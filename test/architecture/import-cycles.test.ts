@@ -98,6 +98,15 @@ describe('architecture', () => {
     expect(offenders).toEqual([]);
   });
 
+  it('has every module that opens network connections trust a deferred NODE_EXTRA_CA_CERTS first (beforeTls)', () => {
+    // fetch, node:https / node:tls / node:http2: each such module calls beforeTls()
+    // (util/extra-ca-certificates.ts), or a daemon started with the CA file deferred would not trust it.
+    const opensConnections = (text: string): boolean => /\bfetch\(|'node:(https|tls|http2)'/.test(text.replace(/^\s*\/\/.*$/gm, '').replace(/import type [^;]*;/g, ''));
+    const users = [...graph.keys()].filter((file) => !file.endsWith('extra-ca-certificates.ts') && opensConnections(readFileSync(file, 'utf8')));
+    expect(users.map((file) => relative(srcDir, file)).sort()).toEqual(['blob/bounded-http-client.ts', 'runner/sources/http-download.ts', 'util/imds.ts']);
+    expect(users.filter((file) => !/\bbeforeTls\(\)/.test(readFileSync(file, 'utf8'))).map((file) => relative(srcDir, file))).toEqual([]);
+  });
+
   it('finds the imports it checks (the scan itself works)', () => {
     expect(graph.get(join(srcDir, 'handler', 'daemon', 'settings-decisions.ts'))).toContain(join(srcDir, 'runner', 'run.ts'));
     // A type-only import counts.

@@ -4,15 +4,34 @@
 // it as node's enable would and hands it the enable — and whenever it cannot be sure (no endpoint
 // file, other variables, an unreadable token, a socket folder others can enter, another install's
 // daemon, an invalid identity) node's enable does it, with today's outcome.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { chmod, copyFile, readdir, readFile, readlink, rename, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { daemonNodeFlags } from '../../src/handler/infra/daemon-control.js';
+import { deferredCaCertsVariable } from '../../src/util/extra-ca-certificates.js';
 import { cleanupLayout, isTerminalReport, makeAgentLayout, readStatus, runCommand, waitForStatus, writeSettings, type AgentLayout } from '../helpers/agent.js';
 import { findProcesses } from '../helpers/daemon-harness.js';
 import { waitUntil } from '../helpers/scan.js';
 
-const fast = { RUNCOMMAND_HANDLER_STATUS_INTERVAL_MS: '300', RUNCOMMAND_HANDLER_KILL_GRACE_MS: '1000' };
+// NODE_EXTRA_CA_CERTS as an administrator may set it for every process: the daemon is started with
+// it deferred (util/extra-ca-certificates.ts), its scripts get it back.
+const extraCa = join(mkdtempSync(join(tmpdir(), 'rch-fast-enable-')), 'extra-ca.pem');
+const fast = { RUNCOMMAND_HANDLER_STATUS_INTERVAL_MS: '300', RUNCOMMAND_HANDLER_KILL_GRACE_MS: '1000', NODE_EXTRA_CA_CERTS: extraCa };
+
+beforeAll(() => {
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', '/dev/null', '-out', extraCa, '-days', '2', '-subj', '/CN=extra ca'], { stdio: 'ignore' });
+});
+
+afterAll(() => rmSync(dirname(extraCa), { recursive: true, force: true }));
+
+// The daemon's environment: its variables by name.
+async function readEnviron(pid: number): Promise<Record<string, string>> {
+  const entries = (await readFile(`/proc/${pid}/environ`, 'utf8')).split('\0').filter(Boolean);
+  return Object.fromEntries(entries.map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)]));
+}
 
 const layouts: AgentLayout[] = [];
 
@@ -108,20 +127,27 @@ describe('enable through the native client', () => {
       sessionLeader: true,
       stdout: join(layout.logFolder, 'daemon.out'),
     });
-    await writeSettings(layout, 'second', 0, { publicSettings: { source: { script: 'echo second' } } });
+    // NODE_EXTRA_CA_CERTS deferred: node does not read it before the daemon answers; scripts get it.
+    const environ = await readEnviron(daemons[0] as number);
+    expect([environ['NODE_EXTRA_CA_CERTS'], environ[deferredCaCertsVariable]]).toEqual([undefined, extraCa]);
+    await writeSettings(layout, 'second', 0, { publicSettings: { source: { script: 'echo "second $NODE_EXTRA_CA_CERTS"' } } });
     await enable(layout, 'second', 0);
     const report = await waitForStatus(layout, 'second', 0, isTerminalReport, 20_000);
-    expect(report.instanceView).toMatchObject({ executionState: 'Succeeded', output: 'second\n' });
+    expect(report.instanceView).toMatchObject({ executionState: 'Succeeded', output: `second ${extraCa}\n` });
     expect(await readEnableLines(layout, 'second', 0)).toEqual([expect.objectContaining({ daemon: 'running', client: 'native' })]);
   });
 
   it('with no daemon and no endpoint file, or other variables than the file\u2019s, node starts the daemon and does the enable', async () => {
     const layout = await installed();
     await rm(join(layout.baseDir, '.daemon-endpoint'));
-    await writeSettings(layout, 'first', 0, { publicSettings: { source: { script: 'echo first' } } });
+    await writeSettings(layout, 'first', 0, { publicSettings: { source: { script: 'echo "first $NODE_EXTRA_CA_CERTS"' } } });
     await enable(layout, 'first', 0);
     const report = await waitForStatus(layout, 'first', 0, isTerminalReport, 20_000);
-    expect(report.instanceView).toMatchObject({ executionState: 'Succeeded', output: 'first\n' });
+    expect(report.instanceView).toMatchObject({ executionState: 'Succeeded', output: `first ${extraCa}\n` });
+    // Node's enable started this daemon (spawnDaemon) with NODE_EXTRA_CA_CERTS deferred too.
+    const [daemon] = await findDaemons(layout);
+    const environ = await readEnviron(daemon as number);
+    expect([environ['NODE_EXTRA_CA_CERTS'], environ[deferredCaCertsVariable]]).toEqual([undefined, extraCa]);
     expect(await readEnableLines(layout, 'first', 0)).toEqual([expect.objectContaining(startedByNode)]);
     expect(await readEnableLines(layout, 'first', 0)).toEqual([expect.not.objectContaining({ client: 'native' })]);
     const other = await installed();

@@ -1,5 +1,6 @@
 // `daemon`: the long-lived process that watches settings files and runs scripts.
 import { toErrorMessage } from '../../errors.js';
+import { adoptDeferredCaCertificates } from '../../util/extra-ca-certificates.js';
 import { sourceMappedStack } from '../../util/source-mapped-stack.js';
 import { systemClock } from '../../util/time.js';
 import type { HandlerContext } from '../infra/context.js';
@@ -18,6 +19,9 @@ export async function runDaemon(context: HandlerContext, env: NodeJS.ProcessEnv,
   const redactor = new Redactor();
   const log = await makeDaemonLog(context.paths.logFolder, redactor, { console: options.console });
   if (options.endpoint === 'already-running') return alreadyRunning(log);
+  // Before any TLS connection, and before the scripts' environment is taken from `env`.
+  const extraCa = adoptDeferredCaCertificates(env, (message) => log.warn(message));
+  if (extraCa !== undefined) log.info('extra CA certificates are read at the first TLS connection', { file: extraCa });
   const endpoint = options.endpoint === undefined ? {} : { endpoint: options.endpoint };
   const daemon = new Daemon({ context, log, redactor, clock: systemClock, runDeps: makeRunDeps(context, env, (text) => redactor.redact(text)), ...endpoint });
   // The daemon must keep serving every other run command whatever one of them does.

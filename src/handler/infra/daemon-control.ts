@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { sleep } from '../../util/time.js';
 import { cliPath, packageRoot, type HandlerContext } from './context.js';
 import type { Log } from './logger.js';
+import { toDaemonEnvironment } from '../../util/extra-ca-certificates.js';
 
 export type DaemonState = 'running' | 'started' | 'starting';
 
@@ -49,7 +50,8 @@ export async function spawnDaemon(context: HandlerContext): Promise<void> {
       detached: true,
       stdio: ['ignore', out, out],
       cwd: packageRoot,
-      env: process.env,
+      // NODE_EXTRA_CA_CERTS is read at the daemon's first TLS connection, not at its start.
+      env: toDaemonEnvironment(process.env),
     });
     child.unref();
   } finally {

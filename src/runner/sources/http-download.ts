@@ -10,6 +10,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { ReadableStream } from 'node:stream/web';
 import { toLoggableUrl } from '../../util/loggable-url.js';
 import { isNetworkError, isTransientStatus } from '../../util/retry.js';
+import { beforeTls } from '../../util/extra-ca-certificates.js';
 
 export interface DownloadBounds {
   readonly maxBytes: number;
@@ -88,6 +89,7 @@ function toDownloadError(error: unknown, deadline: AbortSignal, bounds: Download
 async function fetchOnce(request: DownloadRequest, signal: AbortSignal): Promise<number> {
   let url = new URL(request.url);
   let headers = { ...request.headers };
+  beforeTls();
   for (let hops = 0; ; hops += 1) {
     const response = await fetch(url, { headers, redirect: 'manual', signal });
     if (response.status >= 300 && response.status < 400 && response.headers.has('location')) {
