@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import * as z from '../util/schema.js';
 import { runFiles, toRunFilePath } from './run-directory.js';
-import type { Read } from '../util/atomic-file.js';
+import { readSmallFile, type Read } from '../util/atomic-file.js';
 
 export interface ScriptLaunch {
   runDir: string;
@@ -94,7 +94,13 @@ const exitStatusSchema = z.union([
 
 // The wrapper's record of how the script ended: absent while there is none.
 export async function readExitRecord(runDir: string): Promise<Read<ExitRecord>> {
-  const text = await readFile(toRunFilePath(runDir, 'exitStatus'), 'utf8').catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? undefined : `\0${error.code ?? 'error'}`));
+  let text: string | undefined;
+  try {
+    text = readSmallFile(toRunFilePath(runDir, 'exitStatus'));
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    text = code === 'ENOENT' ? undefined : `\0${code ?? 'error'}`;
+  }
   if (text === undefined) return { kind: 'absent' };
   const parsed = exitStatusSchema.safeParse(parseJson(text));
   if (!parsed.success) return { kind: 'corrupt', reason: text.startsWith('\0') ? `cannot be read (${text.slice(1)})` : 'is not a valid exit record' };

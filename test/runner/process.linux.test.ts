@@ -99,6 +99,8 @@ beforeAll(() => {
     ['src/util/dispatch-profile.ts', 'util/dispatch-profile.js'],
     ['src/util/schema.ts', 'util/schema.js'],
     ['src/util/random.ts', 'util/random.js'],
+    ['src/util/atomic-file.ts', 'util/atomic-file.js'],
+    ['src/util/time.ts', 'util/time.js'],
   ] as const;
   for (const [source, target] of modules) {
     const compilerOptions = { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 };
