@@ -408,13 +408,18 @@ static int supervise(int sig_fd, long grace_ms) {
     return status;
 }
 
-/* Closes descriptors first..last; close_range(2) where the kernel has it (Linux 5.9+), else a walk
- * of /proc/self/fd, else every number up to the descriptor limit. Async-signal-safe enough for a
- * forked child: no allocation but opendir's, and that only on the fallback. */
-static void close_fds(unsigned first, unsigned last) {
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC 4 /* linux/close_range.h, Linux 5.11+ */
+#endif
+
+/* Closes descriptors first..last, or with `cloexec` marks them close-on-exec; close_range(2) where
+ * the kernel has it (Linux 5.9+, its CLOEXEC flag 5.11+), else a walk of /proc/self/fd, else every
+ * number up to the descriptor limit. Async-signal-safe enough for a forked child: no allocation
+ * but opendir's, and that only on the fallback. */
+static void close_fds(unsigned first, unsigned last, int cloexec) {
     if (first > last) return;
 #ifdef SYS_close_range
-    if (syscall(SYS_close_range, first, last, 0) == 0) return;
+    if (syscall(SYS_close_range, first, last, cloexec ? CLOSE_RANGE_CLOEXEC : 0) == 0) return;
 #endif
     DIR *dir = opendir("/proc/self/fd");
     if (dir) {
@@ -424,50 +429,29 @@ static void close_fds(unsigned first, unsigned last) {
             char *end = NULL;
             long fd = strtol(entry->d_name, &end, 10);
             if (!end || *end != '\0' || entry->d_name[0] == '\0' || fd == own) continue;
-            if ((unsigned long)fd >= first && (unsigned long)fd <= last) close((int)fd);
+            if ((unsigned long)fd < first || (unsigned long)fd > last) continue;
+            if (cloexec) fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+            else close((int)fd);
         }
         closedir(dir);
         return;
     }
     long max = sysconf(_SC_OPEN_MAX);
     if (max < 0 || max > 1 << 20) max = 1 << 20;
-    for (long fd = first; fd < max && (unsigned long)fd <= last; fd++) close((int)fd);
+    for (long fd = first; fd < max && (unsigned long)fd <= last; fd++) {
+        if (cloexec) fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+        else close((int)fd);
+    }
 }
 
 /* Closes every descriptor from `first` on but `keep` (-1: none). */
 static void close_fds_from(int first, int keep) {
     if (keep < first) {
-        close_fds((unsigned)first, ~0U);
+        close_fds((unsigned)first, ~0U, 0);
         return;
     }
-    close_fds((unsigned)first, (unsigned)keep - 1);
-    close_fds((unsigned)keep + 1, ~0U);
-}
-
-/* Marks every descriptor from `first` on close-on-exec (the spawned script must not inherit them):
- * close_range(2)'s flag where the kernel has it (Linux 5.11+), else a walk of /proc/self/fd. */
-static void cloexec_from(unsigned first) {
-#if defined(SYS_close_range) && defined(CLOSE_RANGE_CLOEXEC)
-    if (syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return;
-#elif defined(SYS_close_range)
-    if (syscall(SYS_close_range, first, ~0U, 4 /* CLOSE_RANGE_CLOEXEC */) == 0) return;
-#endif
-    DIR *dir = opendir("/proc/self/fd");
-    if (dir) {
-        int own = dirfd(dir);
-        struct dirent *entry;
-        while ((entry = readdir(dir)) != NULL) {
-            char *end = NULL;
-            long fd = strtol(entry->d_name, &end, 10);
-            if (!end || *end != '\0' || entry->d_name[0] == '\0' || fd == own || (unsigned long)fd < first) continue;
-            fcntl((int)fd, F_SETFD, FD_CLOEXEC);
-        }
-        closedir(dir);
-        return;
-    }
-    long max = sysconf(_SC_OPEN_MAX);
-    if (max < 0 || max > 1 << 20) max = 1 << 20;
-    for (long fd = first; fd < max; fd++) fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+    close_fds((unsigned)first, (unsigned)keep - 1, 0);
+    close_fds((unsigned)keep + 1, ~0U, 0);
 }
 
 /* Starts the script with posix_spawn: own process group, pristine signal state, stdio only (every
@@ -674,7 +658,7 @@ static int wrapper_main(int argc, char **argv) {
     if (sig_fd < 0) return diag("setup: %s", strerror(errno)), 1;
     if (max_output > 0 && relay_setup(max_output, script_out) < 0) return diag("output pipes: %s", strerror(errno)), 1;
 
-    cloexec_from(DAEMON_FD);
+    close_fds(DAEMON_FD, ~0U, 1); /* the spawned script keeps stdio only */
     profile_mark(profile_fd, self_pid, "exec", 0);
     int exec_error = 0;
     if (spawn_script(argv + 4, max_output > 0 ? script_out : NULL, &script_pid) != 0) {
